@@ -1,0 +1,18 @@
+// Three tiers (conventions.md §13): unit (no I/O), integration (real servers), e2e (whole mesh).
+// TypeScript is transformed by SWC into CommonJS for jest; workspace packages resolve to their sources.
+const transform = {
+  '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
+};
+const moduleNameMapper = {
+  '^@parley/(proto|kit|client|testing)$': '<rootDir>/packages/$1/src/index.ts',
+  '^(\\.{1,2}/.*)\\.js$': '$1',
+};
+const common = { rootDir: '.', transform, moduleNameMapper, testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'] };
+
+export default {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{packages,services}/*/src/**/*.test.ts'] },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/{packages,services}/*/test/**/*.test.ts', '<rootDir>/charts/test/**/*.test.ts', '<rootDir>/infra/test/**/*.test.ts'], testTimeout: 60000 },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.test.ts'], testTimeout: 180000 },
+  ],
+};
