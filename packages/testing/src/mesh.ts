@@ -1,0 +1,273 @@
+// Starts the whole Parley mesh as real processes on loopback: six services and N gateways,
+// against the real Redis, Kafka, Cassandra and MinIO of infra/. Used by `./parley up` (fixed ports,
+// the `parley` keyspace) and by e2e tests (free ports, a fresh keyspace and namespace per mesh).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve, dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export const BACKEND_SERVICES = ['session', 'group', 'message', 'presence', 'media', 'push'] as const;
+export type BackendService = (typeof BACKEND_SERVICES)[number];
+
+/** Default local ports (docs/architecture.md). */
+export const DEFAULT_PORTS: Record<BackendService, { grpc: number; http: number }> = {
+  session: { grpc: 50051, http: 9461 },
+  group: { grpc: 50052, http: 9462 },
+  message: { grpc: 50053, http: 9463 },
+  presence: { grpc: 50054, http: 9464 },
+  media: { grpc: 50055, http: 9465 },
+  push: { grpc: 50056, http: 9466 },
+};
+export const DEFAULT_GATEWAY_PORT = 8080;
+
+export interface MeshOptions {
+  /** Number of gateway instances (default 2, so cross-gateway routing is always exercised). */
+  gateways?: number;
+  /** Extra env for every process. */
+  env?: Record<string, string>;
+  /** Backend services to start (default all six). */
+  services?: readonly BackendService[];
+  /** Use the fixed default ports and the plain keyspace/namespace (the local dev stack). */
+  fixed?: boolean;
+  /** Where logs go (default <repo>/.run/mesh/<id>). */
+  logDir?: string;
+  /** Readiness timeout per process (ms). */
+  readyTimeoutMs?: number;
+  /** Called with progress lines. */
+  onProgress?: (line: string) => void;
+}
+
+interface Proc {
+  name: string;
+  script: string;
+  env: Record<string, string>;
+  readyUrl: string;
+  child?: ChildProcess;
+  log?: WriteStream;
+  exited?: Promise<void>;
+}
+
+export interface Mesh {
+  id: string;
+  gatewayUrls: string[];
+  wsUrls: string[];
+  env: Record<string, string>;
+  names(): string[];
+  kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+  start(name: string): Promise<void>;
+  restart(name: string): Promise<void>;
+  stop(): Promise<void>;
+  logFile(name: string): string;
+  pid(name: string): number | undefined;
+}
+
+export function findRepoRoot(from = process.cwd()): string {
+  let dir = resolve(from);
+  for (;;) {
+    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no pnpm-workspace.yaml above ${from}`);
+    dir = up;
+  }
+}
+
+export async function getFreePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** PARLEY_* connection settings for the local servers (env wins over the defaults of infra/). */
+export function infraEnvDefaults(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const pick = (k: string, d: string) => env[k] ?? d;
+  return {
+    PARLEY_CASSANDRA_CONTACT_POINTS: pick('PARLEY_CASSANDRA_CONTACT_POINTS', '127.0.0.1:9142'),
+    PARLEY_CASSANDRA_DATACENTER: pick('PARLEY_CASSANDRA_DATACENTER', 'datacenter1'),
+    PARLEY_CASSANDRA_KEYSPACE: pick('PARLEY_CASSANDRA_KEYSPACE', 'parley'),
+    PARLEY_KAFKA_BROKERS: pick('PARLEY_KAFKA_BROKERS', '127.0.0.1:9192'),
+    PARLEY_REDIS_URL: pick('PARLEY_REDIS_URL', 'redis://127.0.0.1:6390'),
+    PARLEY_MINIO_ENDPOINT: pick('PARLEY_MINIO_ENDPOINT', 'http://127.0.0.1:9100'),
+    PARLEY_MINIO_ACCESS_KEY: pick('PARLEY_MINIO_ACCESS_KEY', 'parley'),
+    PARLEY_MINIO_SECRET_KEY: pick('PARLEY_MINIO_SECRET_KEY', 'parley-secret-key'),
+    PARLEY_MINIO_BUCKET: pick('PARLEY_MINIO_BUCKET', 'media'),
+    PARLEY_LOG_LEVEL: pick('PARLEY_LOG_LEVEL', 'info'),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function tail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
+  const root = findRepoRoot();
+  const fixed = opts.fixed ?? false;
+  const id = fixed ? 'dev' : `m${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const logDir = opts.logDir ?? join(root, '.run', 'mesh', id);
+  mkdirSync(logDir, { recursive: true });
+  const progress = opts.onProgress ?? (() => {});
+  const services = opts.services ?? BACKEND_SERVICES;
+  const gatewayCount = opts.gateways ?? 2;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 120_000;
+
+  const ports: Record<string, { grpc: number; http: number }> = {};
+  for (const s of BACKEND_SERVICES) {
+    ports[s] = fixed ? DEFAULT_PORTS[s] : { grpc: await getFreePort(), http: await getFreePort() };
+  }
+  const gwPorts: number[] = [];
+  for (let i = 0; i < gatewayCount; i++) gwPorts.push(fixed ? DEFAULT_GATEWAY_PORT + i : await getFreePort());
+
+  const shared: Record<string, string> = {
+    ...infraEnvDefaults(),
+    ...(fixed ? {} : { PARLEY_CASSANDRA_KEYSPACE: `e2e_${id}`, PARLEY_NAMESPACE: id }),
+    ...(opts.env ?? {}),
+  };
+  const addr = (s: BackendService) => `127.0.0.1:${ports[s]!.grpc}`;
+  const perService: Record<BackendService, Record<string, string>> = {
+    session: {},
+    group: { GROUP_MESSAGE_ADDR: addr('message'), GROUP_SESSION_ADDR: addr('session') },
+    message: { MESSAGE_GROUP_ADDR: addr('group'), MESSAGE_SESSION_ADDR: addr('session'), MESSAGE_MEDIA_ADDR: addr('media') },
+    presence: { PRESENCE_SESSION_ADDR: addr('session'), PRESENCE_GROUP_ADDR: addr('group') },
+    media: { MEDIA_GROUP_ADDR: addr('group') },
+    push: {},
+  };
+
+  const procs = new Map<string, Proc>();
+  for (const s of BACKEND_SERVICES) {
+    const P = s.toUpperCase();
+    procs.set(s, {
+      name: s,
+      script: join(root, 'services', s, 'dist', 'main.js'),
+      env: {
+        ...shared,
+        [`${P}_GRPC_PORT`]: String(ports[s]!.grpc),
+        [`${P}_HTTP_PORT`]: String(ports[s]!.http),
+        ...perService[s],
+        ...(opts.env ?? {}),
+      },
+      readyUrl: `http://127.0.0.1:${ports[s]!.http}/readyz`,
+    });
+  }
+  gwPorts.forEach((port, i) => {
+    const name = `gateway-${i}`;
+    procs.set(name, {
+      name,
+      script: join(root, 'services', 'gateway', 'dist', 'main.js'),
+      env: {
+        ...shared,
+        GATEWAY_PORT: String(port),
+        GATEWAY_INSTANCE_ID: `${id}-gw${i}`,
+        GATEWAY_SESSION_ADDR: addr('session'),
+        GATEWAY_GROUP_ADDR: addr('group'),
+        GATEWAY_MESSAGE_ADDR: addr('message'),
+        GATEWAY_PRESENCE_ADDR: addr('presence'),
+        GATEWAY_MEDIA_ADDR: addr('media'),
+        GATEWAY_PUSH_ADDR: addr('push'),
+        ...(opts.env ?? {}),
+      },
+      readyUrl: `http://127.0.0.1:${port}/readyz`,
+    });
+  });
+
+  const logFile = (name: string) => join(logDir, `${name}.log`);
+
+  function spawnProc(p: Proc): void {
+    if (!existsSync(p.script)) throw new Error(`${p.script} is missing: run \`pnpm exec tsc --build\` first`);
+    p.log = createWriteStream(logFile(p.name), { flags: 'a' });
+    const child = spawn(process.execPath, ['--enable-source-maps', p.script], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...p.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(p.log, { end: false });
+    child.stderr?.pipe(p.log, { end: false });
+    p.child = child;
+    p.exited = new Promise((r) => child.once('exit', () => r()));
+  }
+
+  async function waitReady(p: Proc): Promise<void> {
+    const t0 = Date.now();
+    let exited = false;
+    void p.exited?.then(() => (exited = true));
+    while (Date.now() - t0 < readyTimeoutMs) {
+      if (exited) throw new Error(`${p.name} exited during start; log ${logFile(p.name)}:\n${tail(logFile(p.name))}`);
+      try {
+        const res = await fetch(p.readyUrl, { signal: AbortSignal.timeout(2000) });
+        if (res.status === 200) {
+          progress(`[mesh] ${p.name} ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+          return;
+        }
+      } catch {
+        /* not listening yet */
+      }
+      await sleep(200);
+    }
+    throw new Error(`${p.name} not ready after ${readyTimeoutMs} ms; log ${logFile(p.name)}:\n${tail(logFile(p.name))}`);
+  }
+
+  async function startOne(name: string): Promise<void> {
+    const p = procs.get(name);
+    if (!p) throw new Error(`unknown process ${name}`);
+    if (p.child && p.child.exitCode === null && p.child.signalCode === null) return;
+    spawnProc(p);
+    await waitReady(p);
+  }
+
+  async function killOne(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = procs.get(name);
+    if (!p?.child || p.child.exitCode !== null || p.child.signalCode !== null) return;
+    p.child.kill(signal);
+    const bound = signal === 'SIGKILL' ? 5000 : 30_000;
+    await Promise.race([p.exited, sleep(bound)]);
+    if (p.child.exitCode === null && p.child.signalCode === null) {
+      p.child.kill('SIGKILL');
+      await p.exited;
+    }
+    p.log?.end();
+  }
+
+  const mesh: Mesh = {
+    id,
+    gatewayUrls: gwPorts.map((p) => `http://127.0.0.1:${p}`),
+    wsUrls: gwPorts.map((p) => `ws://127.0.0.1:${p}/v1/ws`),
+    env: shared,
+    names: () => [...procs.keys()],
+    kill: killOne,
+    start: startOne,
+    restart: async (name) => {
+      await killOne(name, 'SIGTERM');
+      await startOne(name);
+    },
+    stop: async () => {
+      const gws = [...procs.keys()].filter((n) => n.startsWith('gateway-'));
+      await Promise.all(gws.map((n) => killOne(n, 'SIGTERM')));
+      await Promise.all([...services].map((n) => killOne(n, 'SIGTERM')));
+    },
+    logFile,
+    pid: (name) => procs.get(name)?.child?.pid,
+  };
+
+  try {
+    // session first: it creates the keyspace; the rest in parallel; gateways last.
+    if (services.includes('session')) await startOne('session');
+    await Promise.all(services.filter((s) => s !== 'session').map((s) => startOne(s)));
+    await Promise.all(gwPorts.map((_, i) => startOne(`gateway-${i}`)));
+  } catch (err) {
+    await mesh.stop();
+    throw err;
+  }
+  return mesh;
+}
