@@ -19,7 +19,7 @@ const template = JSON.stringify({
 execFileSync(join(root, 'node_modules/.bin/buf'), ['generate', '--template', template], { cwd: root, stdio: 'inherit' });
 
 const files = [];
-const walk = (d) => { for (const f of readdirSync(d)) { const p = join(d, f); statSync(p).isDirectory() ? walk(p) : files.push(p); } };
+const walk = (d) => { for (const f of readdirSync(d)) { const p = join(d, f); if (statSync(p).isDirectory()) walk(p); else files.push(p); } };
 walk(join(work, 'gen'));
 files.sort();
 // parley/message/v1/message_pb.ts -> messageV1 ; grpc/health/v1/health_pb.ts -> healthV1 ; parley/events/v1/x_pb.ts -> eventsV1
