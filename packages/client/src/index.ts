@@ -1,0 +1,6 @@
+export * from './types.js';
+export { ParleyConnectError, ParleyHttpError, ParleyRequestError } from './errors.js';
+export { ParleyHttp, createAccount, login, refresh, randomUsername, signUp } from './http.js';
+export type { HttpResponse } from './http.js';
+export { ParleyConnection, connect, reconnectDelayMs } from './connection.js';
+export type { CloseInfo, ConnectOptions, ServerFrame } from './connection.js';
