@@ -1,0 +1,54 @@
+// Send authorization with a membership cache that can never authorize after a removal.
+// Only POSITIVE answers come from the cache, and a cached snapshot is only trusted for a commit if no
+// membership-changing message was committed after it was taken (ChatSequencer.membershipSeq; the commit
+// loop re-verifies otherwise, see chat-sequencer.ts). A negative answer always reads through.
+// Snapshots holding pending rows are not cached (a pending joiner must become a member promptly).
+import type { ChatSequencer } from './chat-sequencer.js';
+import { canSend, type MemberRow } from './membership.js';
+import { notMember } from './errors.js';
+import type { GroupPort } from './ports.js';
+
+interface Snapshot {
+  members: Map<string, MemberRow>;
+  asOf: bigint;
+  fetchedAt: number;
+}
+
+export class SendAuthorizer {
+  private readonly cache = new Map<string, Snapshot>();
+
+  constructor(
+    private readonly groups: GroupPort,
+    private readonly sequencer: ChatSequencer,
+    private readonly ttlMs: number,
+    private readonly maxChats = 50_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Verifies `userId` may send to `chatId`; returns the member row and the seq the check is valid as of. */
+  async authorize(chatId: string, userId: string, fresh = false): Promise<{ asOf: bigint; member: MemberRow }> {
+    if (!fresh) {
+      const snap = this.cache.get(chatId);
+      if (snap && this.now() - snap.fetchedAt < this.ttlMs && snap.asOf >= this.sequencer.membershipSeq(chatId)) {
+        const m = snap.members.get(userId);
+        if (canSend(m)) return { asOf: snap.asOf, member: m! };
+      }
+    }
+    const asOf = await this.sequencer.knownHead(chatId);
+    const rows = await this.groups.getMembers(chatId, false);
+    const members = new Map(rows.map((r) => [r.userId, r]));
+    if (!rows.some((r) => r.pending)) {
+      if (this.cache.size >= this.maxChats) this.cache.clear();
+      this.cache.set(chatId, { members, asOf, fetchedAt: this.now() });
+    } else {
+      this.cache.delete(chatId);
+    }
+    const m = members.get(userId);
+    if (!canSend(m)) throw notMember();
+    return { asOf, member: m! };
+  }
+
+  invalidate(chatId: string): void {
+    this.cache.delete(chatId);
+  }
+}

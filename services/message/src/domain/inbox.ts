@@ -1,0 +1,138 @@
+// The inbox (docs/architecture.md "The inbox", design (b)): per (user, device, chat) a cursor — the highest
+// contiguous acked seq plus acked seqs beyond a gap. The backlog on connect is read from the log.
+//
+// New device (no cursor row for a chat): it gets the most recent `newDeviceBacklogLimit` messages of the
+// chat within its membership and the TTL window, and a baseline cursor is written at the start of that
+// range so later backlogs continue from there without any cap (nothing committed after the first backlog
+// can be skipped). A device's own messages are never streamed to it, and count as acked for its cursor.
+import { commonV1 } from '@parley/proto';
+import { applyAcks, normalize } from './cursor.js';
+import { badRequest } from './errors.js';
+import type { CursorStore, GroupPort, LogReader, ReceiptPublisher } from './ports.js';
+
+export const MAX_ACK_ITEMS = 500;
+
+export interface InboxOptions {
+  ttlMs: number;
+  newDeviceBacklogLimit: number;
+  pageSize?: number;
+  /** How far into a gap the ack path looks for the device's own messages. */
+  ownGapScan?: number;
+  now?: () => number;
+}
+
+export class InboxManager {
+  private readonly now: () => number;
+  constructor(
+    private readonly groups: GroupPort,
+    private readonly log: LogReader,
+    private readonly cursors: CursorStore,
+    private readonly receipts: ReceiptPublisher,
+    private readonly opts: InboxOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  async ack(userId: string, deviceId: string, items: ReadonlyArray<{ chatId: string; seq: bigint }>): Promise<void> {
+    if (items.length > MAX_ACK_ITEMS) throw badRequest(`at most ${MAX_ACK_ITEMS} items`);
+    if (items.length === 0) return;
+    const byChat = new Map<string, bigint[]>();
+    for (const it of items) {
+      if (!it.chatId || it.seq <= 0n) continue;
+      let l = byChat.get(it.chatId);
+      if (!l) byChat.set(it.chatId, (l = []));
+      l.push(it.seq);
+    }
+    if (byChat.size === 0) return;
+    const memberships = new Map((await this.groups.listMemberships(userId)).map((m) => [m.chatId, m]));
+    await Promise.all(
+      [...byChat].map(async ([chatId, seqs]) => {
+        const m = memberships.get(chatId);
+        if (!m || m.joinedSeq <= 0n) return; // never a member: ignored
+        const inBounds = [...new Set(seqs)].filter((s) => s >= m.joinedSeq && (m.leftSeq === 0n || s <= m.leftSeq));
+        if (inBounds.length === 0) return;
+        // Only seqs that exist (≤ the chat's head) and were not sent by this very device count.
+        const rows = await this.log.getMessages(chatId, inBounds);
+        const own = (r: commonV1.Message) => r.sender?.userId === userId && r.sender?.deviceId === deviceId;
+        const valid = rows.filter((r) => !own(r));
+        if (valid.length === 0) return;
+        const stored = await this.cursors.readOne(userId, deviceId, chatId);
+        const floor = m.joinedSeq - 1n;
+        const state = { acked: stored?.acked ?? floor, pending: stored?.pending ?? [] };
+        let res = applyAcks(state, valid.map((r) => r.seq), floor);
+        const newly = new Set(res.newlyAcked);
+        // A gap made of this device's own messages (never delivered to it) is acked implicitly.
+        for (let round = 0; round < 4 && res.pending.length > 0; round += 1) {
+          const gapEnd = res.pending[0]! - 1n;
+          const gap = await this.log.readAfter(chatId, res.acked, gapEnd, this.opts.ownGapScan ?? 200);
+          let expect = res.acked + 1n;
+          const ownRun: bigint[] = [];
+          for (const r of gap) {
+            if (r.seq !== expect || !own(r)) break;
+            ownRun.push(r.seq);
+            expect += 1n;
+          }
+          if (ownRun.length === 0) break;
+          res = applyAcks({ acked: res.acked, pending: res.pending }, ownRun, floor);
+        }
+        const finalState = normalize({ acked: res.acked, pending: res.pending });
+        const before = normalize({ acked: state.acked > floor ? state.acked : floor, pending: state.pending });
+        const absorbed = before.pending.filter((s) => s <= finalState.acked);
+        const added = finalState.pending.filter((s) => !before.pending.includes(s));
+        // Delivered receipts for user messages of others, first acked now (published before the cursor moves,
+        // so a retried ack republishes rather than loses them).
+        const receiptSeqs = valid
+          .filter((r) => newly.has(r.seq) && r.kind === commonV1.MessageKind.USER && r.sender?.userId !== userId)
+          .map((r) => r.seq)
+          .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        if (receiptSeqs.length > 0) await this.receipts.publishDelivered(chatId, userId, receiptSeqs, this.now());
+        if (finalState.acked !== before.acked || added.length > 0 || absorbed.length > 0 || !stored) {
+          await this.cursors.write(userId, deviceId, chatId, finalState.acked, added, absorbed);
+        }
+      }),
+    );
+  }
+
+  /** Streams every message pending for the device, per chat in seq order; returns the count. */
+  async backlog(userId: string, deviceId: string, emit: (m: commonV1.Message) => Promise<void> | void): Promise<number> {
+    const [memberships, cursors] = await Promise.all([this.groups.listMemberships(userId), this.cursors.read(userId, deviceId)]);
+    const byChat = new Map(cursors.map((c) => [c.chatId, c]));
+    const cutoff = BigInt(this.now() - this.opts.ttlMs);
+    const page = this.opts.pageSize ?? 200;
+    let count = 0;
+    for (const m of memberships) {
+      if (m.pending || m.joinedSeq <= 0n) continue; // membership being committed: next connect
+      const floor = m.joinedSeq - 1n;
+      const upTo = m.leftSeq === 0n ? undefined : m.leftSeq;
+      const cur = byChat.get(m.chatId);
+      let from: bigint;
+      let skip = new Set<bigint>();
+      if (cur) {
+        const n = normalize({ acked: cur.acked, pending: cur.pending });
+        from = n.acked > floor ? n.acked : floor;
+        skip = new Set(n.pending);
+      } else {
+        const head = await this.log.findHead(m.chatId, await this.log.headHint(m.chatId));
+        const end = upTo !== undefined && upTo < head ? upTo : head;
+        const capped = end - BigInt(this.opts.newDeviceBacklogLimit);
+        from = capped > floor ? capped : floor;
+        await this.cursors.write(userId, deviceId, m.chatId, from, [], []);
+      }
+      let after = from;
+      for (;;) {
+        if (upTo !== undefined && after >= upTo) break;
+        const rows = await this.log.readAfter(m.chatId, after, upTo, page);
+        for (const r of rows) {
+          if (skip.has(r.seq)) continue;
+          if (r.sender?.userId === userId && r.sender?.deviceId === deviceId) continue;
+          if (r.createdAt < cutoff) continue;
+          await emit(r);
+          count += 1;
+        }
+        if (rows.length < page) break;
+        after = rows[rows.length - 1]!.seq;
+      }
+    }
+    return count;
+  }
+}
