@@ -67,6 +67,6 @@ export class ChatReader {
     if (upTo < member.joinedSeq) return;
     const at = this.now();
     await this.receipts.publishRead(chatId, userId, upTo, at);
-    await this.marks.write(chatId, userId, upTo, at);
+    await this.marks.writeReadMark(chatId, userId, upTo, at);
   }
 }

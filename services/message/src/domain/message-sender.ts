@@ -144,7 +144,7 @@ export class MessageSender {
     const r = await this.d.dedupe.claim(key, claim);
     if (r.applied) return this.commitClaimed(key, claim, build, guard);
     let row: ClaimRow | undefined = r.existing;
-    const waitUntil = this.now() + (this.d.inProgressWaitMs ?? 2000);
+    let polls = Math.ceil((this.d.inProgressWaitMs ?? 2000) / 50);
     for (;;) {
       if (!row) throw internal('dedupe row vanished');
       if (row.seq !== undefined) return this.duplicateOf(key, row.seq);
@@ -162,9 +162,10 @@ export class MessageSender {
           }
           return this.commitClaimed(key, { ...row, owner, claimedAt: at }, build, guard);
         }
-      } else if (this.now() >= waitUntil) {
+      } else if (polls <= 0) {
         throw unavailable('a send with this id is still in progress; retry');
       } else {
+        polls -= 1;
         await this.sleep(50);
       }
       row = await this.d.dedupe.get(key);

@@ -96,5 +96,5 @@ export interface CursorStore {
 }
 
 export interface ReadMarksStore {
-  write(chatId: string, userId: string, seq: bigint, at: number): Promise<void>;
+  writeReadMark(chatId: string, userId: string, seq: bigint, at: number): Promise<void>;
 }

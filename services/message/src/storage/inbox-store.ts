@@ -1,0 +1,104 @@
+// Dedupe claims, inbox cursors and read marks in Cassandra.
+// Cursor and read-mark writes use USING TIMESTAMP <seq>: the highest seq wins whatever the write order, so
+// concurrent acks never move a cursor back without a read-modify-write transaction. Pending (beyond-a-gap)
+// seqs are a set: each is added at timestamp = its seq and removed at timestamp = the cursor that passed it.
+import cassandra from 'cassandra-driver';
+import type { Claim, ClaimRow, CursorStore, DedupeKey, DedupeStore, ReadMarksStore, StoredCursor } from '../domain/ports.js';
+
+const { types } = cassandra;
+const consistencies = types.consistencies;
+const Long = types.Long;
+const QUORUM = { prepare: true, consistency: consistencies.localQuorum };
+const LWT = { prepare: true, consistency: consistencies.localQuorum, serialConsistency: consistencies.localSerial };
+const toLong = (v: bigint) => Long.fromString(v.toString());
+const toBig = (v: unknown): bigint | undefined => (v === null || v === undefined ? undefined : BigInt((v as { toString(): string }).toString()));
+
+function rowToClaim(row: cassandra.types.Row): ClaimRow {
+  return {
+    messageId: row['message_id'] as string,
+    createdAt: Number(toBig(row['created_at']) ?? 0n),
+    baseSeq: toBig(row['base_seq']) ?? 0n,
+    owner: (row['owner'] as string | null) ?? '',
+    claimedAt: Number(toBig(row['claimed_at']) ?? 0n),
+    seq: toBig(row['seq']),
+  };
+}
+
+export class DedupeTable implements DedupeStore {
+  constructor(private readonly client: cassandra.Client) {}
+
+  async claim(key: DedupeKey, c: Claim): Promise<{ applied: true } | { applied: false; existing: ClaimRow }> {
+    const rs = await this.client.execute(
+      'INSERT INTO message_dedupe (sender, chat_id, client_key, message_id, created_at, base_seq, owner, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS',
+      [key.sender, key.chatId, key.clientKey, c.messageId, Long.fromNumber(c.createdAt), toLong(c.baseSeq), c.owner, Long.fromNumber(c.claimedAt)],
+      LWT,
+    );
+    if (rs.wasApplied()) return { applied: true };
+    const row = rs.first();
+    return { applied: false, existing: rowToClaim(row) };
+  }
+
+  async get(key: DedupeKey): Promise<ClaimRow | undefined> {
+    const rs = await this.client.execute(
+      'SELECT message_id, created_at, base_seq, owner, claimed_at, seq FROM message_dedupe WHERE sender = ? AND chat_id = ? AND client_key = ?',
+      [key.sender, key.chatId, key.clientKey],
+      QUORUM,
+    );
+    const row = rs.first();
+    return row ? rowToClaim(row) : undefined;
+  }
+
+  async takeOver(key: DedupeKey, fromOwner: string, toOwner: string, at: number): Promise<boolean> {
+    const rs = await this.client.execute(
+      'UPDATE message_dedupe SET owner = ?, claimed_at = ? WHERE sender = ? AND chat_id = ? AND client_key = ? IF owner = ? AND seq = null',
+      [toOwner, Long.fromNumber(at), key.sender, key.chatId, key.clientKey, fromOwner],
+      LWT,
+    );
+    return rs.wasApplied();
+  }
+
+  async setSeq(key: DedupeKey, seq: bigint): Promise<void> {
+    await this.client.execute('UPDATE message_dedupe SET seq = ? WHERE sender = ? AND chat_id = ? AND client_key = ?', [toLong(seq), key.sender, key.chatId, key.clientKey], QUORUM);
+  }
+}
+
+export class CursorTable implements CursorStore, ReadMarksStore {
+  constructor(private readonly client: cassandra.Client) {}
+
+  private toCursor(row: cassandra.types.Row): StoredCursor {
+    const pending = (row['pending'] as unknown[] | null) ?? [];
+    return { chatId: row['chat_id'] as string, acked: toBig(row['acked_seq']) ?? 0n, pending: pending.map((p) => toBig(p) ?? 0n) };
+  }
+
+  async read(userId: string, deviceId: string): Promise<StoredCursor[]> {
+    const rs = await this.client.execute('SELECT chat_id, acked_seq, pending FROM inbox_cursors WHERE user_id = ? AND device_id = ?', [userId, deviceId], { ...QUORUM, fetchSize: 5000 });
+    const out: StoredCursor[] = [];
+    for await (const row of rs) out.push(this.toCursor(row));
+    return out;
+  }
+
+  async readOne(userId: string, deviceId: string, chatId: string): Promise<StoredCursor | undefined> {
+    const rs = await this.client.execute('SELECT chat_id, acked_seq, pending FROM inbox_cursors WHERE user_id = ? AND device_id = ? AND chat_id = ?', [userId, deviceId, chatId], QUORUM);
+    const row = rs.first();
+    return row ? this.toCursor(row) : undefined;
+  }
+
+  async write(userId: string, deviceId: string, chatId: string, acked: bigint, addPending: bigint[], removePending: bigint[]): Promise<void> {
+    const k = [userId, deviceId, chatId];
+    const queries: Array<{ query: string; params: unknown[] }> = [
+      { query: 'UPDATE inbox_cursors USING TIMESTAMP ? SET acked_seq = ? WHERE user_id = ? AND device_id = ? AND chat_id = ?', params: [toLong(acked), toLong(acked), ...k] },
+    ];
+    if (removePending.length > 0) {
+      queries.push({ query: 'UPDATE inbox_cursors USING TIMESTAMP ? SET pending = pending - ? WHERE user_id = ? AND device_id = ? AND chat_id = ?', params: [toLong(acked), removePending.map(toLong), ...k] });
+    }
+    for (const s of addPending) {
+      queries.push({ query: 'UPDATE inbox_cursors USING TIMESTAMP ? SET pending = pending + ? WHERE user_id = ? AND device_id = ? AND chat_id = ?', params: [toLong(s), [toLong(s)], ...k] });
+    }
+    if (queries.length === 1) await this.client.execute(queries[0]!.query, queries[0]!.params, QUORUM);
+    else await this.client.batch(queries, { ...QUORUM, logged: false });
+  }
+
+  async writeReadMark(chatId: string, userId: string, seq: bigint, at: number): Promise<void> {
+    await this.client.execute('UPDATE read_marks USING TIMESTAMP ? SET read_seq = ?, read_at = ? WHERE chat_id = ? AND user_id = ?', [toLong(seq), toLong(seq), Long.fromNumber(at), chatId, userId], QUORUM);
+  }
+}
