@@ -1,0 +1,168 @@
+// Config from env, validated once at start. `readEnv` is main.ts's job (process.env); `defineConfig`
+// validates, fills defaults and fails fast naming every bad variable. `spec.names` is the authoritative
+// list of variables a service reads (the Helm chart tests compare against it).
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface EnvVar<T> {
+  readonly name: string;
+  readonly hasDefault: boolean;
+  readonly optional: boolean;
+  readonly defaultValue: T | undefined;
+  readonly secret: boolean;
+  parse(raw: string | undefined): T;
+}
+
+interface Common<T> {
+  default?: T;
+  optional?: boolean;
+  secret?: boolean;
+}
+
+function make<T>(name: string, o: Common<T>, conv: (raw: string) => T): EnvVar<T> {
+  return {
+    name,
+    hasDefault: o.default !== undefined,
+    optional: o.optional === true,
+    defaultValue: o.default,
+    secret: o.secret === true,
+    parse(raw) {
+      if (raw === undefined || raw === '') {
+        if (o.default !== undefined) return o.default;
+        if (o.optional) return undefined as T;
+        throw new Error(`${name} is required`);
+      }
+      return conv(raw);
+    },
+  };
+}
+
+export const env = {
+  str(name: string, o: Common<string> & { minLength?: number } = {}): EnvVar<string> {
+    return make(name, o, (raw) => {
+      if (o.minLength !== undefined && raw.length < o.minLength) throw new Error(`${name} must be at least ${o.minLength} characters`);
+      return raw;
+    });
+  },
+  optionalStr(name: string, o: { secret?: boolean } = {}): EnvVar<string | undefined> {
+    return make<string | undefined>(name, { ...o, optional: true }, (raw) => raw);
+  },
+  int(name: string, o: Common<number> & { min?: number; max?: number } = {}): EnvVar<number> {
+    return make(name, o, (raw) => {
+      if (!/^-?\d+$/.test(raw.trim())) throw new Error(`${name} must be an integer, got "${raw}"`);
+      const n = Number(raw);
+      if (o.min !== undefined && n < o.min) throw new Error(`${name} must be >= ${o.min}, got ${n}`);
+      if (o.max !== undefined && n > o.max) throw new Error(`${name} must be <= ${o.max}, got ${n}`);
+      return n;
+    });
+  },
+  bool(name: string, o: Common<boolean> = {}): EnvVar<boolean> {
+    return make(name, o, (raw) => {
+      const v = raw.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off'].includes(v)) return false;
+      throw new Error(`${name} must be a boolean (true/false), got "${raw}"`);
+    });
+  },
+  list(name: string, o: Common<string[]> = {}): EnvVar<string[]> {
+    return make(name, o, (raw) =>
+      raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
+  },
+  enum<const V extends string>(name: string, values: readonly V[], o: Common<V> = {}): EnvVar<V> {
+    return make(name, o, (raw) => {
+      if (!(values as readonly string[]).includes(raw)) throw new Error(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+      return raw as V;
+    });
+  },
+  url(name: string, o: Common<string> = {}): EnvVar<string> {
+    return make(name, o, (raw) => {
+      try {
+        new URL(raw);
+      } catch {
+        throw new Error(`${name} must be a URL, got "${raw}"`);
+      }
+      return raw;
+    });
+  },
+};
+
+export type ConfigShape<S extends Record<string, EnvVar<unknown>>> = { [K in keyof S]: S[K] extends EnvVar<infer T> ? T : never };
+
+export interface ConfigSpec<S extends Record<string, EnvVar<unknown>>> {
+  readonly vars: S;
+  /** Every variable name this config reads. */
+  readonly names: string[];
+  parse(raw: Record<string, string | undefined>): ConfigShape<S>;
+}
+
+export function defineConfig<S extends Record<string, EnvVar<unknown>>>(vars: S): ConfigSpec<S> {
+  const names = [...new Set(Object.values(vars).map((v) => v.name))];
+  return {
+    vars,
+    names,
+    parse(raw) {
+      const out: Record<string, unknown> = {};
+      const problems: string[] = [];
+      for (const [key, v] of Object.entries(vars)) {
+        try {
+          out[key] = v.parse(raw[v.name]);
+        } catch (e) {
+          problems.push(e instanceof Error ? e.message : String(e));
+        }
+      }
+      if (problems.length) throw new ConfigError(problems);
+      return out as ConfigShape<S>;
+    },
+  };
+}
+
+/** The shared infrastructure settings (docs/architecture.md), spread into a service's spec. */
+export const infraEnv = {
+  cassandra: {
+    cassandraContactPoints: env.list('PARLEY_CASSANDRA_CONTACT_POINTS', { default: ['127.0.0.1:9142'] }),
+    cassandraDatacenter: env.str('PARLEY_CASSANDRA_DATACENTER', { default: 'datacenter1' }),
+    cassandraKeyspace: env.str('PARLEY_CASSANDRA_KEYSPACE', { default: 'parley' }),
+    cassandraReplication: env.str('PARLEY_CASSANDRA_REPLICATION', { default: "{'class': 'SimpleStrategy', 'replication_factor': 1}" }),
+    cassandraUsername: env.optionalStr('PARLEY_CASSANDRA_USERNAME'),
+    cassandraPassword: env.optionalStr('PARLEY_CASSANDRA_PASSWORD', { secret: true }),
+  },
+  kafka: {
+    kafkaBrokers: env.list('PARLEY_KAFKA_BROKERS', { default: ['127.0.0.1:9192'] }),
+    kafkaTopicPartitions: env.int('PARLEY_KAFKA_TOPIC_PARTITIONS', { default: 12, min: 1 }),
+    kafkaReplicationFactor: env.int('PARLEY_KAFKA_REPLICATION_FACTOR', { default: 1, min: 1 }),
+  },
+  redis: {
+    redisUrl: env.url('PARLEY_REDIS_URL', { default: 'redis://127.0.0.1:6390' }),
+  },
+  minio: {
+    minioEndpoint: env.url('PARLEY_MINIO_ENDPOINT', { default: 'http://127.0.0.1:9100' }),
+    minioAccessKey: env.str('PARLEY_MINIO_ACCESS_KEY', { default: 'parley' }),
+    minioSecretKey: env.str('PARLEY_MINIO_SECRET_KEY', { default: 'parley-secret-key', secret: true }),
+    minioBucket: env.str('PARLEY_MINIO_BUCKET', { default: 'media' }),
+    minioPublicEndpoint: env.optionalStr('PARLEY_MINIO_PUBLIC_ENDPOINT'),
+  },
+  common: {
+    logLevel: env.enum('PARLEY_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], { default: 'info' }),
+    /** Isolates meshes sharing servers: prefixes Kafka topics/groups (`<ns>.`) and Redis keys (`<ns>:`). */
+    namespace: env.str('PARLEY_NAMESPACE', { default: '' }),
+  },
+};
+
+/** Kafka topic / consumer-group name under the namespace. */
+export function nsTopic(namespace: string, name: string): string {
+  return namespace ? `${namespace}.${name}` : name;
+}
+
+/** Redis key / channel under the namespace. */
+export function nsKey(namespace: string, key: string): string {
+  return namespace ? `${namespace}:${key}` : key;
+}

@@ -1,0 +1,211 @@
+// gRPC servers from plain async handlers, with grpc.health.v1 on every server.
+import * as grpc from '@grpc/grpc-js';
+import type { DescService } from '@bufbuild/protobuf';
+import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
+import { healthV1 } from '@parley/proto';
+import type { Logger } from 'pino';
+import { ParleyError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { definitionFor, toServiceError } from './codec.js';
+import type { HandlerContext, ServiceImpl } from './types.js';
+
+export type HealthStatus = 'SERVING' | 'NOT_SERVING';
+
+export interface GrpcServer {
+  addService<S extends GenService<GenServiceMethods>>(service: S, impl: ServiceImpl<S>): void;
+  /** Binds host:port (port 0 = any free port) and returns the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  health: {
+    /** '' is the whole server. */
+    set(service: string, status: HealthStatus): void;
+    get(service: string): HealthStatus | undefined;
+  };
+  /** Stops accepting, lets in-flight calls finish up to timeoutMs, then forces. */
+  shutdown(timeoutMs?: number): Promise<void>;
+}
+
+export interface GrpcServerOptions {
+  logger: Logger;
+  metrics?: Metrics;
+  maxReceiveMessageLength?: number;
+}
+
+function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): {
+  ctx: HandlerContext;
+  done: () => void;
+} {
+  const ac = new AbortController();
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries(call.metadata.getMap())) metadata[k] = typeof v === 'string' ? v : v.toString();
+  const deadline = call.getDeadline();
+  let timer: NodeJS.Timeout | undefined;
+  const d = deadline instanceof Date ? deadline : typeof deadline === 'number' && Number.isFinite(deadline) ? new Date(deadline) : undefined;
+  if (d) {
+    const ms = d.getTime() - Date.now();
+    timer = setTimeout(() => ac.abort(new ParleyError('unavailable', 'deadline exceeded')), Math.max(0, ms));
+    timer.unref();
+  }
+  const onCancel = () => ac.abort(new ParleyError('unavailable', 'cancelled by caller'));
+  call.once('cancelled', onCancel);
+  const ctx: HandlerContext = { signal: ac.signal, metadata, peer: call.getPeer() };
+  if (d) ctx.deadline = d;
+  return {
+    ctx,
+    done: () => {
+      if (timer) clearTimeout(timer);
+      call.removeListener('cancelled', onCancel);
+    },
+  };
+}
+
+export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
+  const log = opts.logger.child({ subsystem: 'grpc' });
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': opts.maxReceiveMessageLength ?? 8 * 1024 * 1024,
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  });
+  const health = new Map<string, HealthStatus>([['', 'NOT_SERVING']]);
+  const watchers = new Set<{ service: string; push: (s: HealthStatus | undefined) => void }>();
+  const handled = opts.metrics?.counter('parley_grpc_server_handled_total', 'gRPC calls handled', ['method', 'code']);
+  const duration = opts.metrics?.histogram('parley_grpc_server_handling_seconds', 'gRPC handling time', ['method'], [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+  ]);
+
+  const fail = (err: unknown, method: string): Partial<grpc.ServiceError> => {
+    const pe = err instanceof ParleyError ? err : new ParleyError('internal', 'internal error', { cause: err });
+    if (pe.code === 'internal') log.error({ err: pe.cause ?? pe, method }, 'handler failed');
+    handled?.inc({ method, code: pe.code });
+    return toServiceError(pe);
+  };
+
+  function add(service: DescService, impl: Record<string, unknown>): void {
+    const def = definitionFor(service);
+    const handlers: grpc.UntypedServiceImplementation = {};
+    for (const m of service.methods) {
+      const fn = impl[m.localName];
+      if (typeof fn !== 'function') continue; // unregistered → UNIMPLEMENTED, answered as `unavailable`
+      const name = `${service.name}.${m.name}`;
+      if (m.methodKind === 'unary') {
+        handlers[m.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+          const t0 = process.hrtime.bigint();
+          const { ctx, done } = contextOf(call);
+          Promise.resolve()
+            .then(() => (fn as (r: unknown, c: HandlerContext) => Promise<unknown>)(call.request, ctx))
+            .then(
+              (res) => {
+                handled?.inc({ method: name, code: 'ok' });
+                cb(null, res);
+              },
+              (err: unknown) => cb(fail(err, name)),
+            )
+            .finally(() => {
+              done();
+              duration?.observe({ method: name }, Number(process.hrtime.bigint() - t0) / 1e9);
+            });
+        };
+      } else {
+        handlers[m.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const { ctx, done } = contextOf(call);
+          void (async () => {
+            try {
+              for await (const item of (fn as (r: unknown, c: HandlerContext) => AsyncIterable<unknown>)(call.request, ctx)) {
+                if (call.cancelled) break;
+                if (!call.write(item)) await new Promise((r) => call.once('drain', r));
+              }
+              handled?.inc({ method: name, code: 'ok' });
+              call.end();
+            } catch (err) {
+              if (call.cancelled) return;
+              call.emit('error', fail(err, name));
+            } finally {
+              done();
+            }
+          })();
+        };
+      }
+    }
+    server.addService(def, handlers);
+  }
+
+  // grpc.health.v1
+  add(healthV1.Health, {
+    check: async (req: { service: string }) => {
+      const s = health.get(req.service);
+      if (!s) throw new ParleyError('not_found', `unknown service "${req.service}"`);
+      return { status: s === 'SERVING' ? healthV1.HealthCheckResponse_ServingStatus.SERVING : healthV1.HealthCheckResponse_ServingStatus.NOT_SERVING };
+    },
+    watch: async function* (req: { service: string }, ctx: HandlerContext) {
+      const queue: (HealthStatus | undefined)[] = [health.get(req.service)];
+      let wake: (() => void) | undefined;
+      const w = { service: req.service, push: (s: HealthStatus | undefined) => { queue.push(s); wake?.(); } };
+      watchers.add(w);
+      const onAbort = () => wake?.();
+      ctx.signal.addEventListener('abort', onAbort);
+      try {
+        while (!ctx.signal.aborted) {
+          while (queue.length) {
+            const s = queue.shift();
+            yield {
+              status:
+                s === undefined
+                  ? healthV1.HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN
+                  : s === 'SERVING'
+                    ? healthV1.HealthCheckResponse_ServingStatus.SERVING
+                    : healthV1.HealthCheckResponse_ServingStatus.NOT_SERVING,
+            };
+          }
+          await new Promise<void>((r) => (wake = r));
+        }
+      } finally {
+        watchers.delete(w);
+        ctx.signal.removeEventListener('abort', onAbort);
+      }
+    },
+  });
+
+  return {
+    addService(service, impl) {
+      add(service as unknown as DescService, impl as Record<string, unknown>);
+      if (!health.has(service.typeName)) health.set(service.typeName, 'NOT_SERVING');
+    },
+    listen(host, port) {
+      return new Promise((ok, fail2) => {
+        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+          if (err) fail2(err);
+          else {
+            log.info({ host, port: bound }, 'gRPC listening');
+            ok(bound);
+          }
+        });
+      });
+    },
+    health: {
+      set(service, status) {
+        const keys = service === '' ? [...health.keys()] : [service];
+        for (const k of keys) {
+          if (health.get(k) === status) continue;
+          health.set(k, status);
+          for (const w of watchers) if (w.service === k) w.push(status);
+        }
+      },
+      get: (service) => health.get(service),
+    },
+    shutdown(timeoutMs = 10_000) {
+      return new Promise((ok) => {
+        for (const k of health.keys()) health.set(k, 'NOT_SERVING');
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          ok();
+        }, timeoutMs);
+        t.unref();
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          ok();
+        });
+      });
+    },
+  };
+}

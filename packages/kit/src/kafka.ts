@@ -1,0 +1,274 @@
+// Kafka (kafkajs): protobuf-encoded events, an idempotent producer (acks = all), consumers that commit
+// only after their effect, and a `<topic>.dlq` dead-letter topic so a poison event never blocks a partition.
+import kafkajs from 'kafkajs';
+import type { Admin, Consumer, Kafka, Producer, IHeaders, logLevel as LogLevel } from 'kafkajs';
+import { fromBinary, toBinary, create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
+import type { Logger } from 'pino';
+import { ParleyError } from './errors.js';
+
+const { Kafka: KafkaClass, logLevel } = kafkajs;
+export type { Kafka } from 'kafkajs';
+
+/** The event topics (docs/architecture.md); apply `nsTopic` for a namespace. */
+export const TOPICS = {
+  chatMessages: 'chat.messages.v1',
+  chatReceipts: 'chat.receipts.v1',
+  sessionEvents: 'session.events.v1',
+  pushRequests: 'push.requests.v1',
+} as const;
+
+export function dlqTopic(topic: string): string {
+  return `${topic}.dlq`;
+}
+
+function logCreator(logger: Logger) {
+  const log = logger.child({ subsystem: 'kafka' });
+  return () =>
+    ({ level, log: entry }: { level: LogLevel; log: { message: string; [k: string]: unknown } }) => {
+      const { message, ...rest } = entry;
+      delete rest.timestamp;
+      delete rest.logger;
+      if (level === logLevel.ERROR) log.error(rest, message);
+      else if (level === logLevel.WARN) log.warn(rest, message);
+      else if (level === logLevel.INFO) log.debug(rest, message);
+      else log.trace(rest, message);
+    };
+}
+
+export function createKafka(opts: { brokers: string[]; clientId: string; logger: Logger }): Kafka {
+  return new KafkaClass({
+    clientId: opts.clientId,
+    brokers: opts.brokers,
+    logLevel: logLevel.INFO,
+    logCreator: logCreator(opts.logger),
+    connectionTimeout: 3000,
+    requestTimeout: 10000,
+    retry: { initialRetryTime: 200, retries: 5, maxRetryTime: 3000 },
+  });
+}
+
+export interface TopicSpec {
+  topic: string;
+  numPartitions?: number;
+  replicationFactor?: number;
+}
+
+/** Creates the topics (and their `.dlq` twins) that do not exist yet. */
+export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], opts: { dlq?: boolean } = {}): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const wanted: TopicSpec[] = [];
+    for (const t of topics) {
+      wanted.push(t);
+      if (opts.dlq !== false) wanted.push({ ...t, topic: dlqTopic(t.topic), numPartitions: 1 });
+    }
+    const missing = wanted.filter((t) => !existing.has(t.topic));
+    if (missing.length) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions ?? 12, replicationFactor: t.replicationFactor ?? 1 })),
+      });
+    }
+    return missing.map((t) => t.topic);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface EventRecord<S extends DescMessage> {
+  key: string;
+  message: MessageInitShape<S> | MessageShape<S>;
+  headers?: Record<string, string>;
+}
+
+/** Idempotent producer (acks = all). Failures surface as ParleyError('unavailable'). */
+export class EventProducer {
+  private producer: Producer;
+  private connected: Promise<void> | undefined;
+
+  constructor(
+    kafka: Kafka,
+    private readonly logger: Logger,
+  ) {
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer.on(this.producer.events.DISCONNECT, () => {
+      this.connected = undefined;
+    });
+  }
+
+  connect(): Promise<void> {
+    this.connected ??= this.producer.connect().catch((err: unknown) => {
+      this.connected = undefined;
+      throw err;
+    });
+    return this.connected;
+  }
+
+  async send<S extends DescMessage>(topic: string, schema: S, records: EventRecord<S>[]): Promise<void> {
+    if (!records.length) return;
+    const messages = records.map((r) => ({
+      key: r.key,
+      value: Buffer.from(toBinary(schema, create(schema, r.message as MessageInitShape<S>))),
+      ...(r.headers ? { headers: r.headers } : {}),
+    }));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.connect();
+        await this.producer.send({ topic, acks: -1, messages });
+        return;
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message, topic, attempt }, 'kafka send failed');
+        this.connected = undefined;
+        await this.producer.disconnect().catch(() => {});
+        if (attempt >= 2) throw new ParleyError('unavailable', 'event log unavailable, retry', { cause: err });
+      }
+    }
+  }
+
+  async sendOne<S extends DescMessage>(topic: string, schema: S, key: string, message: MessageInitShape<S> | MessageShape<S>): Promise<void> {
+    await this.send(topic, schema, [{ key, message }]);
+  }
+
+  async disconnect(): Promise<void> {
+    this.connected = undefined;
+    await this.producer.disconnect();
+  }
+}
+
+export interface EventMeta {
+  topic: string;
+  key: string;
+  partition: number;
+  offset: string;
+  headers: IHeaders;
+  timestamp: string;
+}
+
+export interface ConsumerHandle {
+  consumer: Consumer;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a consumer group: messages are processed one at a time per partition, and an offset is committed
+ * only after the handler succeeded. An event that cannot be decoded, or whose handler keeps failing, goes to
+ * `<topic>.dlq` with the error in headers and is then committed. `unavailable` errors are retried longer
+ * (a dependency restarting) before dead-lettering.
+ */
+export async function runConsumer<S extends DescMessage>(opts: {
+  kafka: Kafka;
+  groupId: string;
+  topic: string;
+  schema: S;
+  handler: (event: MessageShape<S>, meta: EventMeta) => Promise<void>;
+  logger: Logger;
+  maxAttempts?: number;
+  maxUnavailableAttempts?: number;
+  fromBeginning?: boolean;
+  partitionsConsumedConcurrently?: number;
+}): Promise<ConsumerHandle> {
+  const log = opts.logger.child({ subsystem: 'consumer', topic: opts.topic, group: opts.groupId });
+  const consumer = opts.kafka.consumer({ groupId: opts.groupId, sessionTimeout: 15000, heartbeatInterval: 3000, retry: { retries: 10 } });
+  const dlqProducer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  let stopping = false;
+  await consumer.connect();
+  await dlqProducer.connect();
+  await consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning ?? true });
+  const maxAttempts = opts.maxAttempts ?? 3;
+  const maxUnavailable = opts.maxUnavailableAttempts ?? 60;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  const deadLetter = async (msg: { key: Buffer | null; value: Buffer | null; headers?: IHeaders }, meta: EventMeta, err: unknown) => {
+    log.error({ err, partition: meta.partition, offset: meta.offset }, 'event dead-lettered');
+    await dlqProducer.send({
+      topic: dlqTopic(opts.topic),
+      acks: -1,
+      messages: [
+        {
+          key: msg.key,
+          value: msg.value,
+          headers: {
+            ...(msg.headers ?? {}),
+            'x-error': (err instanceof Error ? err.message : String(err)).slice(0, 1000),
+            'x-source-topic': opts.topic,
+            'x-source-partition': String(meta.partition),
+            'x-source-offset': meta.offset,
+            'x-consumer-group': opts.groupId,
+          },
+        },
+      ],
+    });
+  };
+
+  await consumer.run({
+    autoCommit: false,
+    partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 4,
+    eachMessage: async ({ topic, partition, message, heartbeat }) => {
+      const meta: EventMeta = {
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key?.toString() ?? '',
+        headers: message.headers ?? {},
+        timestamp: message.timestamp,
+      };
+      const commit = () => consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+      let event: MessageShape<S>;
+      try {
+        event = fromBinary(opts.schema, message.value ?? new Uint8Array());
+      } catch (err) {
+        await deadLetter(message, meta, err);
+        await commit();
+        return;
+      }
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await opts.handler(event, meta);
+          await commit();
+          return;
+        } catch (err) {
+          if (stopping) throw err; // not committed: redelivered to whoever owns the partition next
+          const transient = err instanceof ParleyError && err.code === 'unavailable';
+          const limit = transient ? maxUnavailable : maxAttempts;
+          if (attempt >= limit) {
+            await deadLetter(message, meta, err);
+            await commit();
+            return;
+          }
+          log.warn({ err: (err as Error).message, attempt, partition, offset: message.offset }, 'handler failed, retrying');
+          await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2000));
+          await heartbeat().catch(() => {});
+        }
+      }
+    },
+  });
+  return {
+    consumer,
+    async stop() {
+      stopping = true;
+      await consumer.disconnect();
+      await dlqProducer.disconnect();
+    },
+  };
+}
+
+/** A cheap liveness probe for readiness: one admin client, describeCluster. */
+export function kafkaCheck(kafka: Kafka): () => Promise<void> {
+  let admin: Admin | undefined;
+  return async () => {
+    try {
+      if (!admin) {
+        admin = kafka.admin();
+        await admin.connect();
+      }
+      await admin.describeCluster();
+    } catch (err) {
+      const a = admin;
+      admin = undefined;
+      await a?.disconnect().catch(() => {});
+      throw err;
+    }
+  };
+}

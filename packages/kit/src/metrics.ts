@@ -1,0 +1,29 @@
+// Prometheus metrics: one registry per process with default Node metrics and a `service` label.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  counter(name: string, help: string, labels?: string[]): Counter<string>;
+  gauge(name: string, help: string, labels?: string[]): Gauge<string>;
+  histogram(name: string, help: string, labels?: string[], buckets?: number[]): Histogram<string>;
+}
+
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createMetrics(service: string, opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const cache = new Map<string, unknown>();
+  const once = <T>(name: string, make: () => T): T => {
+    if (!cache.has(name)) cache.set(name, make());
+    return cache.get(name) as T;
+  };
+  return {
+    registry,
+    counter: (name, help, labels = []) => once(name, () => new Counter({ name, help, labelNames: labels, registers: [registry] })),
+    gauge: (name, help, labels = []) => once(name, () => new Gauge({ name, help, labelNames: labels, registers: [registry] })),
+    histogram: (name, help, labels = [], buckets = LATENCY_BUCKETS) =>
+      once(name, () => new Histogram({ name, help, labelNames: labels, buckets, registers: [registry] })),
+  };
+}
