@@ -83,6 +83,11 @@ export class ChatSequencer {
     return st.lastSeq ?? 0n;
   }
 
+  /** The head this process knows, without loading it. */
+  peekHead(chatId: string): bigint | undefined {
+    return this.chats.get(chatId)?.lastSeq;
+  }
+
   /** The latest seq known to change membership (guards older than it are re-verified). */
   membershipSeq(chatId: string): bigint {
     return this.chats.get(chatId)?.membershipSeq ?? 0n;

@@ -95,12 +95,22 @@ export class InboxManager {
 
   /** Streams every message pending for the device, per chat in seq order; returns the count. */
   async backlog(userId: string, deviceId: string, emit: (m: commonV1.Message) => Promise<void> | void): Promise<number> {
+    let count = 0;
+    for await (const m of this.backlogIter(userId, deviceId)) {
+      await emit(m);
+      count += 1;
+    }
+    return count;
+  }
+
+  /** Every message pending for the device, per chat in seq order (pulled page by page). */
+  async *backlogIter(userId: string, deviceId: string, signal?: AbortSignal): AsyncGenerator<commonV1.Message> {
     const [memberships, cursors] = await Promise.all([this.groups.listMemberships(userId), this.cursors.read(userId, deviceId)]);
     const byChat = new Map(cursors.map((c) => [c.chatId, c]));
     const cutoff = BigInt(this.now() - this.opts.ttlMs);
     const page = this.opts.pageSize ?? 200;
-    let count = 0;
     for (const m of memberships) {
+      if (signal?.aborted) return;
       if (m.pending || m.joinedSeq <= 0n) continue; // membership being committed: next connect
       const floor = m.joinedSeq - 1n;
       const upTo = m.leftSeq === 0n ? undefined : m.leftSeq;
@@ -121,18 +131,17 @@ export class InboxManager {
       let after = from;
       for (;;) {
         if (upTo !== undefined && after >= upTo) break;
+        if (signal?.aborted) return;
         const rows = await this.log.readAfter(m.chatId, after, upTo, page);
         for (const r of rows) {
           if (skip.has(r.seq)) continue;
           if (r.sender?.userId === userId && r.sender?.deviceId === deviceId) continue;
           if (r.createdAt < cutoff) continue;
-          await emit(r);
-          count += 1;
+          yield r;
         }
         if (rows.length < page) break;
         after = rows[rows.length - 1]!.seq;
       }
     }
-    return count;
   }
 }

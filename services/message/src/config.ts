@@ -1,0 +1,30 @@
+// The message service's configuration (env only; main.ts reads process.env and passes it in).
+import { defineConfig, env, infraEnv, type ConfigShape } from '@parley/kit';
+
+export const envSpec = defineConfig({
+  grpcPort: env.int('MESSAGE_GRPC_PORT', { default: 50053, min: 0, max: 65535 }),
+  httpPort: env.int('MESSAGE_HTTP_PORT', { default: 9463, min: 0, max: 65535 }),
+  groupAddr: env.str('MESSAGE_GROUP_ADDR', { default: '127.0.0.1:50052' }),
+  sessionAddr: env.str('MESSAGE_SESSION_ADDR', { default: '127.0.0.1:50051' }),
+  mediaAddr: env.str('MESSAGE_MEDIA_ADDR', { default: '127.0.0.1:50055' }),
+  /** Unacked messages are redelivered for this long. */
+  inboxTtlDays: env.int('MESSAGE_INBOX_TTL_DAYS', { default: 30, min: 1 }),
+  /** Seqs per log partition (chat_id, bucket). Fixed for the life of a deployment. */
+  bucketSize: env.int('MESSAGE_BUCKET_SIZE', { default: 10_000, min: 2 }),
+  /** What a device with no cursor for a chat gets on its first backlog: the most recent N messages. */
+  newDeviceBacklogLimit: env.int('MESSAGE_NEW_DEVICE_BACKLOG_LIMIT', { default: 200, min: 0 }),
+  /** The owner of a send gives up committing after this long (then a retry may take the claim over). */
+  sendCommitTimeoutMs: env.int('MESSAGE_SEND_COMMIT_TIMEOUT_MS', { default: 5_000, min: 100 }),
+  /** A claim whose owner has been silent this long is abandoned (must exceed commit timeout + store timeouts). */
+  sendClaimLeaseMs: env.int('MESSAGE_SEND_CLAIM_LEASE_MS', { default: 15_000, min: 200 }),
+  /** Membership cache lifetime (positive answers only; see domain/authorizer.ts). */
+  membershipCacheTtlMs: env.int('MESSAGE_MEMBERSHIP_CACHE_TTL_MS', { default: 30_000, min: 0 }),
+  /** Run the fan-out worker in this process. */
+  fanoutEnabled: env.bool('MESSAGE_FANOUT_ENABLED', { default: true }),
+  ...infraEnv.cassandra,
+  ...infraEnv.kafka,
+  ...infraEnv.redis,
+  ...infraEnv.common,
+});
+
+export type MessageConfig = ConfigShape<typeof envSpec.vars>;

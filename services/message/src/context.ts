@@ -1,0 +1,118 @@
+// The application context: domain objects wired to their adapters, built once from config.
+// Tests swap adapters through `ContextOverrides` (atproto bsync style).
+import { randomUUID, randomBytes } from 'node:crypto';
+import type { Logger, Metrics } from '@parley/kit';
+import type { MessageConfig } from './config.js';
+import { ChatSequencer } from './domain/chat-sequencer.js';
+import { SendAuthorizer } from './domain/authorizer.js';
+import { MessageSender } from './domain/message-sender.js';
+import { InboxManager } from './domain/inbox.js';
+import { ChatReader } from './domain/history.js';
+import { FanoutRouter } from './domain/fanout-router.js';
+import { dedupeKeyOf, type DedupeStore, type GroupPort, type HeadsStore, type MediaPort, type RoutesPort } from './domain/ports.js';
+import type { MessagesStore } from './storage/messages-store.js';
+import type { CursorTable } from './storage/inbox-store.js';
+import type { ChatEvents } from './storage/chat-events.js';
+import type { GatewayDeliveryBus } from './storage/delivery-bus.js';
+
+export interface MessageMetrics {
+  sends: ReturnType<Metrics['counter']>;
+  sendSeconds: ReturnType<Metrics['histogram']>;
+  commitBatch: ReturnType<Metrics['histogram']>;
+  commitConflicts: ReturnType<Metrics['counter']>;
+  acks: ReturnType<Metrics['counter']>;
+  backlogMessages: ReturnType<Metrics['counter']>;
+  fanoutMessages: ReturnType<Metrics['counter']>;
+  fanoutTargets: ReturnType<Metrics['counter']>;
+  fanoutSeconds: ReturnType<Metrics['histogram']>;
+}
+
+export function messageMetrics(m: Metrics): MessageMetrics {
+  return {
+    sends: m.counter('parley_message_sends_total', 'SendMessage calls by result', ['result']),
+    sendSeconds: m.histogram('parley_message_send_seconds', 'SendMessage latency'),
+    commitBatch: m.histogram('parley_message_commit_batch_size', 'messages per conditional commit', [], [1, 2, 4, 8, 16, 32, 64]),
+    commitConflicts: m.counter('parley_message_commit_conflicts_total', 'commit rounds lost to another writer'),
+    acks: m.counter('parley_message_acks_total', 'acked items received'),
+    backlogMessages: m.counter('parley_message_backlog_messages_total', 'messages streamed from backlogs'),
+    fanoutMessages: m.counter('parley_message_fanout_messages_total', 'messages routed by the fan-out worker'),
+    fanoutTargets: m.counter('parley_message_fanout_targets_total', 'device targets by path', ['path']),
+    fanoutSeconds: m.histogram('parley_message_fanout_seconds', 'fan-out time per message'),
+  };
+}
+
+export interface Adapters {
+  log: MessagesStore;
+  dedupe: DedupeStore;
+  cursors: CursorTable;
+  events: ChatEvents;
+  delivery: GatewayDeliveryBus;
+  groups: GroupPort;
+  routes: RoutesPort;
+  media: MediaPort;
+}
+
+export interface AppContext {
+  cfg: MessageConfig;
+  logger: Logger;
+  metrics: MessageMetrics;
+  instanceId: string;
+  sequencer: ChatSequencer;
+  authorizer: SendAuthorizer;
+  sender: MessageSender;
+  inbox: InboxManager;
+  reader: ChatReader;
+  heads: HeadsStore;
+  router: FanoutRouter;
+  adapters: Adapters;
+}
+
+export function buildContext(cfg: MessageConfig, logger: Logger, metrics: MessageMetrics, a: Adapters): AppContext {
+  const instanceId = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  const log = logger.child({ subsystem: 'sequencer' });
+  const sequencer = new ChatSequencer(
+    a.log,
+    async (chatId, msgs) => {
+      // After the commit, before anyone is answered: record the seqs in the dedupe rows, publish (in seq
+      // order), and move the chat head hint (best effort: the log is the truth).
+      await Promise.all(msgs.map((m) => a.dedupe.setSeq(dedupeKeyOf(m), m.seq)));
+      const last = msgs[msgs.length - 1]!;
+      const head = a.log.record(chatId, last.seq, Number(last.createdAt)).catch((err: unknown) => log.warn({ err, chatId }, 'chat head update failed'));
+      await a.events.publishMessages(msgs);
+      await head;
+    },
+    {
+      bucketSize: BigInt(cfg.bucketSize),
+      onConflict: () => metrics.commitConflicts.inc(),
+      onBatch: (n) => metrics.commitBatch.observe(n),
+    },
+  );
+  const authorizer = new SendAuthorizer(a.groups, sequencer, cfg.membershipCacheTtlMs);
+  const sender = new MessageSender({
+    sequencer,
+    authorizer,
+    dedupe: a.dedupe,
+    log: a.log,
+    publisher: a.events,
+    media: a.media,
+    instanceId,
+    commitTimeoutMs: cfg.sendCommitTimeoutMs,
+    claimLeaseMs: cfg.sendClaimLeaseMs,
+    newId: () => randomUUID(),
+  });
+  const inbox = new InboxManager(a.groups, a.log, a.cursors, a.events, {
+    ttlMs: cfg.inboxTtlDays * 86_400_000,
+    newDeviceBacklogLimit: cfg.newDeviceBacklogLimit,
+  });
+  const reader = new ChatReader(a.groups, a.log, authorizer, a.cursors, a.events);
+  const router = new FanoutRouter(
+    a.groups,
+    a.routes,
+    {
+      toGateway: (gw, targets, msg) => a.delivery.publish(gw, targets, msg),
+      toPush: (msg, devices) => a.events.publishPush(msg, devices),
+    },
+    { ttlMs: cfg.membershipCacheTtlMs },
+  );
+  return { cfg, logger, metrics, instanceId, sequencer, authorizer, sender, inbox, reader, heads: a.log, router, adapters: a };
+}

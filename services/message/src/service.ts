@@ -1,0 +1,162 @@
+// MessageService: the message log, inbox and receipts over gRPC, plus the fan-out worker.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  cassandraSettings,
+  checks,
+  createCassandra,
+  createGrpcServer,
+  createKafka,
+  createLogger,
+  createMetrics,
+  createRedis,
+  ensureTopics,
+  EventProducer,
+  kafkaCheck,
+  loadMigrations,
+  nsTopic,
+  once,
+  readinessMonitor,
+  runMigrations,
+  startOpsServer,
+  TOPICS,
+  type CassandraClient,
+  type ConsumerHandle,
+  type GrpcServer,
+  type Kafka,
+  type Logger,
+  type Metrics,
+  type OpsServer,
+  type ReadinessMonitor,
+  type Redis,
+} from '@parley/kit';
+import { messageV1 } from '@parley/proto';
+import type { MessageConfig } from './config.js';
+import { buildContext, messageMetrics, type AppContext } from './context.js';
+import type { GroupPort, MediaPort, RoutesPort } from './domain/ports.js';
+import { MessagesStore } from './storage/messages-store.js';
+import { CursorTable, DedupeTable } from './storage/inbox-store.js';
+import { ChatEvents } from './storage/chat-events.js';
+import { GatewayDeliveryBus } from './storage/delivery-bus.js';
+import { GroupPeer, MediaPeer, SessionPeer } from './transport/grpc/peers.js';
+import { messageServiceImpl } from './transport/grpc/message-service.js';
+import { startFanoutWorker } from './transport/kafka/chat-messages-consumer.js';
+
+export interface MessageServiceOverrides {
+  logger?: Logger;
+  /** Folder of the CQL migrations (main.ts passes the packaged one). */
+  migrationsDir?: string;
+  groups?: GroupPort;
+  routes?: RoutesPort;
+  media?: MediaPort;
+  /** Host to bind (default 0.0.0.0). */
+  host?: string;
+}
+
+export const MESSAGE_TOPICS = [TOPICS.chatMessages, TOPICS.chatReceipts, TOPICS.sessionEvents, TOPICS.pushRequests];
+
+export function defaultMigrationsDir(): string {
+  const candidates = [join(process.cwd(), 'migrations'), join(process.cwd(), 'services', 'message', 'migrations')];
+  return candidates.find((d) => existsSync(join(d, '001_message_log.cql'))) ?? candidates[0]!;
+}
+
+/** Applies this service's Cassandra migrations (creating the keyspace if needed). */
+export async function migrate(cfg: MessageConfig, logger: Logger, dir = defaultMigrationsDir()): Promise<string[]> {
+  const r = await runMigrations({ settings: cassandraSettings(cfg), service: 'message', migrations: loadMigrations(dir), logger });
+  return r.applied;
+}
+
+/** Creates chat.messages.v1, chat.receipts.v1, session.events.v1, push.requests.v1 and their .dlq twins. */
+export async function createTopics(cfg: MessageConfig, kafka: Kafka): Promise<string[]> {
+  return ensureTopics(
+    kafka,
+    MESSAGE_TOPICS.map((t) => ({ topic: nsTopic(cfg.namespace, t), numPartitions: cfg.kafkaTopicPartitions, replicationFactor: cfg.kafkaReplicationFactor })),
+  );
+}
+
+export class MessageService {
+  grpcPort = 0;
+  httpPort = 0;
+  private ops: OpsServer | undefined;
+  private readiness: ReadinessMonitor | undefined;
+  private fanout: ConsumerHandle | undefined;
+
+  private constructor(
+    readonly ctx: AppContext,
+    private readonly server: GrpcServer,
+    private readonly cassandra: CassandraClient,
+    private readonly kafka: Kafka,
+    private readonly producer: EventProducer,
+    private readonly redis: Redis,
+    private readonly peers: Array<{ close(): void }>,
+    private readonly metricsRegistry: Metrics['registry'],
+    private readonly host: string,
+  ) {}
+
+  static async create(cfg: MessageConfig, overrides: MessageServiceOverrides = {}): Promise<MessageService> {
+    const logger = overrides.logger ?? createLogger('message', cfg.logLevel);
+    const metrics = createMetrics('message');
+    await migrate(cfg, logger, overrides.migrationsDir ?? defaultMigrationsDir());
+    const cassandra = createCassandra(cassandraSettings(cfg));
+    await cassandra.connect();
+    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'message', logger });
+    const producer = new EventProducer(kafka, logger);
+    const redis = createRedis(cfg.redisUrl, { logger, name: 'message' });
+    const peers: Array<{ close(): void }> = [];
+    const groups = overrides.groups ?? (peers[peers.length] = GroupPeer.connect(cfg.groupAddr)) as GroupPeer;
+    const routes = overrides.routes ?? (peers[peers.length] = SessionPeer.connect(cfg.sessionAddr)) as SessionPeer;
+    const media = overrides.media ?? (peers[peers.length] = MediaPeer.connect(cfg.mediaAddr)) as MediaPeer;
+    const log = new MessagesStore(cassandra, cfg.bucketSize);
+    const ctx = buildContext(cfg, logger, messageMetrics(metrics), {
+      log,
+      dedupe: new DedupeTable(cassandra),
+      cursors: new CursorTable(cassandra),
+      events: new ChatEvents(producer, cfg.namespace),
+      delivery: new GatewayDeliveryBus(redis, cfg.namespace),
+      groups,
+      routes,
+      media,
+    });
+    const server = createGrpcServer({ logger, metrics });
+    server.addService(messageV1.MessageService, messageServiceImpl(ctx));
+    return new MessageService(ctx, server, cassandra, kafka, producer, redis, peers, metrics.registry, overrides.host ?? '0.0.0.0');
+  }
+
+  async start(): Promise<void> {
+    const { cfg, logger } = this.ctx;
+    const created = await createTopics(cfg, this.kafka);
+    if (created.length) logger.info({ topics: created }, 'topics created');
+    await this.producer.connect();
+    this.readiness = readinessMonitor({
+      logger,
+      checks: { cassandra: checks.cassandra(this.cassandra), redis: checks.redis(this.redis), kafka: kafkaCheck(this.kafka) },
+      onChange: (ready) => this.server.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
+    });
+    this.grpcPort = await this.server.listen(this.host, cfg.grpcPort);
+    this.ops = await startOpsServer({ host: this.host, port: cfg.httpPort, logger, registry: this.metricsRegistry, readiness: this.readiness });
+    this.httpPort = this.ops.port;
+    if (cfg.fanoutEnabled) this.fanout = await startFanoutWorker(this.ctx, this.kafka);
+    const state = await this.readiness.refresh();
+    this.server.health.set('', state.ready ? 'SERVING' : 'NOT_SERVING');
+  }
+
+  readonly destroy = once(async () => {
+    const log = this.ctx.logger;
+    this.readiness?.drain();
+    this.readiness?.stop();
+    const step = async (name: string, fn: () => Promise<unknown> | unknown) => {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn({ err, step: name }, 'shutdown step failed');
+      }
+    };
+    await step('grpc', () => this.server.shutdown(10_000));
+    await step('fanout', () => this.fanout?.stop());
+    await step('producer', () => this.producer.disconnect());
+    await step('ops', () => this.ops?.close());
+    await step('peers', () => this.peers.forEach((p) => p.close()));
+    await step('redis', () => this.redis.quit());
+    await step('cassandra', () => this.cassandra.shutdown());
+  });
+}

@@ -1,0 +1,70 @@
+// Kafka events the message service produces (protobuf values through the kit's idempotent producer):
+// chat.messages.v1 (key chatId), chat.receipts.v1 (key chatId), push.requests.v1 (key deviceId).
+import { create } from '@bufbuild/protobuf';
+import { nsTopic, TOPICS, type EventProducer } from '@parley/kit';
+import { eventsV1, type commonV1 } from '@parley/proto';
+import type { MessagePublisher, ReceiptPublisher } from '../domain/ports.js';
+
+export class ChatEvents implements MessagePublisher, ReceiptPublisher {
+  private readonly topics: { messages: string; receipts: string; push: string };
+
+  constructor(
+    private readonly producer: EventProducer,
+    namespace: string,
+  ) {
+    this.topics = {
+      messages: nsTopic(namespace, TOPICS.chatMessages),
+      receipts: nsTopic(namespace, TOPICS.chatReceipts),
+      push: nsTopic(namespace, TOPICS.pushRequests),
+    };
+  }
+
+  async publishMessages(msgs: readonly commonV1.Message[]): Promise<void> {
+    if (msgs.length === 0) return;
+    await this.producer.send(
+      this.topics.messages,
+      eventsV1.ChatMessageEventSchema,
+      msgs.map((message) => ({ key: message.chatId, message: { message } })),
+    );
+  }
+
+  async publishDelivered(chatId: string, userId: string, seqs: bigint[], at: number): Promise<void> {
+    await this.producer.sendOne(this.topics.receipts, eventsV1.ReceiptEventSchema, chatId, {
+      chatId,
+      userId,
+      status: eventsV1.ReceiptStatus.DELIVERED,
+      seqs,
+      at: BigInt(at),
+    });
+  }
+
+  async publishRead(chatId: string, userId: string, upToSeq: bigint, at: number): Promise<void> {
+    await this.producer.sendOne(this.topics.receipts, eventsV1.ReceiptEventSchema, chatId, {
+      chatId,
+      userId,
+      status: eventsV1.ReceiptStatus.READ,
+      upToSeq,
+      at: BigInt(at),
+    });
+  }
+
+  async publishPush(msg: commonV1.Message, devices: Array<{ userId: string; deviceId: string }>): Promise<void> {
+    if (devices.length === 0) return;
+    await this.producer.send(
+      this.topics.push,
+      eventsV1.PushRequestEventSchema,
+      devices.map((d) => ({
+        key: d.deviceId,
+        message: create(eventsV1.PushRequestEventSchema, {
+          userId: d.userId,
+          deviceId: d.deviceId,
+          chatId: msg.chatId,
+          seq: msg.seq,
+          messageId: msg.messageId,
+          senderUserId: msg.sender?.userId ?? '',
+          createdAt: msg.createdAt,
+        }),
+      })),
+    );
+  }
+}

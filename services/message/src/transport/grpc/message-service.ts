@@ -1,0 +1,85 @@
+// gRPC transport of parley.message.v1.MessageService: decodes requests, calls the domain, maps results.
+// The gateway passes the authenticated userId/deviceId; nothing here trusts ids from a client frame.
+import { create } from '@bufbuild/protobuf';
+import { messageV1 } from '@parley/proto';
+import type { ServiceImpl } from '@parley/kit';
+import type { AppContext } from '../../context.js';
+import { badRequest } from '../../domain/errors.js';
+
+export function messageServiceImpl(ctx: AppContext): ServiceImpl<typeof messageV1.MessageService> {
+  return {
+    async sendMessage(req) {
+      const started = performance.now();
+      try {
+        const r = await ctx.sender.send({
+          userId: req.userId,
+          deviceId: req.deviceId,
+          chatId: req.chatId,
+          clientMsgId: req.clientMsgId,
+          body: req.body,
+          attachmentMediaIds: req.attachmentMediaIds,
+          replyTo: req.replyTo,
+        });
+        ctx.metrics.sends.inc({ result: r.duplicate ? 'duplicate' : 'ok' });
+        return create(messageV1.SendMessageResponseSchema, {
+          messageId: r.message.messageId,
+          seq: r.message.seq,
+          createdAt: r.message.createdAt,
+          duplicate: r.duplicate,
+        });
+      } catch (err) {
+        ctx.metrics.sends.inc({ result: (err as { code?: string }).code ?? 'error' });
+        throw err;
+      } finally {
+        ctx.metrics.sendSeconds.observe((performance.now() - started) / 1000);
+      }
+    },
+
+    async appendSystemMessage(req) {
+      if (!req.system) throw badRequest('system is required');
+      const r = await ctx.sender.appendSystem(req.chatId, req.idempotencyKey, req.system);
+      return create(messageV1.AppendSystemMessageResponseSchema, { message: r.message, duplicate: r.duplicate });
+    },
+
+    async ackMessages(req) {
+      if (!req.userId || !req.deviceId) throw badRequest('userId and deviceId are required');
+      await ctx.inbox.ack(req.userId, req.deviceId, req.items);
+      ctx.metrics.acks.inc(req.items.length);
+      return create(messageV1.AckMessagesResponseSchema, {});
+    },
+
+    async markRead(req) {
+      if (!req.userId || !req.chatId) throw badRequest('userId and chatId are required');
+      await ctx.reader.markRead(req.userId, req.chatId, req.seq);
+      return create(messageV1.MarkReadResponseSchema, {});
+    },
+
+    async getHistory(req) {
+      if (!req.userId || !req.chatId) throw badRequest('userId and chatId are required');
+      const r = await ctx.reader.history({ userId: req.userId, chatId: req.chatId, beforeSeq: req.beforeSeq, afterSeq: req.afterSeq, limit: req.limit });
+      return create(messageV1.GetHistoryResponseSchema, { messages: r.messages, hasMore: r.hasMore });
+    },
+
+    async getChatHeads(req) {
+      if (req.chatIds.length > 1000) throw badRequest('at most 1000 chatIds');
+      const heads = await ctx.heads.get(req.chatIds);
+      return create(messageV1.GetChatHeadsResponseSchema, {
+        heads: heads.map((h) => {
+          const known = ctx.sequencer.peekHead(h.chatId);
+          return { chatId: h.chatId, lastSeq: known !== undefined && known > h.lastSeq ? known : h.lastSeq, lastActivityAt: BigInt(h.lastActivityAt) };
+        }),
+      });
+    },
+
+    async *streamBacklog(req, call) {
+      if (!req.userId || !req.deviceId) throw badRequest('userId and deviceId are required');
+      // Pull-based: the generator yields one message at a time, so a slow gateway slows the read.
+      let count = 0;
+      for await (const message of ctx.inbox.backlogIter(req.userId, req.deviceId, call.signal)) {
+        count += 1;
+        yield create(messageV1.StreamBacklogResponseSchema, { message });
+      }
+      ctx.metrics.backlogMessages.inc(count);
+    },
+  };
+}
