@@ -60,6 +60,10 @@ export interface Mesh {
   stop(): Promise<void>;
   logFile(name: string): string;
   pid(name: string): number | undefined;
+  /** The /readyz URL of a process. */
+  readyUrl(name: string): string | undefined;
+  /** The env a process was started with (ports, addresses). */
+  envOf(name: string): Record<string, string> | undefined;
 }
 
 export function findRepoRoot(from = process.cwd()): string {
@@ -258,6 +262,8 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     },
     logFile,
     pid: (name) => procs.get(name)?.child?.pid,
+    readyUrl: (name) => procs.get(name)?.readyUrl,
+    envOf: (name) => procs.get(name)?.env,
   };
 
   try {
