@@ -13,7 +13,7 @@ export const envSpec = defineConfig({
   accessTokenTtlSeconds: env.int('SESSION_ACCESS_TOKEN_TTL_SECONDS', { default: 900, min: 1, max: 86_400 }),
   refreshTokenTtlDays: env.int('SESSION_REFRESH_TOKEN_TTL_DAYS', { default: 30, min: 1, max: 365 }),
   keyRotationHours: env.int('SESSION_KEY_ROTATION_HOURS', { default: 24, min: 1 }),
-  connectionTtlSeconds: env.int('SESSION_CONNECTION_TTL_SECONDS', { default: 60, min: 5 }),
+  connectionTtlSeconds: env.int('SESSION_CONNECTION_TTL_SECONDS', { default: 60, min: 1 }),
   /** scrypt cost N (power of two). 16384 in production; tests and benches may lower it. */
   scryptCost: env.int('SESSION_SCRYPT_COST', { default: 16384, min: 1024 }),
 });
