@@ -4,7 +4,6 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { createClient, createCassandra, createLogger, createRedis, cassandraSettings, nsKey, type Client } from '@parley/kit';
 import { eventsV1, sessionV1 } from '@parley/proto';
-import { getFreePort } from '@parley/testing';
 import { envSpec } from '../src/config.js';
 import { SessionService } from '../src/service.js';
 import { TokenIssuer } from '../src/domain/token-issuer.js';
