@@ -1,0 +1,103 @@
+// Gateway configuration: validated once at start (main.ts passes process.env).
+import { hostname } from 'node:os';
+import { defineConfig, env, infraEnv, type ConfigShape } from '@parley/kit';
+import type { RateConfig } from './domain/rate-limiter.js';
+import { DEFAULT_RATES } from './domain/rate-limiter.js';
+
+const rate = (cls: string, d: { perMinute: number; burst: number }) => ({
+  perMinute: env.int(`GATEWAY_RATE_${cls}_PER_MINUTE`, { default: d.perMinute, min: 0 }),
+  burst: env.int(`GATEWAY_RATE_${cls}_BURST`, { default: d.burst, min: 1 }),
+});
+const rates = {
+  send: rate('SEND', DEFAULT_RATES.send),
+  typing: rate('TYPING', DEFAULT_RATES.typing),
+  mutate: rate('MUTATE', DEFAULT_RATES.mutate),
+  read: rate('READ', DEFAULT_RATES.read),
+  ack: rate('ACK', DEFAULT_RATES.ack),
+  misc: rate('MISC', DEFAULT_RATES.misc),
+};
+
+export const envSpec = defineConfig({
+  host: env.str('GATEWAY_HOST', { default: '0.0.0.0' }),
+  port: env.int('GATEWAY_PORT', { default: 8080, min: 0, max: 65535 }),
+  instanceId: env.optionalStr('GATEWAY_INSTANCE_ID'),
+  heartbeatIntervalMs: env.int('GATEWAY_HEARTBEAT_INTERVAL_MS', { default: 15_000, min: 100, max: 600_000 }),
+  maxFrameBytes: env.int('GATEWAY_MAX_FRAME_BYTES', { default: 131_072, min: 1024, max: 16 * 1024 * 1024 }),
+  /** How often the live-connection registry TTLs are refreshed (must stay below SESSION_CONNECTION_TTL_SECONDS). */
+  registryHeartbeatMs: env.int('GATEWAY_REGISTRY_HEARTBEAT_MS', { default: 20_000, min: 1000 }),
+  /** How often the signing key set is re-read from session (also re-read at once on an unknown kid). */
+  keysRefreshMs: env.int('GATEWAY_KEYS_REFRESH_MS', { default: 60_000, min: 1000 }),
+  /** Deadline of a gRPC call made for a client request. */
+  upstreamDeadlineMs: env.int('GATEWAY_UPSTREAM_DEADLINE_MS', { default: 5000, min: 100 }),
+  /** Largest media upload a client may declare (protocol.md §7), checked here before media sees it. */
+  mediaMaxBytes: env.int('GATEWAY_MEDIA_MAX_BYTES', { default: 100 * 1024 * 1024, min: 1 }),
+  /** Connections the gateway accepts before refusing upgrades with 503. */
+  maxConnections: env.int('GATEWAY_MAX_CONNECTIONS', { default: 100_000, min: 1 }),
+  /** Time a SIGTERM gives in-flight requests after closing sockets. */
+  drainMs: env.int('GATEWAY_DRAIN_MS', { default: 2000, min: 0 }),
+  sessionAddr: env.str('GATEWAY_SESSION_ADDR', { default: '127.0.0.1:50051' }),
+  groupAddr: env.str('GATEWAY_GROUP_ADDR', { default: '127.0.0.1:50052' }),
+  messageAddr: env.str('GATEWAY_MESSAGE_ADDR', { default: '127.0.0.1:50053' }),
+  presenceAddr: env.str('GATEWAY_PRESENCE_ADDR', { default: '127.0.0.1:50054' }),
+  mediaAddr: env.str('GATEWAY_MEDIA_ADDR', { default: '127.0.0.1:50055' }),
+  pushAddr: env.str('GATEWAY_PUSH_ADDR', { default: '127.0.0.1:50056' }),
+  ...Object.fromEntries(
+    Object.entries(rates).flatMap(([cls, r]) => [
+      [`rate_${cls}_perMinute`, r.perMinute],
+      [`rate_${cls}_burst`, r.burst],
+    ]),
+  ),
+  ...infraEnv.redis,
+  ...infraEnv.common,
+} as const);
+
+type Raw = ConfigShape<typeof envSpec.vars>;
+
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  instanceId: string;
+  heartbeatIntervalMs: number;
+  maxFrameBytes: number;
+  registryHeartbeatMs: number;
+  keysRefreshMs: number;
+  upstreamDeadlineMs: number;
+  mediaMaxBytes: number;
+  maxConnections: number;
+  drainMs: number;
+  addrs: { session: string; group: string; message: string; presence: string; media: string; push: string };
+  rates: RateConfig;
+  redisUrl: string;
+  logLevel: string;
+  namespace: string;
+}
+
+export function envToCfg(raw: Record<string, string | undefined>): GatewayConfig {
+  const c = envSpec.parse(raw) as Raw & Record<string, number>;
+  const r = (cls: keyof RateConfig) => ({ perMinute: c[`rate_${cls}_perMinute`]!, burst: c[`rate_${cls}_burst`]! });
+  return {
+    host: c.host,
+    port: c.port,
+    instanceId: c.instanceId ?? `gw-${hostname()}-${c.port}`,
+    heartbeatIntervalMs: c.heartbeatIntervalMs,
+    maxFrameBytes: c.maxFrameBytes,
+    registryHeartbeatMs: c.registryHeartbeatMs,
+    keysRefreshMs: c.keysRefreshMs,
+    upstreamDeadlineMs: c.upstreamDeadlineMs,
+    mediaMaxBytes: c.mediaMaxBytes,
+    maxConnections: c.maxConnections,
+    drainMs: c.drainMs,
+    addrs: {
+      session: c.sessionAddr,
+      group: c.groupAddr,
+      message: c.messageAddr,
+      presence: c.presenceAddr,
+      media: c.mediaAddr,
+      push: c.pushAddr,
+    },
+    rates: { send: r('send'), typing: r('typing'), mutate: r('mutate'), read: r('read'), ack: r('ack'), misc: r('misc') },
+    redisUrl: c.redisUrl,
+    logLevel: c.logLevel,
+    namespace: c.namespace,
+  };
+}

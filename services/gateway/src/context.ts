@@ -1,0 +1,63 @@
+// Everything the transports share, built once from config. Tests swap parts through `overrides`.
+import { createClient, createMetrics, type Client, type Logger, type Metrics } from '@parley/kit';
+import { groupV1, mediaV1, messageV1, presenceV1, pushV1, sessionV1 } from '@parley/proto';
+import type { GatewayConfig } from './config.js';
+
+type Counter<_T = string> = ReturnType<Metrics['counter']>;
+type Gauge<_T = string> = ReturnType<Metrics['gauge']>;
+type Histogram<_T = string> = ReturnType<Metrics['histogram']>;
+
+export interface Upstreams {
+  session: Client<typeof sessionV1.SessionService>;
+  group: Client<typeof groupV1.GroupService>;
+  message: Client<typeof messageV1.MessageService>;
+  presence: Client<typeof presenceV1.PresenceService>;
+  media: Client<typeof mediaV1.MediaService>;
+  push: Client<typeof pushV1.PushService>;
+}
+
+export function createUpstreams(cfg: GatewayConfig): Upstreams {
+  const o = { deadlineMs: cfg.upstreamDeadlineMs };
+  return {
+    session: createClient(sessionV1.SessionService, cfg.addrs.session, o),
+    group: createClient(groupV1.GroupService, cfg.addrs.group, o),
+    message: createClient(messageV1.MessageService, cfg.addrs.message, o),
+    presence: createClient(presenceV1.PresenceService, cfg.addrs.presence, o),
+    media: createClient(mediaV1.MediaService, cfg.addrs.media, o),
+    push: createClient(pushV1.PushService, cfg.addrs.push, o),
+  };
+}
+
+export interface GatewayMetrics {
+  registry: Metrics['registry'];
+  connections: Gauge<string>;
+  framesIn: Counter<string>;
+  framesOut: Counter<string>;
+  errors: Counter<string>;
+  handshake: Histogram<string>;
+  requestSeconds: Histogram<string>;
+  deliveries: Counter<string>;
+  closes: Counter<string>;
+}
+
+export function createGatewayMetrics(): GatewayMetrics {
+  const m = createMetrics('gateway');
+  return {
+    registry: m.registry,
+    connections: m.gauge('parley_gateway_connections', 'Open authenticated WebSocket connections'),
+    framesIn: m.counter('parley_gateway_frames_in_total', 'Client frames received, by op (or "invalid")', ['op']),
+    framesOut: m.counter('parley_gateway_frames_out_total', 'Frames sent to clients, by kind (reply, error, event name)', ['kind']),
+    errors: m.counter('parley_gateway_errors_total', 'Errors returned to clients, by transport and code', ['transport', 'code']),
+    handshake: m.histogram('parley_gateway_handshake_seconds', 'Upgrade request to session.ready sent'),
+    requestSeconds: m.histogram('parley_gateway_request_seconds', 'WebSocket request handling time, by op', ['op']),
+    deliveries: m.counter('parley_gateway_deliveries_total', 'Gateway deliveries received from Redis, by payload', ['payload']),
+    closes: m.counter('parley_gateway_closes_total', 'Connections closed, by close code', ['code']),
+  };
+}
+
+export interface GatewayContext {
+  cfg: GatewayConfig;
+  logger: Logger;
+  upstreams: Upstreams;
+  metrics: GatewayMetrics;
+}

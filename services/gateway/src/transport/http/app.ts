@@ -1,0 +1,31 @@
+// The fastify app: infrastructure plugins, then decorators, then routes (conventions.md §10).
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '@parley/kit';
+import { infrastructurePlugin } from './plugins/infrastructure.js';
+import { decoratorsPlugin, type GatewayApp } from './plugins/decorators.js';
+import { accountRoutes } from './routes/accounts.js';
+import { mediaRoutes } from './routes/media.js';
+import { opsRoutes } from './routes/ops.js';
+import { websocketRoutes } from './routes/websocket.js';
+
+export async function buildApp(gw: GatewayApp, logger: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger.child({ subsystem: 'http' }),
+    // The default request log would print the URL, and `access_token` may be in it.
+    disableRequestLogging: true,
+    bodyLimit: 64 * 1024,
+    trustProxy: true,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+  app.addHook('onResponse', async (req, reply) => {
+    if (reply.statusCode >= 500) req.log.warn({ method: req.method, route: req.routeOptions.url, status: reply.statusCode }, 'request failed');
+  });
+  await app.register(infrastructurePlugin, { maxFrameBytes: gw.cfg.maxFrameBytes, metrics: gw.metrics });
+  await app.register(decoratorsPlugin, gw);
+  await app.register(opsRoutes);
+  await app.register(accountRoutes);
+  await app.register(mediaRoutes);
+  await app.register(websocketRoutes);
+  return app;
+}

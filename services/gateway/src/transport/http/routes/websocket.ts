@@ -1,0 +1,34 @@
+// GET /v1/ws: authenticate before the upgrade (401, no upgrade, for a missing, malformed, expired or
+// revoked token), then hand the socket to the ConnectionManager.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Static } from '@sinclair/typebox';
+import { errors } from '@parley/kit';
+import { bearerToken } from '../../auth/token-verifier.js';
+import { WsQuery, responses } from '../schemas.js';
+
+const T0 = Symbol('t0');
+type Timed = FastifyRequest & { [T0]?: bigint };
+
+export async function websocketRoutes(app: FastifyInstance): Promise<void> {
+  const gw = app.gw;
+  app.get<{ Querystring: Static<typeof WsQuery> }>(
+    '/v1/ws',
+    {
+      websocket: true,
+      schema: { querystring: WsQuery, response: responses({}) },
+      preValidation: async (req) => {
+        (req as Timed)[T0] = process.hrtime.bigint();
+        if (gw.draining()) throw errors.unavailable('gateway is shutting down; reconnect to another');
+        if (gw.connections.size + gw.connections.handshaking >= gw.cfg.maxConnections) {
+          throw errors.unavailable('gateway is full; reconnect to another');
+        }
+        const token = bearerToken(req.headers.authorization) ?? req.query.access_token;
+        req.auth = await gw.authenticator.authenticate(token);
+      },
+    },
+    (socket, req) => {
+      const auth = req.auth!;
+      void gw.connections.accept(socket, auth, (req as Timed)[T0] ?? process.hrtime.bigint());
+    },
+  );
+}
