@@ -1,5 +1,5 @@
 // App decorators: the gateway's shared parts on the instance, `request.auth`, and `authenticate`
-// (a preHandler for routes that need `Authorization: Bearer`).
+// (an onRequest hook for routes that need `Authorization: Bearer`).
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ReadinessMonitor } from '@parley/kit';

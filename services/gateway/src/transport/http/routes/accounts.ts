@@ -47,14 +47,14 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
     async (req) => tokensToJson((await session.refreshToken({ refreshToken: req.body.refreshToken })).tokens),
   );
 
-  app.get('/v1/devices', { preHandler: app.authenticate, schema: { response: responses({ 200: DevicesReply }) } }, async (req) => {
+  app.get('/v1/devices', { onRequest: app.authenticate, schema: { response: responses({ 200: DevicesReply }) } }, async (req) => {
     const res = await session.listDevices({ userId: authOf(req).userId });
     return { devices: res.devices.map(deviceToJson) };
   });
 
   app.delete<{ Params: Static<typeof DeviceParams> }>(
     '/v1/devices/:deviceId',
-    { preHandler: app.authenticate, schema: { params: DeviceParams, response: responses({ 204: NoContent }) } },
+    { onRequest: app.authenticate, schema: { params: DeviceParams, response: responses({ 204: NoContent }) } },
     async (req, reply) => {
       const { userId } = authOf(req);
       await session.removeDevice({ userId, deviceId: req.params.deviceId });
@@ -66,13 +66,13 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: Static<typeof UserParams> }>(
     '/v1/users/:userId',
-    { preHandler: app.authenticate, schema: { params: UserParams, response: responses({ 200: UserReply }) } },
+    { onRequest: app.authenticate, schema: { params: UserParams, response: responses({ 200: UserReply }) } },
     async (req) => userToJson((await session.getUser({ userId: req.params.userId })).user),
   );
 
   app.get<{ Querystring: Static<typeof UserQuery> }>(
     '/v1/users',
-    { preHandler: app.authenticate, schema: { querystring: UserQuery, response: responses({ 200: UserReply }) } },
+    { onRequest: app.authenticate, schema: { querystring: UserQuery, response: responses({ 200: UserReply }) } },
     async (req) => userToJson((await session.findUser({ username: req.query.username })).user),
   );
 }

@@ -13,7 +13,7 @@ export async function mediaRoutes(app: FastifyInstance): Promise<void> {
 
   app.post<{ Body: Static<typeof CreateUploadBody> }>(
     '/v1/media',
-    { preHandler: app.authenticate, schema: { body: CreateUploadBody, response: responses({ 201: CreateUploadReply }) } },
+    { onRequest: app.authenticate, schema: { body: CreateUploadBody, response: responses({ 201: CreateUploadReply }) } },
     async (req, reply) => {
       const b = req.body;
       if (b.size > maxBytes) throw errors.tooLarge(`size must be at most ${maxBytes} bytes`);
@@ -35,7 +35,7 @@ export async function mediaRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: Static<typeof MediaParams> }>(
     '/v1/media/:mediaId/complete',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: { params: MediaParams, body: Type.Optional(Empty), response: responses({ 200: MediaReply }) },
     },
     async (req) => ({ media: mediaToJson((await media.completeUpload({ userId: authOf(req).userId, mediaId: req.params.mediaId })).media) }),
@@ -49,12 +49,12 @@ export async function mediaRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: Static<typeof MediaParams> }>(
     '/v1/media/:mediaId',
-    { preHandler: app.authenticate, schema: { params: MediaParams, response: responses({}) } },
+    { onRequest: app.authenticate, schema: { params: MediaParams, response: responses({}) } },
     (req, reply) => download(false)(req, reply),
   );
   app.get<{ Params: Static<typeof MediaParams> }>(
     '/v1/media/:mediaId/thumbnail',
-    { preHandler: app.authenticate, schema: { params: MediaParams, response: responses({}) } },
+    { onRequest: app.authenticate, schema: { params: MediaParams, response: responses({}) } },
     (req, reply) => download(true)(req, reply),
   );
 }

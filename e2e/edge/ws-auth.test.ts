@@ -1,0 +1,105 @@
+// protocol.md §1 (authentication on upgrade), §2 (device removal → 4001), §5 (session.ready first).
+import { ParleyHttp, connect, signUp } from '@parley/client';
+import WebSocket from 'ws';
+import { b64urlDecode, b64urlEncode, edgeMesh, expectNoLeak, upgradeStatus, type Mesh } from './helpers.js';
+
+let mesh: Mesh;
+beforeAll(async () => {
+  mesh = await edgeMesh();
+});
+afterAll(async () => {
+  await mesh?.stop();
+});
+
+describe('upgrade authentication', () => {
+  it('refuses a missing token with 401 and no upgrade', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(mesh.wsUrls[0]!);
+      ws.on('unexpected-response', (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        ws.terminate();
+      });
+      ws.on('open', () => reject(new Error('upgraded without a token')));
+      ws.on('error', () => {});
+    });
+    expect(status).toBe(401);
+  });
+
+  it('refuses malformed, re-signed, tampered and unknown-kid tokens with 401', async () => {
+    const u = await signUp(mesh.gatewayUrls[0]!);
+    const [h, p, s] = u.accessToken.split('.') as [string, string, string];
+    const payload = JSON.parse(b64urlDecode(p)) as Record<string, unknown>;
+    const header = JSON.parse(b64urlDecode(h)) as Record<string, unknown>;
+    const flipped = s.slice(0, 10) + (s[10] === 'A' ? 'B' : 'A') + s.slice(11);
+    const tokens = {
+      garbage: 'garbage',
+      badSignature: `${h}.${p}.${flipped}`,
+      tampered: `${h}.${b64urlEncode(JSON.stringify({ ...payload, sub: 'u_someone_else' }))}.${s}`,
+      unknownKid: `${b64urlEncode(JSON.stringify({ ...header, kid: 'no-such-kid' }))}.${p}.${s}`,
+      none: `${b64urlEncode(JSON.stringify({ alg: 'none', typ: 'JWT', kid: header['kid'] }))}.${p}.`,
+    };
+    for (const [name, token] of Object.entries(tokens)) {
+      for (const i of [0, 1]) {
+        const r = await upgradeStatus(mesh.wsUrls[i]!, token);
+        expect([name, r.status]).toEqual([name, 401]);
+        expect(JSON.parse(r.body)).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+        expectNoLeak(r.body);
+      }
+    }
+    // The genuine token still works, via the header and via the query parameter.
+    const c1 = await connect(mesh.wsUrls[0]!, u.accessToken);
+    const c2 = await connect(mesh.wsUrls[1]!, u.accessToken, { tokenIn: 'query' });
+    expect(c2.ready.userId).toBe(u.userId);
+    await c1.close();
+    await c2.close();
+  });
+
+  it('refuses the token of a removed device with 401', async () => {
+    const u = await signUp(mesh.gatewayUrls[0]!);
+    await new ParleyHttp(mesh.gatewayUrls[0]!, u.accessToken).removeDevice(u.deviceId);
+    expect((await upgradeStatus(mesh.wsUrls[1]!, u.accessToken)).status).toBe(401);
+    expect((await upgradeStatus(mesh.wsUrls[0]!, u.accessToken, 'query')).status).toBe(401);
+  });
+
+  it('sends session.ready first, with the ids of the token', async () => {
+    const u = await signUp(mesh.gatewayUrls[0]!);
+    const first = await new Promise<unknown>((resolve, reject) => {
+      const ws = new WebSocket(mesh.wsUrls[1]!, { headers: { authorization: `Bearer ${u.accessToken}` } });
+      ws.once('message', (m) => {
+        resolve(JSON.parse(m.toString()));
+        ws.close();
+      });
+      ws.on('error', reject);
+    });
+    expect(first).toEqual({
+      event: 'session.ready',
+      data: { userId: u.userId, deviceId: u.deviceId, heartbeatIntervalMs: 15000, serverTime: expect.stringMatching(/^\d{4}-.*\.\d{3}Z$/) },
+    });
+  });
+});
+
+describe('revocation closes live sockets', () => {
+  it('device removal through gateway-0 closes the device’s socket on gateway-1 with 4001', async () => {
+    const u = await signUp(mesh.gatewayUrls[0]!);
+    const phone = await new ParleyHttp(mesh.gatewayUrls[0]!).login({ username: u.username, password: u.password });
+    const c = await connect(mesh.wsUrls[1]!, phone.accessToken);
+    const keep = await connect(mesh.wsUrls[1]!, u.accessToken);
+    await new ParleyHttp(mesh.gatewayUrls[0]!, u.accessToken).removeDevice(phone.deviceId);
+    const closed = await Promise.race([c.closed, new Promise((r) => setTimeout(() => r('still open'), 5000))]);
+    expect(closed).toEqual({ code: 4001, reason: expect.any(String) });
+    // The other device is untouched.
+    expect(keep.isOpen).toBe(true);
+    await keep.request('ping', {});
+    await keep.close();
+  });
+
+  it('refresh-token reuse closes the device’s live socket with 4001', async () => {
+    const u = await signUp(mesh.gatewayUrls[0]!);
+    const c = await connect(mesh.wsUrls[1]!, u.accessToken);
+    const http = new ParleyHttp(mesh.gatewayUrls[0]!);
+    await http.refresh(u.refreshToken);
+    await expect(http.refresh(u.refreshToken)).rejects.toMatchObject({ status: 401 });
+    const closed = await Promise.race([c.closed, new Promise((r) => setTimeout(() => r('still open'), 5000))]);
+    expect(closed).toEqual({ code: 4001, reason: expect.any(String) });
+  });
+});
