@@ -15,6 +15,8 @@ export const envSpec = defineConfig({
   keyRotationHours: env.int('SESSION_KEY_ROTATION_HOURS', { default: 24, min: 1 }),
   connectionTtlSeconds: env.int('SESSION_CONNECTION_TTL_SECONDS', { default: 60, min: 1 }),
   /** scrypt cost N (power of two). 16384 in production; tests and benches may lower it. */
-  scryptCost: env.int('SESSION_SCRYPT_COST', { default: 16384, min: 1024 }),
+  scryptCost: env.int('SESSION_SCRYPT_COST', { default: 16384, min: 1024, max: 1_048_576 }),
+  /** Seals private signing keys at rest (AES-256-GCM). Unset: stored as plain JWK (local development). */
+  signingKeySecret: env.optionalStr('SESSION_SIGNING_KEY_SECRET', { secret: true }),
 });
 export type SessionConfig = ConfigShape<typeof envSpec.vars>;

@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { errors } from '@parley/kit';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
-import type { AccountsPort, LiveConnection, NotifierPort, RegistryPort, Route, UserRow, DeviceRow } from './ports.js';
-import { hashToken, newRefreshToken, type TokenIssuer } from './token-issuer.js';
+import type { AccountsPort, DeviceRow, LiveConnection, NotifierPort, RegistryPort, Route, UserRow } from './ports.js';
+import { hashToken, newRefreshToken } from './token-issuer.js';
 import { validateDeviceName, validateDisplayName, validatePassword, validateUsername } from './validation.js';
 
 export interface TokenPair {
@@ -14,20 +14,46 @@ export interface TokenPair {
   expiresIn: number;
 }
 
+/** What signs access tokens (TokenIssuer in production). */
+export interface AccessTokenSigner {
+  signAccess(userId: string, deviceId: string): Promise<{ token: string; expiresIn: number }>;
+}
+
+/** Outcomes worth counting (mapped to Prometheus counters by the service). */
+export type SessionOutcome =
+  | 'account_created'
+  | 'username_taken'
+  | 'login'
+  | 'login_failed'
+  | 'refresh'
+  | 'refresh_rejected'
+  | 'refresh_reuse_revoked'
+  | 'device_removed'
+  | 'connection_refused';
+
 export interface SessionManagerOptions {
   refreshTtlMs: number;
   connectionTtlSeconds: number;
   scryptCost: number;
   now?: () => number;
+  observe?: (outcome: SessionOutcome) => void;
 }
 
+export const MAX_ROUTE_USERS = 4096;
+export const MAX_GET_USERS = 2048;
+
 const newId = (prefix: string) => `${prefix}${randomBytes(12).toString('base64url')}`;
+
+function requireId(v: string, field: string): string {
+  if (!v || v.length > 128) throw errors.badRequest(`${field} is required`, { field });
+  return v;
+}
 
 export class SessionManager {
   constructor(
     private readonly accounts: AccountsPort,
     private readonly registry: RegistryPort,
-    private readonly tokens: TokenIssuer,
+    private readonly tokens: AccessTokenSigner,
     private readonly notifier: NotifierPort,
     private readonly opts: SessionManagerOptions,
   ) {}
@@ -36,18 +62,29 @@ export class SessionManager {
     return this.opts.now?.() ?? Date.now();
   }
 
+  private observe(o: SessionOutcome): void {
+    this.opts.observe?.(o);
+  }
+
   async createAccount(input: { username: unknown; password: unknown; displayName?: unknown }): Promise<{ userId: string }> {
     const username = validateUsername(input.username);
     const password = validatePassword(input.password);
     const displayName = validateDisplayName(input.displayName, username);
+    // Cheap early answer for the common case; the LWT below is what actually decides.
+    if (await this.accounts.userIdByUsername(username)) {
+      this.observe('username_taken');
+      throw errors.usernameTaken();
+    }
     const userId = newId('u_');
     // The users row first, then the username claim (LWT): a crash in between leaves only an orphan row
     // nobody can log into, never a claimed name without an account.
     await this.accounts.createUser({ userId, username, displayName, passwordHash: await hashPassword(password, this.opts.scryptCost), createdAt: this.now() });
     if (!(await this.accounts.claimUsername(username, userId))) {
       await this.accounts.deleteUser(userId);
+      this.observe('username_taken');
       throw errors.usernameTaken();
     }
+    this.observe('account_created');
     return { userId };
   }
 
@@ -55,14 +92,19 @@ export class SessionManager {
     if (typeof input.username !== 'string' || !input.username) throw errors.badRequest('username is required', { field: 'username' });
     if (typeof input.password !== 'string' || !input.password) throw errors.badRequest('password is required', { field: 'password' });
     const deviceName = validateDeviceName(input.deviceName);
-    const userId = await this.accounts.userIdByUsername(input.username);
+    // A name that cannot exist is not looked up, but costs the same hash work.
+    const userId = input.username.length <= 32 ? await this.accounts.userIdByUsername(input.username) : undefined;
     const user = userId ? await this.accounts.getUser(userId) : undefined;
     // Same work whether or not the user exists: no username oracle through timing.
     const ok = await verifyPassword(input.password, user?.passwordHash ?? (await dummyHash(this.opts.scryptCost)));
-    if (!user || !ok) throw errors.unauthorized('invalid username or password');
+    if (!user || !ok) {
+      this.observe('login_failed');
+      throw errors.unauthorized('invalid username or password');
+    }
     const deviceId = newId('d_');
     await this.accounts.createDevice({ userId: user.userId, deviceId, deviceName, at: this.now() });
-    await this.registry.addDevice(user.userId, deviceId);
+    await this.registry.deviceAdded(user.userId, deviceId);
+    this.observe('login');
     return this.issue(user.userId, deviceId, 0);
   }
 
@@ -75,85 +117,129 @@ export class SessionManager {
   }
 
   /**
-   * Rotates a refresh token. A token presented after it was already used means it leaked: the device's
-   * whole family is revoked (the device is logged out everywhere, its live connections closed with 4001).
+   * Rotates a refresh token: the presented token is marked used (LWT) and a new one of the same device's
+   * family is issued. A token presented after it was used means it leaked (or two parties hold it): the
+   * whole family is revoked by revoking the device, which also closes its live connections with 4001.
    */
   async refresh(refreshToken: unknown): Promise<TokenPair> {
-    if (typeof refreshToken !== 'string' || refreshToken.length < 20 || refreshToken.length > 200) {
-      throw errors.badRequest('refreshToken is required', { field: 'refreshToken' });
+    if (typeof refreshToken !== 'string' || !refreshToken) throw errors.badRequest('refreshToken is required', { field: 'refreshToken' });
+    if (refreshToken.length < 20 || refreshToken.length > 200) {
+      this.observe('refresh_rejected');
+      throw errors.unauthorized('invalid refresh token');
     }
     const hash = hashToken(refreshToken);
     const row = await this.accounts.getRefresh(hash);
-    if (!row) throw errors.unauthorized('invalid refresh token');
+    if (!row) {
+      this.observe('refresh_rejected');
+      throw errors.unauthorized('invalid refresh token');
+    }
     const device = await this.accounts.getDevice(row.userId, row.deviceId);
-    if (!device || device.removedAt !== undefined) throw errors.unauthorized('device was removed');
+    if (!device || device.removedAt !== undefined) {
+      this.observe('refresh_rejected');
+      throw errors.unauthorized('device was removed');
+    }
     if (row.usedAt !== undefined || !(await this.accounts.markRefreshUsed(hash, this.now()))) {
+      this.observe('refresh_reuse_revoked');
       await this.revokeDevice(row.userId, row.deviceId, 'refresh_token_reuse');
       throw errors.unauthorized('refresh token reuse detected; the device was signed out');
     }
-    if (row.expiresAt <= this.now()) throw errors.unauthorized('refresh token expired');
+    // Expiry is checked after the token was consumed: an expired token cannot be used, and presenting it
+    // again counts as reuse like any other used token.
+    if (row.expiresAt <= this.now()) {
+      this.observe('refresh_rejected');
+      throw errors.unauthorized('refresh token expired');
+    }
     await this.accounts.touchDevice(row.userId, row.deviceId, this.now());
+    this.observe('refresh');
     return this.issue(row.userId, row.deviceId, row.generation + 1);
   }
 
   async listDevices(userId: string): Promise<DeviceRow[]> {
+    requireId(userId, 'userId');
     return (await this.accounts.listDevices(userId)).filter((d) => d.removedAt === undefined);
   }
 
+  /** Only the caller's own devices: anything else is `not_found`, never `forbidden` (no existence oracle). */
   async removeDevice(userId: string, deviceId: string): Promise<void> {
+    requireId(userId, 'userId');
+    requireId(deviceId, 'deviceId');
     const d = await this.accounts.getDevice(userId, deviceId);
     if (!d || d.removedAt !== undefined) throw errors.notFound('no such device');
     await this.revokeDevice(userId, deviceId, 'device_removed');
+    this.observe('device_removed');
   }
 
+  /**
+   * The device row is marked removed first (CheckDevice answers false from then on, on every replica),
+   * then the cached device set is updated, then the gateway holding its connection is told to close it.
+   */
   private async revokeDevice(userId: string, deviceId: string, reason: string): Promise<void> {
     await this.accounts.removeDevice(userId, deviceId, reason, this.now());
-    await this.registry.removeDevice(userId, deviceId);
+    await this.registry.deviceRemoved(userId, deviceId);
     const conn = await this.registry.connection(deviceId);
-    if (conn) await this.notifier.deviceRevoked(conn, reason);
-    await this.notifier.sessionEvent('device_removed', { userId, deviceId });
+    if (conn && conn.userId === userId) await this.notifier.deviceRevoked(conn, reason);
+    this.notifier.sessionEvent('device_removed', { userId, deviceId });
   }
 
   async checkDevice(userId: string, deviceId: string): Promise<boolean> {
+    if (!userId || !deviceId || userId.length > 128 || deviceId.length > 128) return false;
     const d = await this.accounts.getDevice(userId, deviceId);
     return d !== undefined && d.removedAt === undefined;
   }
 
   async getUser(userId: string): Promise<UserRow> {
-    const u = await this.accounts.getUser(userId);
+    const u = userId && userId.length <= 128 ? await this.accounts.getUser(userId) : undefined;
     if (!u) throw errors.notFound('no such user');
     return u;
   }
 
   async findUser(username: string): Promise<UserRow> {
-    const id = await this.accounts.userIdByUsername(username);
+    const id = username && username.length <= 32 ? await this.accounts.userIdByUsername(username) : undefined;
     const u = id ? await this.accounts.getUser(id) : undefined;
     if (!u) throw errors.notFound('no such user');
     return u;
   }
 
+  /** The users that exist among the ids (unknown ids are left out), each once. */
   getUsers(userIds: string[]): Promise<UserRow[]> {
-    if (userIds.length > 2048) throw errors.badRequest('at most 2048 users per call');
-    return this.accounts.getUsers(userIds);
+    if (userIds.length > MAX_GET_USERS) throw errors.badRequest(`at most ${MAX_GET_USERS} users per call`, { field: 'userIds' });
+    return this.accounts.getUsers([...new Set(userIds.filter((id) => id && id.length <= 128))]);
   }
 
+  /**
+   * Registers first, then checks the device: a concurrent RemoveDevice either sees this registration (and
+   * tells the gateway to close it) or has already marked the row, which this check then sees.
+   */
   async registerConnection(c: LiveConnection): Promise<void> {
-    if (!(await this.checkDevice(c.userId, c.deviceId))) throw errors.unauthorized('device was removed');
+    requireId(c.userId, 'userId');
+    requireId(c.deviceId, 'deviceId');
+    requireId(c.gatewayId, 'gatewayId');
+    requireId(c.connectionId, 'connectionId');
     await this.registry.register(c, this.opts.connectionTtlSeconds);
+    if (!(await this.checkDevice(c.userId, c.deviceId))) {
+      await this.registry.unregister(c);
+      this.observe('connection_refused');
+      throw errors.unauthorized('device was removed');
+    }
     await this.accounts.touchDevice(c.userId, c.deviceId, this.now());
-    await this.notifier.sessionEvent('connected', c);
+    this.notifier.sessionEvent('connected', c);
   }
 
   async unregisterConnection(c: LiveConnection): Promise<void> {
-    if (await this.registry.unregister(c)) await this.notifier.sessionEvent('disconnected', c);
+    if (!c.deviceId || !c.connectionId) throw errors.badRequest('connection is required', { field: 'connection' });
+    if (await this.registry.unregister(c)) this.notifier.sessionEvent('disconnected', c);
   }
 
   heartbeat(conns: LiveConnection[]): Promise<void> {
-    return this.registry.heartbeat(conns, this.opts.connectionTtlSeconds);
+    return this.registry.heartbeat(
+      conns.filter((c) => c.userId && c.deviceId && c.gatewayId && c.connectionId),
+      this.opts.connectionTtlSeconds,
+    );
   }
 
   routes(userIds: string[]): Promise<Route[]> {
-    if (userIds.length > 4096) throw errors.badRequest('at most 4096 users per call');
-    return this.registry.routes(userIds, async (u) => (await this.listDevices(u)).map((d) => d.deviceId));
+    if (userIds.length > MAX_ROUTE_USERS) throw errors.badRequest(`at most ${MAX_ROUTE_USERS} users per call`, { field: 'userIds' });
+    const ids = userIds.filter((id) => id && id.length <= 128);
+    return this.registry.routes(ids, async (u) => (await this.accounts.listDevices(u)).filter((d) => d.removedAt === undefined).map((d) => d.deviceId));
   }
 }

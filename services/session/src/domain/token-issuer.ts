@@ -2,7 +2,9 @@
 // ring shared through Cassandra. Refresh tokens: opaque random strings, stored only as sha256 hashes.
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type KeyLike } from 'jose';
-import { needsRotation, publishedKeys, type KeyPointer, type KeyRecord } from './keyring.js';
+import { errors } from '@parley/kit';
+import { KeySealer } from './key-sealer.js';
+import { MAX_SIGNER_STALENESS_MS, needsRotation, prunableKeys, publishedKeys, type KeyPointer, type KeyRecord } from './keyring.js';
 import type { KeysPort } from './ports.js';
 
 export const ALG = 'ES256';
@@ -15,44 +17,90 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+export interface PublishedKey {
+  kid: string;
+  alg: string;
+  publicJwk: string;
+  /** ms since the epoch after which tokens signed by this key are invalid; 0 = current key. */
+  notAfter: number;
+}
+
+export interface TokenIssuerOptions {
+  issuer: string;
+  audience: string;
+  accessTtlSeconds: number;
+  rotationMs: number;
+  sealer?: KeySealer;
+  now?: () => number;
+  /** Told when this replica created a key and made it current. */
+  onRotated?: (kid: string) => void;
+}
+
+/** GetSigningKeys re-reads the ring when its copy is older than this, so a rotation by another replica is visible at once. */
+const PUBLISH_FRESHNESS_MS = 1000;
+
 export class TokenIssuer {
   private keys = new Map<string, KeyRecord>();
   private pointer: KeyPointer | undefined;
   private signer: { kid: string; key: KeyLike | Uint8Array } | undefined;
+  private loadedAt = 0;
+  private loading: Promise<void> | undefined;
+  private readonly sealer: KeySealer;
 
   constructor(
     private readonly store: KeysPort,
-    private readonly opts: { issuer: string; audience: string; accessTtlSeconds: number; rotationMs: number; now?: () => number },
-  ) {}
+    private readonly opts: TokenIssuerOptions,
+  ) {
+    this.sealer = opts.sealer ?? new KeySealer(undefined);
+  }
 
   private now(): number {
     return this.opts.now?.() ?? Date.now();
   }
 
-  /** Loads the ring, rotating first when due; safe to call from every replica at any time. */
-  async refresh(): Promise<void> {
-    this.keys = await this.store.list();
-    this.pointer = await this.store.pointer();
-    if (needsRotation(this.pointer, this.keys, this.now(), this.opts.rotationMs)) {
-      const { publicKey, privateKey } = await generateKeyPair(ALG, { extractable: true });
-      const kid = randomBytes(9).toString('base64url');
-      const rec: KeyRecord = {
-        kid,
-        alg: ALG,
-        privateJwk: JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: ALG }),
-        publicJwk: JSON.stringify({ ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' }),
-        createdAt: this.now(),
-      };
+  /** Loads the ring, rotating first when due; safe to call from every replica at any time (concurrent calls share one load). */
+  refresh(): Promise<void> {
+    this.loading ??= this.load().finally(() => {
+      this.loading = undefined;
+    });
+    return this.loading;
+  }
+
+  private async load(): Promise<void> {
+    let keys = await this.store.list();
+    let pointer = await this.store.pointer();
+    if (needsRotation(pointer, keys, this.now(), this.opts.rotationMs)) {
+      const rec = await this.generate();
       await this.store.insert(rec);
-      const won = await this.store.swapPointer(this.pointer, { kid, previousKid: this.pointer?.kid, rotatedAt: this.now() });
-      // Whoever won, read the ring again: every replica signs with the same current key.
-      this.keys = await this.store.list();
-      this.pointer = await this.store.pointer();
-      void won;
+      const won = await this.store.swapPointer(pointer, { kid: rec.kid, previousKid: pointer?.kid, rotatedAt: this.now() });
+      // The loser's key never signed anything: drop it. Whoever won, read the ring again so that every
+      // replica signs with the same current key.
+      if (won) this.opts.onRotated?.(rec.kid);
+      else await this.store.delete(rec.kid);
+      keys = await this.store.list();
+      pointer = await this.store.pointer();
     }
-    const cur = this.pointer ? this.keys.get(this.pointer.kid) : undefined;
+    const cur = pointer ? keys.get(pointer.kid) : undefined;
     if (!cur) throw new Error('no current signing key');
-    if (this.signer?.kid !== cur.kid) this.signer = { kid: cur.kid, key: await importJWK(JSON.parse(cur.privateJwk), ALG) };
+    if (this.signer?.kid !== cur.kid) this.signer = { kid: cur.kid, key: await importJWK(JSON.parse(this.sealer.open(cur.privateJwk)), ALG) };
+    this.keys = keys;
+    this.pointer = pointer;
+    this.loadedAt = this.now();
+    for (const kid of prunableKeys(keys, pointer, this.now(), this.opts.rotationMs, this.opts.accessTtlSeconds * 1000)) {
+      await this.store.delete(kid);
+    }
+  }
+
+  private async generate(): Promise<KeyRecord> {
+    const { publicKey, privateKey } = await generateKeyPair(ALG, { extractable: true });
+    const kid = randomBytes(9).toString('base64url');
+    return {
+      kid,
+      alg: ALG,
+      privateJwk: this.sealer.seal(JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: ALG })),
+      publicJwk: JSON.stringify({ ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' }),
+      createdAt: this.now(),
+    };
   }
 
   get currentKid(): string | undefined {
@@ -60,7 +108,14 @@ export class TokenIssuer {
   }
 
   async signAccess(userId: string, deviceId: string): Promise<{ token: string; expiresIn: number }> {
-    if (!this.signer) await this.refresh();
+    // Never sign with a ring this replica has not re-read lately: verifiers would already have retired its key.
+    if (!this.signer || this.now() - this.loadedAt > MAX_SIGNER_STALENESS_MS) {
+      try {
+        await this.refresh();
+      } catch (err) {
+        throw errors.unavailable('signing keys are unavailable, retry', err);
+      }
+    }
     const s = this.signer!;
     const now = Math.floor(this.now() / 1000);
     const token = await new SignJWT({ did: deviceId })
@@ -75,12 +130,25 @@ export class TokenIssuer {
     return { token, expiresIn: this.opts.accessTtlSeconds };
   }
 
-  published(): { kid: string; alg: string; publicJwk: string; notAfter: number }[] {
+  /** The public keys verifiers must accept, from this replica's copy of the ring. */
+  published(): PublishedKey[] {
     return publishedKeys(this.keys, this.pointer, this.now(), this.opts.rotationMs, this.opts.accessTtlSeconds * 1000).map(({ key, notAfter }) => ({
       kid: key.kid,
       alg: key.alg,
       publicJwk: key.publicJwk,
       notAfter,
     }));
+  }
+
+  /** Like `published`, re-reading the ring first unless it was read within the last second. */
+  async publishedFresh(): Promise<PublishedKey[]> {
+    if (this.now() - this.loadedAt > PUBLISH_FRESHNESS_MS) {
+      try {
+        await this.refresh();
+      } catch (err) {
+        if (!this.keys.size) throw errors.unavailable('signing keys are unavailable, retry', err);
+      }
+    }
+    return this.published();
   }
 }

@@ -1,35 +1,10 @@
 // Cassandra adapter for users, usernames, devices and refresh tokens.
 import type { CassandraClient } from '@parley/kit';
-
-export interface UserRow {
-  userId: string;
-  username: string;
-  displayName: string;
-  passwordHash: string;
-  createdAt: number;
-}
-
-export interface DeviceRow {
-  userId: string;
-  deviceId: string;
-  deviceName: string;
-  createdAt: number;
-  lastSeenAt: number;
-  removedAt: number | undefined;
-}
-
-export interface RefreshRow {
-  tokenHash: string;
-  userId: string;
-  deviceId: string;
-  generation: number;
-  expiresAt: number;
-  usedAt: number | undefined;
-}
+import type { AccountsPort, DeviceRow, RefreshRow, UserRow } from '../domain/ports.js';
 
 const num = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
 
-export class AccountsStore {
+export class AccountsStore implements AccountsPort {
   constructor(private readonly db: CassandraClient) {}
 
   async createUser(u: UserRow): Promise<void> {
@@ -115,14 +90,14 @@ export class AccountsStore {
   }
 
   async touchDevice(userId: string, deviceId: string, at: number): Promise<void> {
-    await this.db.execute('UPDATE devices SET last_seen_at = ? WHERE user_id = ? AND device_id = ? IF EXISTS', [at, userId, deviceId]);
+    await this.db.execute('UPDATE devices SET last_seen_at = ? WHERE user_id = ? AND device_id = ?', [at, userId, deviceId]);
   }
 
   async insertRefresh(r: { tokenHash: string; userId: string; deviceId: string; generation: number; createdAt: number; expiresAt: number }): Promise<void> {
     const ttl = Math.max(1, Math.ceil((r.expiresAt - r.createdAt) / 1000) + 86_400);
     await this.db.execute(
-      `INSERT INTO refresh_tokens (token_hash, user_id, device_id, generation, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) USING TTL ${ttl}`,
-      [r.tokenHash, r.userId, r.deviceId, r.generation, r.createdAt, r.expiresAt],
+      'INSERT INTO refresh_tokens (token_hash, user_id, device_id, generation, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?',
+      [r.tokenHash, r.userId, r.deviceId, r.generation, r.createdAt, r.expiresAt, ttl],
     );
   }
 

@@ -1,8 +1,9 @@
 // Cassandra adapter for JWT signing keys and the pointer to the current one.
 import { cassandraTypes, type CassandraClient } from '@parley/kit';
 import type { KeyPointer, KeyRecord } from '../domain/keyring.js';
+import type { KeysPort } from '../domain/ports.js';
 
-export class KeysStore {
+export class KeysStore implements KeysPort {
   constructor(private readonly db: CassandraClient) {}
 
   async list(): Promise<Map<string, KeyRecord>> {
@@ -28,6 +29,10 @@ export class KeysStore {
       k.publicJwk,
       k.createdAt,
     ]);
+  }
+
+  async delete(kid: string): Promise<void> {
+    await this.db.execute('DELETE FROM signing_keys WHERE kid = ?', [kid]);
   }
 
   async pointer(): Promise<KeyPointer | undefined> {

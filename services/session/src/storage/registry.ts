@@ -1,41 +1,102 @@
 // The live connection registry in Redis: device → {user, gateway, connection} with a TTL kept alive by
 // gateway heartbeats, a cached set of each user's active devices, and the gateways' delivery channels.
+//
+// Keys (under the PARLEY_NAMESPACE prefix):
+//   parley:conn:<deviceId>          hash {u, g, c}, TTL SESSION_CONNECTION_TTL_SECONDS
+//   parley:udev:{<userId>}          set of the user's active device ids + a sentinel ("-": the set is complete)
+//   parley:udev:{<userId>}:gen      counter bumped on every device add/remove; a cache fill only lands if it
+//                                   did not move since the fill read Cassandra (no stale set can survive a race)
+//   parley:gw:<gatewayId>           pub/sub delivery channel of one gateway
+// The braces keep a user's two keys in one Redis Cluster slot, as the scripts need.
 import { nsKey, type Redis } from '@parley/kit';
+import type { LiveConnection, RegistryPort, Route } from '../domain/ports.js';
 
-export interface LiveConnection {
-  userId: string;
-  deviceId: string;
-  gatewayId: string;
-  connectionId: string;
-}
-
-export interface Route {
-  userId: string;
-  deviceId: string;
-  online: boolean;
-  gatewayId: string;
-  connectionId: string;
-}
-
-/** Deletes the connection key only if it still belongs to this connection (a reconnect elsewhere wins). */
-const UNREGISTER = `
-if redis.call('HGET', KEYS[1], 'c') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
+export type { LiveConnection, Route };
 
 const SENTINEL = '-';
+const DEVICE_SET_TTL_SECONDS = 86_400;
+const GEN_TTL_SECONDS = 2 * 86_400;
+const LOAD_CONCURRENCY = 64;
 
-export class ConnectionRegistry {
+const SCRIPTS = {
+  /** Deletes the connection key only if it still belongs to this connection (a reconnect elsewhere wins). */
+  parleyUnregister: {
+    numberOfKeys: 1,
+    lua: `if redis.call('HGET', KEYS[1], 'c') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`,
+  },
+  /** Extends this connection's entry, or re-creates it if Redis lost it; never overwrites another connection. */
+  parleyHeartbeat: {
+    numberOfKeys: 1,
+    lua: `local cur = redis.call('HGET', KEYS[1], 'c')
+if cur == false then
+  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'g', ARGV[2], 'c', ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return 1
+elseif cur == ARGV[3] then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+return 0`,
+  },
+  parleyDeviceAdded: {
+    numberOfKeys: 2,
+    lua: `redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', KEYS[1], ARGV[1]) end
+return 1`,
+  },
+  parleyDeviceRemoved: {
+    numberOfKeys: 2,
+    lua: `redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SREM', KEYS[1], ARGV[1])
+return 1`,
+  },
+  /** Caches a device set read from Cassandra, unless a device was added or removed since (generation moved). */
+  parleyFillDevices: {
+    numberOfKeys: 2,
+    lua: `local g = redis.call('GET', KEYS[2]) or ''
+if g ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SADD', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if g ~= '' then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+return 1`,
+  },
+} as const;
+
+type ScriptArg = string | number;
+type Scripted<R> = { [K in keyof typeof SCRIPTS]: (...args: ScriptArg[]) => R };
+type Pipeline = ReturnType<Redis['pipeline']>;
+
+export class ConnectionRegistry implements RegistryPort {
+  private readonly scripts: Scripted<Promise<unknown>>;
+
   constructor(
     private readonly redis: Redis,
     private readonly ns: string,
-  ) {}
+  ) {
+    for (const [name, def] of Object.entries(SCRIPTS)) {
+      if (!(name in redis)) redis.defineCommand(name, def);
+    }
+    this.scripts = redis as unknown as Scripted<Promise<unknown>>;
+  }
+
+  private scripted(p: Pipeline): Scripted<Pipeline> {
+    return p as unknown as Scripted<Pipeline>;
+  }
 
   private connKey(deviceId: string): string {
     return nsKey(this.ns, `parley:conn:${deviceId}`);
   }
 
   private devicesKey(userId: string): string {
-    return nsKey(this.ns, `parley:udev:${userId}`);
+    return nsKey(this.ns, `parley:udev:{${userId}}`);
+  }
+
+  private genKey(userId: string): string {
+    return nsKey(this.ns, `parley:udev:{${userId}}:gen`);
   }
 
   gatewayChannel(gatewayId: string): string {
@@ -43,86 +104,92 @@ export class ConnectionRegistry {
   }
 
   async register(c: LiveConnection, ttlSeconds: number): Promise<void> {
-    await this.redis.multi().hset(this.connKey(c.deviceId), { u: c.userId, g: c.gatewayId, c: c.connectionId }).expire(this.connKey(c.deviceId), ttlSeconds).exec();
+    const key = this.connKey(c.deviceId);
+    await this.redis.multi().del(key).hset(key, { u: c.userId, g: c.gatewayId, c: c.connectionId }).expire(key, ttlSeconds).exec();
   }
 
   async unregister(c: LiveConnection): Promise<boolean> {
-    return (await this.redis.eval(UNREGISTER, 1, this.connKey(c.deviceId), c.connectionId)) === 1;
+    return (await this.scripts.parleyUnregister(this.connKey(c.deviceId), c.connectionId)) === 1;
   }
 
-  /** Re-asserts every connection a gateway holds (also heals a Redis restart). */
+  /** One pipelined round trip for all the connections a gateway holds. */
   async heartbeat(conns: LiveConnection[], ttlSeconds: number): Promise<void> {
     if (!conns.length) return;
     const p = this.redis.pipeline();
-    for (const c of conns) {
-      p.hset(this.connKey(c.deviceId), { u: c.userId, g: c.gatewayId, c: c.connectionId });
-      p.expire(this.connKey(c.deviceId), ttlSeconds);
-    }
+    const s = this.scripted(p);
+    for (const c of conns) s.parleyHeartbeat(this.connKey(c.deviceId), c.userId, c.gatewayId, c.connectionId, ttlSeconds);
     await p.exec();
   }
 
   async connection(deviceId: string): Promise<LiveConnection | undefined> {
-    const h = await this.redis.hgetall(this.connKey(deviceId));
-    if (!h.c || !h.g || !h.u) return undefined;
-    return { userId: h.u, deviceId, gatewayId: h.g, connectionId: h.c };
+    const [u, g, c] = await this.redis.hmget(this.connKey(deviceId), 'u', 'g', 'c');
+    if (!u || !g || !c) return undefined;
+    return { userId: u, deviceId, gatewayId: g, connectionId: c };
   }
 
-  async addDevice(userId: string, deviceId: string): Promise<void> {
-    // Only maintain a set that exists; a missing set is rebuilt from Cassandra on the next read.
-    const key = this.devicesKey(userId);
-    await this.redis.eval(
-      "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', KEYS[1], ARGV[1]) end return 1",
-      1,
-      key,
-      deviceId,
-    );
+  async deviceAdded(userId: string, deviceId: string): Promise<void> {
+    await this.scripts.parleyDeviceAdded(this.devicesKey(userId), this.genKey(userId), deviceId, GEN_TTL_SECONDS);
   }
 
-  async removeDevice(userId: string, deviceId: string): Promise<void> {
-    await this.redis.srem(this.devicesKey(userId), deviceId);
+  async deviceRemoved(userId: string, deviceId: string): Promise<void> {
+    await this.scripts.parleyDeviceRemoved(this.devicesKey(userId), this.genKey(userId), deviceId, GEN_TTL_SECONDS);
   }
 
   /**
-   * Every active device of each user with its live connection, in two pipelined round trips; device sets
-   * missing from Redis are loaded with `loadDevices` and cached.
+   * Every active device of each user with its live connection. Warm: two pipelined round trips (device sets,
+   * then connections). Users whose set is not cached are read with `loadDevices` (Cassandra) and cached.
    */
   async routes(userIds: string[], loadDevices: (userId: string) => Promise<string[]>): Promise<Route[]> {
     const users = [...new Set(userIds)];
     if (!users.length) return [];
     const p1 = this.redis.pipeline();
-    for (const u of users) p1.smembers(this.devicesKey(u));
-    const sets = (await p1.exec()) ?? [];
+    for (const u of users) p1.smembers(this.devicesKey(u)).get(this.genKey(u));
+    const r1 = (await p1.exec()) ?? [];
     const devicesByUser = new Map<string, string[]>();
-    const misses: string[] = [];
+    const misses: { userId: string; gen: string }[] = [];
     users.forEach((u, i) => {
-      const members = (sets[i]?.[1] as string[] | undefined) ?? [];
-      if (!members.includes(SENTINEL)) misses.push(u);
-      else devicesByUser.set(u, members.filter((m) => m !== SENTINEL));
+      const [err, members] = r1[2 * i] ?? [];
+      const list = !err && Array.isArray(members) ? (members as string[]) : [];
+      if (list.includes(SENTINEL)) devicesByUser.set(u, list.filter((m) => m !== SENTINEL));
+      else misses.push({ userId: u, gen: String(r1[2 * i + 1]?.[1] ?? '') });
     });
     if (misses.length) {
-      const loaded = await Promise.all(misses.map(async (u) => [u, await loadDevices(u)] as const));
+      const loaded = await mapLimit(misses, LOAD_CONCURRENCY, async (m) => ({ ...m, devices: await loadDevices(m.userId) }));
       const fill = this.redis.pipeline();
-      for (const [u, devs] of loaded) {
-        devicesByUser.set(u, devs);
-        fill.sadd(this.devicesKey(u), SENTINEL, ...devs);
-        fill.expire(this.devicesKey(u), 86_400);
+      const s = this.scripted(fill);
+      for (const m of loaded) {
+        devicesByUser.set(m.userId, m.devices);
+        s.parleyFillDevices(this.devicesKey(m.userId), this.genKey(m.userId), m.gen, DEVICE_SET_TTL_SECONDS, GEN_TTL_SECONDS, SENTINEL, ...m.devices);
       }
       await fill.exec();
     }
     const pairs: [string, string][] = [];
-    for (const [u, devs] of devicesByUser) for (const d of devs) pairs.push([u, d]);
+    for (const u of users) for (const d of devicesByUser.get(u) ?? []) pairs.push([u, d]);
     if (!pairs.length) return [];
     const p2 = this.redis.pipeline();
-    for (const [, d] of pairs) p2.hgetall(this.connKey(d));
-    const conns = (await p2.exec()) ?? [];
+    for (const [, d] of pairs) p2.hmget(this.connKey(d), 'u', 'g', 'c');
+    const r2 = (await p2.exec()) ?? [];
     return pairs.map(([userId, deviceId], i) => {
-      const h = (conns[i]?.[1] as Record<string, string> | undefined) ?? {};
-      const online = Boolean(h.c && h.g && h.u === userId);
-      return { userId, deviceId, online, gatewayId: online ? h.g! : '', connectionId: online ? h.c! : '' };
+      const [u, g, c] = ((r2[i]?.[1] as (string | null)[] | undefined) ?? []) as (string | null | undefined)[];
+      const online = Boolean(g && c && u === userId);
+      return { userId, deviceId, online, gatewayId: online ? g! : '', connectionId: online ? c! : '' };
     });
   }
 
   async publish(gatewayId: string, payload: Uint8Array): Promise<void> {
     await this.redis.publish(this.gatewayChannel(gatewayId), Buffer.from(payload));
   }
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }

@@ -1,5 +1,6 @@
-// gRPC transport: decodes requests, calls the domain, encodes replies. Errors are ParleyErrors.
-import type { ServiceImpl } from '@parley/kit';
+// gRPC transport: decodes requests, calls the domain, encodes replies. Errors are ParleyErrors; a store
+// that cannot be reached becomes `unavailable` (retryable), never `internal`.
+import { ParleyError, errors, type ServiceImpl } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
 import type { SessionManager, TokenPair } from '../../domain/session-manager.js';
 import type { TokenIssuer } from '../../domain/token-issuer.js';
@@ -8,12 +9,38 @@ import type { UserRow } from '../../domain/ports.js';
 const user = (u: UserRow) => ({ userId: u.userId, username: u.username, displayName: u.displayName });
 const tokens = (t: TokenPair) => ({ tokens: t });
 
+/** Errors of an unreachable Cassandra or Redis: the client should retry, nothing is wrong with its request. */
+export function isStoreOutage(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const name = err.name;
+  if (name === 'NoHostAvailableError' || name === 'OperationTimedOutError' || name === 'BusyConnectionError' || name === 'MaxRetriesPerRequestError') return true;
+  // A write/read timeout or unavailable replica reported by Cassandra (ResponseError codes 0x1000-0x1200).
+  const code = (err as { code?: unknown }).code;
+  if (name === 'ResponseError' && typeof code === 'number' && code >= 0x1000 && code <= 0x1300) return true;
+  return /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue/.test(err.message);
+}
+
+function mapErrors<T extends object>(impl: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(impl) as [string, (...a: unknown[]) => Promise<unknown>][]) {
+    out[name] = async (...args: unknown[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        if (!(err instanceof ParleyError) && isStoreOutage(err)) throw errors.unavailable('session store unavailable, retry', err);
+        throw err;
+      }
+    };
+  }
+  return out as T;
+}
+
 export function sessionServiceImpl(
   m: SessionManager,
   issuer: TokenIssuer,
   jwt: { issuer: string; audience: string },
 ): ServiceImpl<typeof sessionV1.SessionService> {
-  return {
+  return mapErrors<ServiceImpl<typeof sessionV1.SessionService>>({
     createAccount: async (req) => m.createAccount({ username: req.username, password: req.password, displayName: req.displayName }),
     login: async (req) => tokens(await m.login({ username: req.username, password: req.password, deviceName: req.deviceName })),
     refreshToken: async (req) => tokens(await m.refresh(req.refreshToken)),
@@ -33,17 +60,19 @@ export function sessionServiceImpl(
     findUser: async (req) => ({ user: user(await m.findUser(req.username)) }),
     getUsers: async (req) => ({ users: (await m.getUsers(req.userIds)).map(user) }),
     getSigningKeys: async () => ({
-      keys: issuer.published().map((k) => ({ kid: k.kid, alg: k.alg, publicJwkJson: k.publicJwk, notAfter: BigInt(k.notAfter) })),
+      keys: (await issuer.publishedFresh()).map((k) => ({ kid: k.kid, alg: k.alg, publicJwkJson: k.publicJwk, notAfter: BigInt(k.notAfter) })),
       issuer: jwt.issuer,
       audience: jwt.audience,
     }),
     checkDevice: async (req) => ({ active: await m.checkDevice(req.userId, req.deviceId) }),
     registerConnection: async (req) => {
-      if (req.connection) await m.registerConnection(req.connection);
+      if (!req.connection) throw errors.badRequest('connection is required', { field: 'connection' });
+      await m.registerConnection(req.connection);
       return {};
     },
     unregisterConnection: async (req) => {
-      if (req.connection) await m.unregisterConnection(req.connection);
+      if (!req.connection) throw errors.badRequest('connection is required', { field: 'connection' });
+      await m.unregisterConnection(req.connection);
       return {};
     },
     heartbeatConnections: async (req) => {
@@ -51,5 +80,5 @@ export function sessionServiceImpl(
       return {};
     },
     getDeviceRoutes: async (req) => ({ routes: await m.routes(req.userIds) }),
-  };
+  });
 }
