@@ -201,7 +201,7 @@ export class SessionManager {
   }
 
   /** The users that exist among the ids (unknown ids are left out), each once. */
-  getUsers(userIds: string[]): Promise<UserRow[]> {
+  async getUsers(userIds: string[]): Promise<UserRow[]> {
     if (userIds.length > MAX_GET_USERS) throw errors.badRequest(`at most ${MAX_GET_USERS} users per call`, { field: 'userIds' });
     return this.accounts.getUsers([...new Set(userIds.filter((id) => id && id.length <= 128))]);
   }
@@ -230,14 +230,14 @@ export class SessionManager {
     if (await this.registry.unregister(c)) this.notifier.sessionEvent('disconnected', c);
   }
 
-  heartbeat(conns: LiveConnection[]): Promise<void> {
+  async heartbeat(conns: LiveConnection[]): Promise<void> {
     return this.registry.heartbeat(
       conns.filter((c) => c.userId && c.deviceId && c.gatewayId && c.connectionId),
       this.opts.connectionTtlSeconds,
     );
   }
 
-  routes(userIds: string[]): Promise<Route[]> {
+  async routes(userIds: string[]): Promise<Route[]> {
     if (userIds.length > MAX_ROUTE_USERS) throw errors.badRequest(`at most ${MAX_ROUTE_USERS} users per call`, { field: 'userIds' });
     const ids = userIds.filter((id) => id && id.length <= 128);
     return this.registry.routes(ids, async (u) => (await this.accounts.listDevices(u)).filter((d) => d.removedAt === undefined).map((d) => d.deviceId));
