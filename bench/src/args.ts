@@ -1,0 +1,94 @@
+// Command line of `./parley bench` (see bench/README.md).
+
+export type Scenario = 'oneone' | 'ramp' | 'group';
+
+export interface BenchArgs {
+  scenarios: Scenario[];
+  /** Offered rate of scenario oneone (messages/s). */
+  rate: number;
+  /** Seconds of scenario oneone. */
+  duration: number;
+  /** Sender/receiver pairs (1:1 chats). */
+  pairs: number;
+  /** Load-generator worker processes for oneone/ramp. */
+  workers: number;
+  /** Ramp: first rate, multiplicative step, seconds per step, upper bound. */
+  rampStart: number;
+  rampFactor: number;
+  rampStepSeconds: number;
+  rampMax: number;
+  /** Group scenario: members, messages, gap between messages (ms). */
+  groupSize: number;
+  groupMessages: number;
+  groupIntervalMs: number;
+  /** Gateway base URLs (http://host:port); empty = start a mesh. */
+  targets: string[];
+  /** Directory for result files. */
+  out: string;
+  /** Seconds to wait for late deliveries after a run. */
+  grace: number;
+}
+
+const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--rate 1000] [--duration 20] [--pairs 100]
+       [--workers 2] [--ramp-start 100] [--ramp-factor 1.5] [--ramp-step 10] [--ramp-max 5000]
+       [--group-size 1024] [--group-messages 20] [--group-interval 500]
+       [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10]
+Without --targets the bench starts its own mesh (all services, two gateways, a fresh keyspace).`;
+
+export function parseArgs(argv: string[]): BenchArgs {
+  const a: BenchArgs = {
+    scenarios: ['oneone', 'ramp', 'group'],
+    rate: 1000,
+    duration: 20,
+    pairs: 100,
+    workers: 2,
+    rampStart: 100,
+    rampFactor: 1.5,
+    rampStepSeconds: 10,
+    rampMax: 5000,
+    groupSize: 1024,
+    groupMessages: 20,
+    groupIntervalMs: 500,
+    targets: [],
+    out: 'bench/results',
+    grace: 10,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k} needs a value\n${HELP}`);
+      return x;
+    };
+    const num = () => {
+      const x = Number(v());
+      if (!Number.isFinite(x) || x <= 0) throw new Error(`${k} needs a positive number`);
+      return x;
+    };
+    switch (k) {
+      case '--scenario': {
+        const s = v();
+        a.scenarios = s === 'all' ? ['oneone', 'ramp', 'group'] : (s.split(',') as Scenario[]);
+        for (const x of a.scenarios) if (!['oneone', 'ramp', 'group'].includes(x)) throw new Error(`unknown scenario ${x}\n${HELP}`);
+        break;
+      }
+      case '--rate': a.rate = num(); break;
+      case '--duration': a.duration = num(); break;
+      case '--pairs': a.pairs = Math.floor(num()); break;
+      case '--workers': a.workers = Math.floor(num()); break;
+      case '--ramp-start': a.rampStart = num(); break;
+      case '--ramp-factor': a.rampFactor = num(); break;
+      case '--ramp-step': a.rampStepSeconds = num(); break;
+      case '--ramp-max': a.rampMax = num(); break;
+      case '--group-size': a.groupSize = Math.floor(num()); break;
+      case '--group-messages': a.groupMessages = Math.floor(num()); break;
+      case '--group-interval': a.groupIntervalMs = num(); break;
+      case '--targets': a.targets = v().split(',').filter(Boolean); break;
+      case '--out': a.out = v(); break;
+      case '--grace': a.grace = num(); break;
+      case '-h': case '--help': console.log(HELP); process.exit(0); break;
+      default: throw new Error(`unknown argument ${k}\n${HELP}`);
+    }
+  }
+  return a;
+}

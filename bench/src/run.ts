@@ -1,0 +1,300 @@
+// `./parley bench`: Parley's load generator (bench/README.md). Starts its own mesh (all services, two
+// gateways, cheap password hashing, raised rate limits) unless --targets names running gateways, creates
+// the accounts over HTTP, and runs the scenarios:
+//   oneone  1:1 chats at a fixed offered rate (open loop), senders on gateway 0, receivers on gateway 1
+//   ramp    the same, stepping the rate up until p99 > 1 s, errors > 1 % or acked < 90 % of offered
+//   group   one sender in a group of --group-size members, per-recipient fan-out latency
+// and writes bench/results/<date>-<scenario>.md.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ParleyHttp, randomUsername } from '@parley/client';
+import { startMesh, type Mesh } from '@parley/testing';
+import { parseArgs, type BenchArgs } from './args.js';
+import { runGroup, type GroupResult } from './group.js';
+import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js';
+import { machine, table, writeResult } from './report.js';
+import { addCounts, ms, summarize } from './stats.js';
+
+const log = (s: string) => console.log(`[bench] ${s}`);
+const PASSWORD = 'bench password 1';
+
+/** Env of the mesh the bench starts: rate limits far above the offered load, cheap scrypt, long tokens. */
+export const BENCH_MESH_ENV: Record<string, string> = {
+  PARLEY_LOG_LEVEL: 'warn',
+  SESSION_SCRYPT_COST: '1024',
+  SESSION_ACCESS_TOKEN_TTL_SECONDS: '86400',
+  ...Object.fromEntries(
+    ['SEND', 'TYPING', 'MUTATE', 'READ', 'ACK', 'MISC'].flatMap((c) => [
+      [`GATEWAY_RATE_${c}_PER_MINUTE`, '60000000'],
+      [`GATEWAY_RATE_${c}_BURST`, '1000000'],
+    ]),
+  ),
+};
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= items.length) return;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+async function users(baseUrl: string, n: number, prefix: string): Promise<Creds[]> {
+  const http = new ParleyHttp(baseUrl);
+  return mapLimit(Array.from({ length: n }, (_, i) => i), 16, async () => {
+    const username = randomUsername(prefix);
+    await http.createAccount({ username, password: PASSWORD });
+    const t = await http.login({ username, password: PASSWORD, deviceName: 'bench' });
+    return { userId: t.userId, accessToken: t.accessToken };
+  });
+}
+
+/** The 1:1 load, inline (workers = 0) or spread over forked worker processes. */
+interface Fleet {
+  run(rate: number, durationS: number, graceS: number): Promise<RunResult>;
+  close(): Promise<void>;
+  size: number;
+}
+
+async function inlineFleet(wsUrls: string[], pairs: PairCreds[]): Promise<Fleet> {
+  const load = await PairLoad.setup(wsUrls, pairs);
+  return { run: (r, d, g) => load.run(r, d, g), close: () => load.close(), size: 0 };
+}
+
+async function forkedFleet(wsUrls: string[], pairs: PairCreds[], workers: number): Promise<Fleet> {
+  const script = fileURLToPath(new URL('./worker.js', import.meta.url));
+  const children: ChildProcess[] = [];
+  const ask = (c: ChildProcess, msg: unknown, want: string): Promise<any> =>
+    new Promise((resolve, reject) => {
+      const on = (m: { type: string; message?: string }) => {
+        if (m.type === 'error') {
+          c.off('message', on);
+          reject(new Error(`worker ${c.pid}: ${m.message}`));
+        } else if (m.type === want) {
+          c.off('message', on);
+          resolve(m);
+        }
+      };
+      c.on('message', on);
+      c.send(msg as never);
+    });
+  const shares = Array.from({ length: workers }, (_, w) => pairs.filter((_, i) => i % workers === w));
+  for (let w = 0; w < workers; w++) children.push(fork(script, [], { stdio: 'inherit' }));
+  await Promise.all(children.map((c, w) => ask(c, { type: 'init', wsUrls, pairs: shares[w] }, 'ready')));
+  return {
+    size: workers,
+    async run(rate, durationS, graceS) {
+      const results: RunResult[] = (
+        await Promise.all(children.map((c) => ask(c, { type: 'run', rate: rate / workers, durationS, graceS }, 'result')))
+      ).map((m: { result: RunResult }) => m.result);
+      return merge(rate, results);
+    },
+    async close() {
+      await Promise.all(children.map((c) => new Promise<void>((r) => { c.once('exit', () => r()); c.send({ type: 'exit' }); })));
+    },
+  };
+}
+
+function merge(rate: number, rs: RunResult[]): RunResult {
+  return {
+    offered: rate,
+    durationS: rs[0]!.durationS,
+    sent: rs.reduce((n, r) => n + r.sent, 0),
+    acked: rs.reduce((n, r) => n + r.acked, 0),
+    delivered: rs.reduce((n, r) => n + r.delivered, 0),
+    errors: rs.reduce((e, r) => addCounts(e, r.errors), {} as Record<string, number>),
+    ackErrors: rs.reduce((n, r) => n + r.ackErrors, 0),
+    e2e: rs.flatMap((r) => r.e2e),
+    reply: rs.flatMap((r) => r.reply),
+    cpuMs: rs.reduce((n, r) => n + r.cpuMs, 0),
+    maxScheduleLagMs: Math.max(...rs.map((r) => r.maxScheduleLagMs)),
+  };
+}
+
+interface Row {
+  offered: number;
+  ackedPerS: number;
+  deliveredPct: string;
+  e2e: ReturnType<typeof summarize>;
+  reply: ReturnType<typeof summarize>;
+  errors: Record<string, number>;
+  errorPct: number;
+  genCpuPct: number;
+  lagMs: number;
+  verdict?: string;
+}
+
+function row(r: RunResult): Row {
+  const errorCount = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  return {
+    offered: r.offered,
+    ackedPerS: r.acked / r.durationS,
+    deliveredPct: r.acked ? ((100 * r.delivered) / r.acked).toFixed(2) : '—',
+    e2e: summarize(r.e2e),
+    reply: summarize(r.reply),
+    errors: r.errors,
+    errorPct: r.sent ? (100 * errorCount) / r.sent : 0,
+    genCpuPct: (100 * r.cpuMs) / (r.durationS * 1000),
+    lagMs: r.maxScheduleLagMs,
+  };
+}
+
+const errs = (e: Record<string, number>) => (Object.keys(e).length ? Object.entries(e).map(([k, v]) => `${k}: ${v}`).join(', ') : 'none');
+
+function oneoneTable(rows: Row[]): string {
+  return table(
+    ['offered msg/s', 'acked msg/s', 'delivered % of acked', 'e2e p50', 'e2e p95', 'e2e p99', 'e2e max', 'send→ack p50', 'send→ack p99', 'errors (by code)', 'error %', 'generator CPU %', 'verdict'],
+    rows.map((r) => [
+      Math.round(r.offered),
+      r.ackedPerS.toFixed(1),
+      r.deliveredPct,
+      ms(r.e2e.p50),
+      ms(r.e2e.p95),
+      ms(r.e2e.p99),
+      ms(r.e2e.max),
+      ms(r.reply.p50),
+      ms(r.reply.p99),
+      errs(r.errors),
+      r.errorPct.toFixed(2),
+      r.genCpuPct.toFixed(0),
+      r.verdict ?? '',
+    ]),
+  );
+}
+
+function header(title: string, a: BenchArgs, date: string, target: string, extra: string[]): string {
+  const m = machine();
+  return [
+    `# ${title}`,
+    '',
+    `- date: ${date}`,
+    `- machine: ${m.nproc} vCPU (${m.cpuModel}), ${m.memoryGiB} GiB RAM, Node ${m.node}. **Everything shares these cores**: Cassandra, Kafka, Redis, MinIO, the six services, two gateways and the load generator itself, so the numbers are a floor for one small box, not a capacity figure for a cluster.`,
+    `- target: ${target}`,
+    ...extra.map((e) => `- ${e}`),
+    `- command: \`./parley bench ${process.argv.slice(2).join(' ')}\``,
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const date = new Date().toISOString().slice(0, 10);
+  let mesh: Mesh | undefined;
+  let gatewayUrls = a.targets;
+  let target = `gateways ${a.targets.join(', ')}`;
+  if (gatewayUrls.length === 0) {
+    log('starting a mesh (all services, two gateways)…');
+    mesh = await startMesh({ gateways: 2, env: BENCH_MESH_ENV, onProgress: (l) => log(l) });
+    gatewayUrls = mesh.gatewayUrls;
+    target = `a fresh mesh started by the bench (${mesh.id}): all services + 2 gateways on this machine, SESSION_SCRYPT_COST=1024, gateway rate limits raised`;
+  }
+  const wsUrls = gatewayUrls.map((u) => u.replace(/^http/, 'ws') + '/v1/ws');
+  const summaries: string[] = [];
+  const cleanup = async () => {
+    await mesh?.stop();
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+  try {
+    if (a.scenarios.includes('oneone') || a.scenarios.includes('ramp')) {
+      log(`creating ${a.pairs * 2} accounts…`);
+      const senders = await users(gatewayUrls[0]!, a.pairs, 'bs');
+      const receivers = await users(gatewayUrls[0]!, a.pairs, 'br');
+      const pairs = senders.map((s, i) => ({ sender: s, receiver: receivers[i]! }));
+      log(`connecting ${a.pairs} pairs over ${a.workers || 'no'} worker process(es)…`);
+      const fleet = a.workers > 0 ? await forkedFleet(wsUrls, pairs, a.workers) : await inlineFleet(wsUrls, pairs);
+      const load = `${a.pairs} sender/receiver pairs (one direct chat each), senders on gateway 0, receivers on gateway 1, receivers ack every 100 ms; open-loop schedule, latency from each send's due time; ${fleet.size || 1} generator process(es)`;
+      try {
+        // A short warm-up (JIT, connection pools, Cassandra caches); not reported.
+        log('warm-up 5 s at 50 msg/s');
+        await fleet.run(50, 5, 5);
+        if (a.scenarios.includes('oneone')) {
+          log(`oneone: ${a.rate} msg/s for ${a.duration} s`);
+          const r = row(await fleet.run(a.rate, a.duration, a.grace));
+          const body =
+            header(`1:1 at a fixed offered rate`, a, date, target, [`load: ${load}`, `offered: ${a.rate} msg/s for ${a.duration} s`]) +
+            '\n' +
+            oneoneTable([r]) +
+            '\n\ne2e = send due time → the receiver\'s `message.new` (same process clock). send→ack = due time → `ok:true` reply.\n';
+          log(`wrote ${writeResult(a.out, 'oneone', date, body)}`);
+          summaries.push(`### 1:1 at ${a.rate} msg/s offered\n\n${oneoneTable([r])}`);
+          console.log(oneoneTable([r]));
+        }
+        if (a.scenarios.includes('ramp')) {
+          const rows: Row[] = [];
+          let best: Row | undefined;
+          for (let rate = a.rampStart; rate <= a.rampMax; rate = Math.round(rate * a.rampFactor)) {
+            log(`ramp: ${rate} msg/s for ${a.rampStepSeconds} s`);
+            const r = row(await fleet.run(rate, a.rampStepSeconds, Math.min(a.grace, 5)));
+            const reasons: string[] = [];
+            if (!(r.e2e.p99 <= 1000)) reasons.push('p99 > 1 s');
+            if (r.errorPct > 1) reasons.push('errors > 1 %');
+            if (r.ackedPerS < 0.9 * rate) reasons.push('acked < 90 % of offered');
+            r.verdict = reasons.length ? `saturated: ${reasons.join(', ')}` : 'ok';
+            rows.push(r);
+            console.log(oneoneTable([r]));
+            if (reasons.length) break;
+            best = r;
+            // Let queues drain between steps.
+            await new Promise((res) => setTimeout(res, 2000));
+          }
+          const sat = best
+            ? `saturation throughput ≈ **${best.ackedPerS.toFixed(0)} msg/s acked** (the last step that met every bound) with e2e p99 ${ms(best.e2e.p99)}, p50 ${ms(best.e2e.p50)}`
+            : 'saturated at the first step';
+          const body =
+            header('1:1 ramp to saturation', a, date, target, [
+              `load: ${load}`,
+              `steps: from ${a.rampStart} msg/s ×${a.rampFactor} per step, ${a.rampStepSeconds} s each, until e2e p99 > 1 s, errors > 1 % or acked < 90 % of offered`,
+              sat,
+            ]) +
+            '\n' +
+            oneoneTable(rows) +
+            '\n';
+          log(`wrote ${writeResult(a.out, 'ramp', date, body)}`);
+          summaries.push(`### 1:1 ramp to saturation\n\n${sat}\n\n${oneoneTable(rows)}`);
+        }
+      } finally {
+        await fleet.close();
+      }
+    }
+
+    if (a.scenarios.includes('group')) {
+      log(`group: creating ${a.groupSize} accounts…`);
+      const members = await users(gatewayUrls[0]!, a.groupSize, 'bg');
+      const g: GroupResult = await runGroup(wsUrls, members, { messages: a.groupMessages, intervalMs: a.groupIntervalMs, graceS: Math.max(a.grace, 30), log });
+      const per = summarize(g.perRecipient);
+      const last = summarize(g.lastRecipient);
+      const rep = summarize(g.reply);
+      const t = table(
+        ['members', 'messages', 'acked', 'deliveries / expected', 'per-recipient p50', 'p95', 'p99', 'max', 'last recipient p50', 'last recipient p99', 'send→ack p50', 'errors'],
+        [[g.members, g.messages, g.acked, `${g.delivered} / ${g.expected}`, ms(per.p50), ms(per.p95), ms(per.p99), ms(per.max), ms(last.p50), ms(last.p99), ms(rep.p50), errs(g.errors)]],
+      );
+      const body =
+        header(`Group fan-out (${g.members} members)`, a, date, target, [
+          `load: one sender (gateway 0) sends ${g.messages} messages, one every ${a.groupIntervalMs} ms, to a group of ${g.members}; all members connected, alternating between the two gateways, acking every second; one generator process holds all ${g.members} connections`,
+          `setup (accounts connected, group created, creation fan-out settled): ${g.setupS.toFixed(1)} s`,
+        ]) +
+        '\n' +
+        t +
+        '\n\nper-recipient = send → that member\'s `message.new`; last recipient = send → the last of the ' + (g.members - 1) + ' recipients.\n';
+      log(`wrote ${writeResult(a.out, 'group', date, body)}`);
+      summaries.push(`### Group fan-out (${g.members} members)\n\n${t}`);
+      console.log(t);
+    }
+  } finally {
+    await cleanup();
+  }
+  console.log('\n' + summaries.join('\n\n'));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
