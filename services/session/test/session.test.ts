@@ -1,8 +1,9 @@
 // The session service through its gRPC API, against the real Cassandra, Redis and Kafka.
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
-import { createLocalJWKSet, jwtVerify } from 'jose';
-import { createClient, createCassandra, createLogger, createRedis, cassandraSettings, nsKey, type Client } from '@parley/kit';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { TOPICS, createClient, createCassandra, createKafka, createLogger, createRedis, cassandraSettings, nsKey, nsTopic, type Client } from '@parley/kit';
+import type { Consumer } from 'kafkajs';
 import { eventsV1, sessionV1 } from '@parley/proto';
 import { envSpec } from '../src/config.js';
 import { SessionService } from '../src/service.js';
@@ -43,14 +44,33 @@ async function account(): Promise<{ username: string; tokens: sessionV1.TokenPai
   return { username, tokens: tokens! };
 }
 
+async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Subscribes to a gateway's delivery channel, as a gateway does, and collects what it receives. */
+async function gatewayChannel(gatewayId: string) {
+  const sub = createRedis(cfg.redisUrl, { logger, name: 'sub', subscriber: true });
+  const got: eventsV1.GatewayDelivery[] = [];
+  sub.on('messageBuffer', (_ch: Buffer, msg: Buffer) => got.push(fromBinary(eventsV1.GatewayDeliverySchema, msg)));
+  await sub.subscribe(nsKey(run, `parley:gw:${gatewayId}`));
+  return { got, close: () => sub.disconnect() };
+}
+
 describe('accounts', () => {
   it('gives a username to exactly one of many concurrent creators (LWT)', async () => {
     const username = uname('race');
-    const results = await Promise.allSettled(Array.from({ length: 12 }, () => c.createAccount({ username, password: 'password-123' })));
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => c.createAccount({ username, password: 'password-123' })));
     const ok = results.filter((r) => r.status === 'fulfilled');
     const taken = results.filter((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'username_taken');
     expect(ok).toHaveLength(1);
-    expect(taken).toHaveLength(11);
+    expect(taken).toHaveLength(19);
     const found = await c.findUser({ username });
     expect(found.user?.userId).toBe((ok[0] as PromiseFulfilledResult<{ userId: string }>).value.userId);
   });
@@ -102,24 +122,47 @@ describe('tokens', () => {
     expect((await c.checkDevice({ userId: tokens.userId, deviceId: tokens.deviceId })).active).toBe(false);
   });
 
-  it('keeps tokens signed by the previous key valid after a rotation', async () => {
+  it('keeps tokens signed by the previous key valid after another replica rotates, and signs with the new key', async () => {
+    const before = await account();
+    const oldKid = decodeProtectedHeader(before.tokens.accessToken).kid;
+    // A second replica whose rotation period has passed: it makes a new key current (LWT on the pointer).
     const db = createCassandra(cassandraSettings(cfg));
-    let now = Date.now();
-    const opts = { issuer: cfg.jwtIssuer, audience: cfg.jwtAudience, accessTtlSeconds: 900, rotationMs: 3_600_000, now: () => now };
-    const a = new TokenIssuer(new KeysStore(db), opts);
-    await a.refresh();
-    const oldKid = a.currentKid;
-    now += 3_600_000 - 60_000; // a token signed a minute before the rotation is due…
-    const token = (await a.signAccess('u1', 'd1')).token;
-    now += 61_000; // …the rotation period passes
-    const b = new TokenIssuer(new KeysStore(db), opts);
-    await b.refresh();
-    expect(b.currentKid).not.toBe(oldKid);
-    const published = b.published();
-    expect(published.map((k) => k.kid)).toEqual(expect.arrayContaining([oldKid, b.currentKid]));
-    const jwks = createLocalJWKSet({ keys: published.map((k) => JSON.parse(k.publicJwk)) });
-    await expect(jwtVerify(token, jwks, { issuer: cfg.jwtIssuer, audience: cfg.jwtAudience, currentDate: new Date(now) })).resolves.toBeTruthy();
+    const other = new TokenIssuer(new KeysStore(db), { issuer: cfg.jwtIssuer, audience: cfg.jwtAudience, accessTtlSeconds: cfg.accessTokenTtlSeconds, rotationMs: 1 });
+    await new Promise((r) => setTimeout(r, 5));
+    await other.refresh();
     await db.shutdown();
+    expect(other.currentKid).not.toBe(oldKid);
+
+    // This replica publishes both at once: the new one as current, the old one until its last token expired.
+    const keys = await c.getSigningKeys({});
+    const byKid = new Map(keys.keys.map((k) => [k.kid, k]));
+    expect(byKid.get(other.currentKid!)?.notAfter).toBe(0n);
+    expect(Number(byKid.get(oldKid!)?.notAfter)).toBeGreaterThan(Date.now() + cfg.accessTokenTtlSeconds * 1000);
+    const jwks = createLocalJWKSet({ keys: keys.keys.map((k) => JSON.parse(k.publicJwkJson)) });
+    const { payload } = await jwtVerify(before.tokens.accessToken, jwks, { issuer: keys.issuer, audience: keys.audience });
+    expect(payload.did).toBe(before.tokens.deviceId);
+
+    // Nobody was logged out: the old device still refreshes, and new tokens carry the new kid.
+    const refreshed = (await c.refreshToken({ refreshToken: before.tokens.refreshToken })).tokens!;
+    expect(decodeProtectedHeader(refreshed.accessToken).kid).toBe(other.currentKid);
+    await expect(jwtVerify(refreshed.accessToken, jwks, { issuer: keys.issuer, audience: keys.audience })).resolves.toBeTruthy();
+  });
+
+  it('revokes the device and closes its live connection when a used refresh token comes back', async () => {
+    const { tokens } = await account();
+    const gw = await gatewayChannel('gw-reuse');
+    await c.registerConnection({ connection: { userId: tokens.userId, deviceId: tokens.deviceId, gatewayId: 'gw-reuse', connectionId: 'conn-r' } });
+    await c.refreshToken({ refreshToken: tokens.refreshToken });
+    await expect(c.refreshToken({ refreshToken: tokens.refreshToken })).rejects.toMatchObject({ code: 'unauthorized' });
+    const d = await waitFor(() => gw.got[0], 'DeviceRevoked delivery');
+    gw.close();
+    expect(d.payload).toMatchObject({ case: 'deviceRevoked', value: { userId: tokens.userId, deviceId: tokens.deviceId, reason: 'refresh_token_reuse' } });
+    expect(d.targets).toEqual([expect.objectContaining({ userId: tokens.userId, deviceId: tokens.deviceId })]);
+    expect((await c.checkDevice({ userId: tokens.userId, deviceId: tokens.deviceId })).active).toBe(false);
+    // And it cannot come back: registering a connection for it is refused.
+    await expect(
+      c.registerConnection({ connection: { userId: tokens.userId, deviceId: tokens.deviceId, gatewayId: 'gw-reuse', connectionId: 'conn-r2' } }),
+    ).rejects.toMatchObject({ code: 'unauthorized' });
   });
 });
 
@@ -174,13 +217,100 @@ describe('devices and the live registry', () => {
     expect(routes).toEqual([expect.objectContaining({ online: true, gatewayId: 'gw-new', connectionId: 'new' })]);
   });
 
-  it('resolves every device of hundreds of users in one call', async () => {
-    const users = await Promise.all(Array.from({ length: 200 }, () => account()));
-    const t0 = Date.now();
-    const routes = (await c.getDeviceRoutes({ userIds: users.map((u) => u.tokens.userId) })).routes;
-    const coldMs = Date.now() - t0;
-    expect(routes).toHaveLength(200);
-    expect(new Set(routes.map((r) => r.deviceId))).toEqual(new Set(users.map((u) => u.tokens.deviceId)));
-    void coldMs;
+  it('never lets a late heartbeat of an old connection overwrite a reconnect elsewhere, and re-creates lost entries', async () => {
+    const a = await account();
+    const base = { userId: a.tokens.userId, deviceId: a.tokens.deviceId };
+    await c.registerConnection({ connection: { ...base, gatewayId: 'gw-old', connectionId: 'old' } });
+    await c.registerConnection({ connection: { ...base, gatewayId: 'gw-new', connectionId: 'new' } });
+    await c.heartbeatConnections({ gatewayId: 'gw-old', connections: [{ ...base, gatewayId: 'gw-old', connectionId: 'old' }] });
+    expect((await c.getDeviceRoutes({ userIds: [base.userId] })).routes).toEqual([expect.objectContaining({ online: true, gatewayId: 'gw-new', connectionId: 'new' })]);
+    // Redis lost the entry (restart): the holder's next heartbeat puts it back.
+    const r = createRedis(cfg.redisUrl, { logger, name: 'probe' });
+    await r.del(nsKey(run, `parley:conn:${base.deviceId}`));
+    r.disconnect();
+    expect((await c.getDeviceRoutes({ userIds: [base.userId] })).routes[0]).toMatchObject({ online: false });
+    await c.heartbeatConnections({ gatewayId: 'gw-new', connections: [{ ...base, gatewayId: 'gw-new', connectionId: 'new' }] });
+    expect((await c.getDeviceRoutes({ userIds: [base.userId] })).routes[0]).toMatchObject({ online: true, gatewayId: 'gw-new', connectionId: 'new' });
+  });
+
+  it('keeps the cached device sets coherent with logins, removals and a lost cache', async () => {
+    const a = await account();
+    const userId = a.tokens.userId;
+    const ids = async () => (await c.getDeviceRoutes({ userIds: [userId] })).routes.map((r) => r.deviceId).sort();
+    expect(await ids()).toEqual([a.tokens.deviceId]); // cached now
+    const second = (await c.login({ username: a.username, password: 'password-123' })).tokens!;
+    expect(await ids()).toEqual([a.tokens.deviceId, second.deviceId].sort());
+    await c.removeDevice({ userId, deviceId: a.tokens.deviceId });
+    expect(await ids()).toEqual([second.deviceId]);
+    const r = createRedis(cfg.redisUrl, { logger, name: 'probe' });
+    await r.del(nsKey(run, `parley:udev:{${userId}}`));
+    r.disconnect();
+    expect(await ids()).toEqual([second.deviceId]); // rebuilt from Cassandra, without the removed device
+    // A user with no devices is a cached answer too, and unknown users simply have no routes.
+    const lonely = uname('lonely');
+    const { userId: lonelyId } = await c.createAccount({ username: lonely, password: 'password-123' });
+    expect((await c.getDeviceRoutes({ userIds: [lonelyId, lonelyId, 'u_nobody'] })).routes).toEqual([]);
+  });
+
+  it('publishes CONNECTED, DISCONNECTED and DEVICE_REMOVED on session.events.v1, keyed by userId', async () => {
+    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'session-test', logger });
+    const topic = nsTopic(run, TOPICS.sessionEvents);
+    const admin = kafka.admin();
+    await admin.connect();
+    await waitFor(async () => (await admin.listTopics()).includes(topic) || undefined, 'the service to create its topic');
+    await admin.disconnect();
+    const got: { key: string; ev: eventsV1.SessionEvent }[] = [];
+    const consumer: Consumer = kafka.consumer({ groupId: `${run}.session-test` });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          got.push({ key: message.key!.toString(), ev: fromBinary(eventsV1.SessionEventSchema, message.value!) });
+        },
+      });
+      const a = await account();
+      const conn = { userId: a.tokens.userId, deviceId: a.tokens.deviceId, gatewayId: 'gw-ev', connectionId: 'conn-ev' };
+      await c.registerConnection({ connection: conn });
+      await c.unregisterConnection({ connection: { ...conn, connectionId: 'someone-else' } }); // not ours: no event
+      await c.unregisterConnection({ connection: conn });
+      await c.removeDevice({ userId: conn.userId, deviceId: conn.deviceId });
+      const mine = () => got.filter((g) => g.ev.deviceId === conn.deviceId);
+      await waitFor(() => mine().length >= 3 || undefined, 'three session events', 30_000);
+      await new Promise((r) => setTimeout(r, 300));
+      const K = eventsV1.SessionEventKind;
+      expect(mine().map((g) => g.ev.kind)).toEqual([K.CONNECTED, K.DISCONNECTED, K.DEVICE_REMOVED]);
+      expect(mine().every((g) => g.key === conn.userId && g.ev.userId === conn.userId)).toBe(true);
+      expect(mine()[0]!.ev).toMatchObject({ gatewayId: 'gw-ev', connectionId: 'conn-ev' });
+      expect(Number(mine()[0]!.ev.at)).toBeGreaterThan(Date.now() - 60_000);
+    } finally {
+      await consumer.disconnect();
+    }
   }, 60_000);
+
+  it('resolves every device of 1,024 users in one call, online ones with their gateway', async () => {
+    const users: { username: string; tokens: sessionV1.TokenPair }[] = [];
+    for (let i = 0; i < 1024; i += 128) users.push(...(await Promise.all(Array.from({ length: 128 }, () => account()))));
+    // Every 4th user has a second device; every 3rd user's first device is online.
+    const extra = await Promise.all(users.filter((_, i) => i % 4 === 0).map(async (u) => (await c.login({ username: u.username, password: 'password-123' })).tokens!));
+    const online = users.filter((_, i) => i % 3 === 0);
+    await Promise.all(
+      online.map((u, i) =>
+        c.registerConnection({ connection: { userId: u.tokens.userId, deviceId: u.tokens.deviceId, gatewayId: `gw-${i % 2}`, connectionId: `c-${u.tokens.deviceId}` } }),
+      ),
+    );
+    const expectedDevices = new Set([...users.map((u) => u.tokens.deviceId), ...extra.map((t) => t.deviceId)]);
+    const onlineDevices = new Set(online.map((u) => u.tokens.deviceId));
+    const check = (routes: sessionV1.DeviceRoute[]) => {
+      expect(routes).toHaveLength(expectedDevices.size);
+      expect(new Set(routes.map((r) => r.deviceId))).toEqual(expectedDevices);
+      for (const r of routes) {
+        expect(r.online).toBe(onlineDevices.has(r.deviceId));
+        if (r.online) expect(r.connectionId).toBe(`c-${r.deviceId}`);
+      }
+    };
+    const userIds = users.map((u) => u.tokens.userId);
+    check((await c.getDeviceRoutes({ userIds })).routes); // cold or partly cached
+    check((await c.getDeviceRoutes({ userIds })).routes); // warm: Redis only
+  }, 120_000);
 });

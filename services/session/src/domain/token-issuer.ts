@@ -36,9 +36,6 @@ export interface TokenIssuerOptions {
   onRotated?: (kid: string) => void;
 }
 
-/** GetSigningKeys re-reads the ring when its copy is older than this, so a rotation by another replica is visible at once. */
-const PUBLISH_FRESHNESS_MS = 1000;
-
 export class TokenIssuer {
   private keys = new Map<string, KeyRecord>();
   private pointer: KeyPointer | undefined;
@@ -140,14 +137,16 @@ export class TokenIssuer {
     }));
   }
 
-  /** Like `published`, re-reading the ring first unless it was read within the last second. */
+  /**
+   * Like `published`, re-reading the ring first (concurrent callers share one read), so a key another
+   * replica has just made current is visible at once: a gateway that meets an unknown kid asks right away.
+   * If the ring cannot be read, the last copy is served while it is fresh enough to sign from.
+   */
   async publishedFresh(): Promise<PublishedKey[]> {
-    if (this.now() - this.loadedAt > PUBLISH_FRESHNESS_MS) {
-      try {
-        await this.refresh();
-      } catch (err) {
-        if (!this.keys.size) throw errors.unavailable('signing keys are unavailable, retry', err);
-      }
+    try {
+      await this.refresh();
+    } catch (err) {
+      if (!this.keys.size || this.now() - this.loadedAt > MAX_SIGNER_STALENESS_MS) throw errors.unavailable('signing keys are unavailable, retry', err);
     }
     return this.published();
   }
