@@ -71,7 +71,7 @@ async function inlineFleet(wsUrls: string[], pairs: PairCreds[]): Promise<Fleet>
 async function forkedFleet(wsUrls: string[], pairs: PairCreds[], workers: number): Promise<Fleet> {
   const script = fileURLToPath(new URL('./worker.js', import.meta.url));
   const children: ChildProcess[] = [];
-  const ask = (c: ChildProcess, msg: unknown, want: string): Promise<any> =>
+  const ask = <T>(c: ChildProcess, msg: unknown, want: string): Promise<T> =>
     new Promise((resolve, reject) => {
       const on = (m: { type: string; message?: string }) => {
         if (m.type === 'error') {
@@ -79,7 +79,7 @@ async function forkedFleet(wsUrls: string[], pairs: PairCreds[], workers: number
           reject(new Error(`worker ${c.pid}: ${m.message}`));
         } else if (m.type === want) {
           c.off('message', on);
-          resolve(m);
+          resolve(m as T);
         }
       };
       c.on('message', on);
@@ -87,13 +87,13 @@ async function forkedFleet(wsUrls: string[], pairs: PairCreds[], workers: number
     });
   const shares = Array.from({ length: workers }, (_, w) => pairs.filter((_, i) => i % workers === w));
   for (let w = 0; w < workers; w++) children.push(fork(script, [], { stdio: 'inherit' }));
-  await Promise.all(children.map((c, w) => ask(c, { type: 'init', wsUrls, pairs: shares[w] }, 'ready')));
+  await Promise.all(children.map((c, w) => ask<unknown>(c, { type: 'init', wsUrls, pairs: shares[w] }, 'ready')));
   return {
     size: workers,
     async run(rate, durationS, graceS) {
-      const results: RunResult[] = (
-        await Promise.all(children.map((c) => ask(c, { type: 'run', rate: rate / workers, durationS, graceS }, 'result')))
-      ).map((m: { result: RunResult }) => m.result);
+      const results = (
+        await Promise.all(children.map((c) => ask<{ result: RunResult }>(c, { type: 'run', rate: rate / workers, durationS, graceS }, 'result')))
+      ).map((m) => m.result);
       return merge(rate, results);
     },
     async close() {

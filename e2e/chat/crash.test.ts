@@ -145,7 +145,6 @@ function summary(label: string, w: World, acked: Acked[], attempted: number): vo
   const errors = new Map<string, number>();
   for (const d of w.devices) for (const [k, v] of d.errors) errors.set(k, (errors.get(k) ?? 0) + v);
   const dupDeliveries = w.devices.reduce((n, d) => n + [...d.dev.deliveries.values()].filter((v) => v > 1).length, 0);
-  // eslint-disable-next-line no-console
   console.log(
     `[crash ${label}] attempted ${attempted}, acked ${acked.length}, retried sends ${acked.filter((a) => a.attempts > 1).length}, ` +
       `duplicate replies ${acked.filter((a) => a.duplicate).length}, reconnects ${w.devices.reduce((n, d) => n + d.reconnects, 0)}, ` +
