@@ -3,7 +3,12 @@
 // list of variables a service reads (the Helm chart tests compare against it).
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  constructor(
+    /** One line per bad or missing variable, each naming it. */
+    readonly problems: string[],
+    /** The variables at fault. */
+    readonly variables: string[] = [],
+  ) {
     super(`invalid configuration:\n  ${problems.join('\n  ')}`);
     this.name = 'ConfigError';
   }
@@ -32,35 +37,99 @@ function make<T>(name: string, o: Common<T>, conv: (raw: string) => T): EnvVar<T
     defaultValue: o.default,
     secret: o.secret === true,
     parse(raw) {
-      if (raw === undefined || raw === '') {
+      if (raw === undefined || raw.trim() === '') {
         if (o.default !== undefined) return o.default;
         if (o.optional) return undefined as T;
         throw new Error(`${name} is required`);
       }
-      return conv(raw);
+      try {
+        return conv(raw);
+      } catch (err) {
+        // Never echo a secret's value into logs.
+        if (o.secret) throw new Error(`${name} is invalid`);
+        throw err;
+      }
     },
   };
 }
 
+type StrOpts = Common<string> & { minLength?: number };
+type IntOpts = Common<number> & { min?: number; max?: number };
+type DurationOpts = Omit<Common<number>, 'default'> & { default?: number | string; min?: number; max?: number };
+
+function str(name: string, o: StrOpts & { optional: true }): EnvVar<string | undefined>;
+function str(name: string, o?: StrOpts): EnvVar<string>;
+function str(name: string, o: StrOpts = {}): EnvVar<string> {
+  return make(name, o, (raw) => {
+    if (o.minLength !== undefined && raw.length < o.minLength) throw new Error(`${name} must be at least ${o.minLength} characters`);
+    return raw;
+  });
+}
+
+function checkRange(name: string, n: number, o: { min?: number; max?: number }, unit = ''): number {
+  if (o.min !== undefined && n < o.min) throw new Error(`${name} must be >= ${o.min}${unit}, got ${n}${unit}`);
+  if (o.max !== undefined && n > o.max) throw new Error(`${name} must be <= ${o.max}${unit}, got ${n}${unit}`);
+  return n;
+}
+
+function int(name: string, o: IntOpts & { optional: true }): EnvVar<number | undefined>;
+function int(name: string, o?: IntOpts): EnvVar<number>;
+function int(name: string, o: IntOpts = {}): EnvVar<number> {
+  return make(name, o, (raw) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new Error(`${name} must be an integer, got "${raw}"`);
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n)) throw new Error(`${name} is out of range, got "${raw}"`);
+    return checkRange(name, n, o);
+  });
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "250" (ms), "250ms", "5s", "2m", "1h", "7d" → milliseconds. */
+export function parseDuration(raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(raw.trim());
+  if (!m) throw new Error(`not a duration: "${raw}"`);
+  return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!);
+}
+
+function duration(name: string, o: DurationOpts & { optional: true }): EnvVar<number | undefined>;
+function duration(name: string, o?: DurationOpts): EnvVar<number>;
+function duration(name: string, o: DurationOpts = {}): EnvVar<number> {
+  const { default: d, ...rest } = o;
+  const common: Common<number> = { ...rest, ...(d === undefined ? {} : { default: typeof d === 'number' ? d : parseDuration(d) }) };
+  return make(name, common, (raw) => {
+    let ms: number;
+    try {
+      ms = parseDuration(raw);
+    } catch {
+      throw new Error(`${name} must be a duration (e.g. 500ms, 5s, 2m, 1h; a bare number is ms), got "${raw}"`);
+    }
+    return checkRange(name, ms, o, 'ms');
+  });
+}
+
+function url(name: string, o: Common<string> & { optional: true }): EnvVar<string | undefined>;
+function url(name: string, o?: Common<string>): EnvVar<string>;
+function url(name: string, o: Common<string> = {}): EnvVar<string> {
+  return make(name, o, (raw) => {
+    try {
+      new URL(raw);
+    } catch {
+      throw new Error(`${name} must be a URL, got "${raw}"`);
+    }
+    return raw;
+  });
+}
+
 export const env = {
-  str(name: string, o: Common<string> & { minLength?: number } = {}): EnvVar<string> {
-    return make(name, o, (raw) => {
-      if (o.minLength !== undefined && raw.length < o.minLength) throw new Error(`${name} must be at least ${o.minLength} characters`);
-      return raw;
-    });
-  },
+  str,
+  /** Same as `env.str(name, {optional: true})`. */
   optionalStr(name: string, o: { secret?: boolean } = {}): EnvVar<string | undefined> {
     return make<string | undefined>(name, { ...o, optional: true }, (raw) => raw);
   },
-  int(name: string, o: Common<number> & { min?: number; max?: number } = {}): EnvVar<number> {
-    return make(name, o, (raw) => {
-      if (!/^-?\d+$/.test(raw.trim())) throw new Error(`${name} must be an integer, got "${raw}"`);
-      const n = Number(raw);
-      if (o.min !== undefined && n < o.min) throw new Error(`${name} must be >= ${o.min}, got ${n}`);
-      if (o.max !== undefined && n > o.max) throw new Error(`${name} must be <= ${o.max}, got ${n}`);
-      return n;
-    });
-  },
+  int,
+  /** Milliseconds; accepts `500`, `500ms`, `5s`, `2m`, `1h`, `7d`. */
+  duration,
   bool(name: string, o: Common<boolean> = {}): EnvVar<boolean> {
     return make(name, o, (raw) => {
       const v = raw.trim().toLowerCase();
@@ -69,6 +138,7 @@ export const env = {
       throw new Error(`${name} must be a boolean (true/false), got "${raw}"`);
     });
   },
+  /** Comma-separated; blanks dropped. */
   list(name: string, o: Common<string[]> = {}): EnvVar<string[]> {
     return make(name, o, (raw) =>
       raw
@@ -79,23 +149,18 @@ export const env = {
   },
   enum<const V extends string>(name: string, values: readonly V[], o: Common<V> = {}): EnvVar<V> {
     return make(name, o, (raw) => {
-      if (!(values as readonly string[]).includes(raw)) throw new Error(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
-      return raw as V;
+      const v = raw.trim();
+      if (!(values as readonly string[]).includes(v)) throw new Error(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+      return v as V;
     });
   },
-  url(name: string, o: Common<string> = {}): EnvVar<string> {
-    return make(name, o, (raw) => {
-      try {
-        new URL(raw);
-      } catch {
-        throw new Error(`${name} must be a URL, got "${raw}"`);
-      }
-      return raw;
-    });
-  },
+  url,
 };
 
 export type ConfigShape<S extends Record<string, EnvVar<unknown>>> = { [K in keyof S]: S[K] extends EnvVar<infer T> ? T : never };
+
+/** The parsed config type of a spec: `type Cfg = ConfigOf<typeof envSpec>`. */
+export type ConfigOf<C extends { parse(raw: Record<string, string | undefined>): unknown }> = ReturnType<C['parse']>;
 
 export interface ConfigSpec<S extends Record<string, EnvVar<unknown>>> {
   readonly vars: S;
@@ -112,14 +177,16 @@ export function defineConfig<S extends Record<string, EnvVar<unknown>>>(vars: S)
     parse(raw) {
       const out: Record<string, unknown> = {};
       const problems: string[] = [];
+      const bad: string[] = [];
       for (const [key, v] of Object.entries(vars)) {
         try {
           out[key] = v.parse(raw[v.name]);
         } catch (e) {
           problems.push(e instanceof Error ? e.message : String(e));
+          bad.push(v.name);
         }
       }
-      if (problems.length) throw new ConfigError(problems);
+      if (problems.length) throw new ConfigError(problems, bad);
       return out as ConfigShape<S>;
     },
   };

@@ -1,17 +1,33 @@
 // Round-trip tests of the gRPC bridge over loopback: unary, server streaming, int64/bigint, bytes,
 // every error code, deadlines, and grpc.health.v1.
+import { Writable } from 'node:stream';
+import { create, toBinary, fromBinary } from '@bufbuild/protobuf';
+import * as grpc from '@grpc/grpc-js';
 import { healthV1, testingV1 } from '@parley/proto';
-import { ERROR_CODES, ParleyError, createClient, createGrpcServer, createLogger, type GrpcServer } from '../src/index.js';
+import { ERROR_CODES, ParleyError, createClient, createGrpcServer, createLogger, createMetrics, type Client, type GrpcServer } from '../src/index.js';
 
-const logger = createLogger('grpc-test', 'silent');
+// Captures log lines so the test can see what the server logged for an unknown error.
+const lines: Record<string, unknown>[] = [];
+const sink = new Writable({
+  write(chunk: Buffer, _enc, cb) {
+    for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+    cb();
+  },
+});
+const logger = createLogger('grpc-test', 'error', sink);
+const metrics = createMetrics('grpc-test', { defaultMetrics: false });
 let server: GrpcServer;
 let addr: string;
-let client: ReturnType<typeof createClient<typeof testingV1.EchoService>>;
+let client: Client<typeof testingV1.EchoService>;
+let lastDeadline: Date | undefined;
+const stream: { finished?: { aborted: boolean } } = {};
 
 beforeAll(async () => {
-  server = createGrpcServer({ logger });
+  server = createGrpcServer({ logger, metrics });
   server.addService(testingV1.EchoService, {
     echo: async (req, ctx) => {
+      lastDeadline = ctx.deadline;
+      if (req.failWithCode === 'boom') throw new TypeError('secret internals at /srv/x.ts:12');
       if (req.failWithCode) {
         throw new ParleyError(req.failWithCode as never, `failed with ${req.failWithCode}`, req.failWithCode === 'rate_limited' ? { retryAfterMs: 1234 } : {});
       }
@@ -21,9 +37,16 @@ beforeAll(async () => {
       }
       return { text: req.text + (ctx.metadata['x-who'] ?? ''), big: req.big, ubig: req.ubig, blob: req.blob };
     },
-    echoStream: async function* (req) {
-      for (let i = 0; i < req.repeat; i++) yield { text: req.text, index: i, big: req.big + BigInt(i) };
-      if (req.failWithCode) throw new ParleyError(req.failWithCode as never, 'stream failed');
+    echoStream: async function* (req, ctx) {
+      try {
+        for (let i = 0; i < req.repeat; i++) {
+          if (req.delayMs) await new Promise((r) => setTimeout(r, req.delayMs));
+          yield { text: req.text, index: i, big: req.big + BigInt(i) };
+        }
+        if (req.failWithCode) throw new ParleyError(req.failWithCode as never, 'stream failed');
+      } finally {
+        stream.finished = { aborted: ctx.signal.aborted };
+      }
     },
   });
   server.health.set('', 'SERVING');
@@ -34,8 +57,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   client.close();
-  await server.shutdown(1000);
+  await server.tryShutdown(1000);
 });
+
+const waitFor = async (cond: () => boolean, ms = 3000) => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
 
 describe('gRPC bridge', () => {
   it('round-trips a unary call with metadata, int64, uint64 and bytes', async () => {
@@ -81,6 +112,83 @@ describe('gRPC bridge', () => {
     expect(err.message).toBe('internal error');
   });
 
+  it('speaks plain gRPC on /<typeName>/<Method> (a raw grpc-js client interoperates)', async () => {
+    const raw = new grpc.Client(addr, grpc.credentials.createInsecure());
+    const res = await new Promise<testingV1.EchoResponse>((ok, fail) =>
+      raw.makeUnaryRequest(
+        '/parley.testing.v1.EchoService/Echo',
+        (m: testingV1.EchoRequest) => Buffer.from(toBinary(testingV1.EchoRequestSchema, m)),
+        (b: Buffer) => fromBinary(testingV1.EchoResponseSchema, b),
+        create(testingV1.EchoRequestSchema, { text: 'raw', big: -5n }),
+        (err, r) => (err || !r ? fail(err) : ok(r)),
+      ),
+    );
+    raw.close();
+    expect(res.text).toBe('raw');
+    expect(res.big).toBe(-5n);
+  });
+
+  it('accepts a Message as well as an init object, and round-trips extreme 64-bit values', async () => {
+    for (const big of [0n, -1n, 2n ** 53n + 1n, -(2n ** 53n) - 1n, 2n ** 63n - 1n, -(2n ** 63n)]) {
+      const res = await client.echo(create(testingV1.EchoRequestSchema, { big, ubig: 2n ** 63n + 5n }));
+      expect(res.big).toBe(big);
+      expect(res.ubig).toBe(2n ** 63n + 5n);
+    }
+  });
+
+  it('turns an unknown handler error into internal: logged with its stack, never sent', async () => {
+    lines.length = 0;
+    const err = (await client.echo({ failWithCode: 'boom' }).catch((e: unknown) => e)) as ParleyError;
+    expect(err).toBeInstanceOf(ParleyError);
+    expect(err.code).toBe('internal');
+    expect(err.message).toBe('internal error');
+    expect(JSON.stringify(err)).not.toContain('/srv/x.ts');
+    const logged = lines.find((l) => l.msg === 'handler failed');
+    expect(JSON.stringify(logged)).toContain('secret internals');
+    expect((logged?.err as { stack?: string }).stack).toContain('TypeError');
+  });
+
+  it('passes the deadline to the handler', async () => {
+    const before = Date.now();
+    await client.echo({ text: 'x' }, { deadlineMs: 3000 });
+    expect(lastDeadline).toBeInstanceOf(Date);
+    expect(lastDeadline!.getTime()).toBeGreaterThan(before + 2000);
+    expect(lastDeadline!.getTime()).toBeLessThanOrEqual(Date.now() + 3000);
+  });
+
+  it('records handled calls per method and code', async () => {
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/parley_grpc_server_handled_total\{method="EchoService.Echo",code="ok",service="grpc-test"\} \d+/);
+    expect(text).toMatch(/parley_grpc_server_handled_total\{method="EchoService.Echo",code="not_found",service="grpc-test"\} 1/);
+    expect(text).toContain('parley_grpc_server_handling_seconds_bucket');
+  });
+
+  it('cancels the server generator when the client stops reading', async () => {
+    delete stream.finished;
+    for await (const r of client.echoStream({ text: 's', repeat: 1000, delayMs: 5 })) if (r.index === 2) break;
+    await waitFor(() => stream.finished !== undefined);
+    expect((stream.finished as { aborted: boolean } | undefined)?.aborted).toBe(true);
+  });
+
+  it('aborts a stream through the caller signal and a stream deadline', async () => {
+    const ac = new AbortController();
+    const got: number[] = [];
+    const err = await (async () => {
+      for await (const r of client.echoStream({ text: 's', repeat: 1000, delayMs: 5 }, { signal: ac.signal })) {
+        got.push(r.index);
+        if (r.index === 3) ac.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'unavailable' });
+    expect(got.length).toBeLessThan(10);
+    const t0 = Date.now();
+    const err2 = await (async () => {
+      for await (const _ of client.echoStream({ repeat: 1000, delayMs: 20 }, { deadlineMs: 200 })) void _;
+    })().catch((e: unknown) => e);
+    expect(err2).toMatchObject({ code: 'unavailable' });
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('enforces deadlines as unavailable', async () => {
     const t0 = Date.now();
     const err = (await client.echo({ delayMs: 1500 }, { deadlineMs: 200 }).catch((e: unknown) => e)) as ParleyError;
@@ -122,5 +230,25 @@ describe('gRPC bridge', () => {
     ac.abort();
     expect(seen).toEqual([healthV1.HealthCheckResponse_ServingStatus.NOT_SERVING, healthV1.HealthCheckResponse_ServingStatus.SERVING]);
     health.close();
+  });
+
+  it('shutdown ends Health.Watch streams and does not wait for the timeout', async () => {
+    const s = createGrpcServer({ logger });
+    s.addService(testingV1.EchoService, { echo: async (r) => ({ text: r.text }) });
+    s.health.set('', 'SERVING');
+    const p = await s.listen('127.0.0.1', 0);
+    const h = createClient(healthV1.Health, `127.0.0.1:${p}`);
+    const seen: number[] = [];
+    const watching = (async () => {
+      for await (const r of h.watch({ service: 'parley.testing.v1.EchoService' })) seen.push(r.status);
+    })().catch((e: unknown) => e);
+    await waitFor(() => seen.length === 1);
+    const t0 = Date.now();
+    await s.tryShutdown(5000);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await watching;
+    expect(seen[0]).toBe(healthV1.HealthCheckResponse_ServingStatus.SERVING);
+    expect(seen).toContain(healthV1.HealthCheckResponse_ServingStatus.NOT_SERVING);
+    h.close();
   });
 });

@@ -5,10 +5,13 @@ import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2
 import { ParleyError } from '../errors.js';
 import { deserializer, fromGrpcError, methodPath, serializer } from './codec.js';
 import type { CallOptions, Client } from './types.js';
+import type { Logger } from 'pino';
 
 export interface ClientOptions {
-  /** Default deadline per call (ms). */
+  /** Default deadline per unary call (ms, default 5000). Streams have none unless the call sets `deadlineMs`. */
   deadlineMs?: number;
+  /** Failed calls are logged here at debug level (the caller decides what is worth a warning). */
+  logger?: Logger;
 }
 
 function metadataOf(opts?: CallOptions): grpc.Metadata {
@@ -20,6 +23,12 @@ function metadataOf(opts?: CallOptions): grpc.Metadata {
 export function createClient<S extends GenService<GenServiceMethods>>(service: S, address: string, options: ClientOptions = {}): Client<S> {
   const desc = service as unknown as DescService;
   const defaultDeadline = options.deadlineMs ?? 5000;
+  const log = options.logger?.child({ subsystem: 'grpc-client', target: address });
+  const failed = (method: string, err: unknown): ParleyError => {
+    const pe = fromGrpcError(err);
+    log?.debug({ method, code: pe.code, err: pe.message }, 'gRPC call failed');
+    return pe;
+  };
   const channel = new grpc.Client(address, grpc.credentials.createInsecure(), {
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
@@ -40,7 +49,7 @@ export function createClient<S extends GenService<GenServiceMethods>>(service: S
           const deadline = new Date(Date.now() + (opts?.deadlineMs ?? defaultDeadline));
           const call = channel.makeUnaryRequest(path, ser, de, req, metadataOf(opts), { deadline }, (err, res) => {
             opts?.signal?.removeEventListener('abort', onAbort);
-            if (err) fail(fromGrpcError(err));
+            if (err) fail(failed(m.name, err));
             else ok(res);
           });
           const onAbort = () => call.cancel();
@@ -56,7 +65,7 @@ export function createClient<S extends GenService<GenServiceMethods>>(service: S
           try {
             for await (const item of call) yield item;
           } catch (err) {
-            throw fromGrpcError(err);
+            throw failed(m.name, err);
           } finally {
             opts?.signal?.removeEventListener('abort', onAbort);
             call.cancel();

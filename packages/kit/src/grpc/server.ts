@@ -16,12 +16,20 @@ export interface GrpcServer {
   /** Binds host:port (port 0 = any free port) and returns the bound port. */
   listen(host: string, port: number): Promise<number>;
   health: {
-    /** '' is the whole server. */
+    /**
+     * `''` is the whole server and also sets every registered service (readiness mirrors into it); a service
+     * is registered as NOT_SERVING by `addService` until set.
+     */
     set(service: string, status: HealthStatus): void;
     get(service: string): HealthStatus | undefined;
   };
-  /** Stops accepting, lets in-flight calls finish up to timeoutMs, then forces. */
+  /**
+   * Marks every service NOT_SERVING, ends Health.Watch streams, stops accepting, lets in-flight calls finish
+   * up to timeoutMs (default 10 s), then forces. Idempotent.
+   */
   shutdown(timeoutMs?: number): Promise<void>;
+  /** Same as `shutdown`. */
+  tryShutdown(timeoutMs?: number): Promise<void>;
 }
 
 export interface GrpcServerOptions {
@@ -58,6 +66,20 @@ function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWri
   };
 }
 
+/** Resolves when the stream can take more writes, or when the call is aborted (so a gone client never pins it). */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((ok) => {
+    const finish = () => {
+      call.removeListener('drain', finish);
+      signal.removeEventListener('abort', finish);
+      ok();
+    };
+    if (signal.aborted) return ok();
+    call.once('drain', finish);
+    signal.addEventListener('abort', finish, { once: true });
+  });
+}
+
 export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
   const log = opts.logger.child({ subsystem: 'grpc' });
   const server = new grpc.Server({
@@ -68,6 +90,8 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   });
   const health = new Map<string, HealthStatus>([['', 'NOT_SERVING']]);
+  // Aborted at shutdown: ends Health.Watch streams, which would otherwise hold tryShutdown open.
+  const closing = new AbortController();
   const watchers = new Set<{ service: string; push: (s: HealthStatus | undefined) => void }>();
   const handled = opts.metrics?.counter('parley_grpc_server_handled_total', 'gRPC calls handled', ['method', 'code']);
   const duration = opts.metrics?.histogram('parley_grpc_server_handling_seconds', 'gRPC handling time', ['method'], [
@@ -108,20 +132,35 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
         };
       } else {
         handlers[m.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const t0 = process.hrtime.bigint();
           const { ctx, done } = contextOf(call);
           void (async () => {
             try {
               for await (const item of (fn as (r: unknown, c: HandlerContext) => AsyncIterable<unknown>)(call.request, ctx)) {
-                if (call.cancelled) break;
-                if (!call.write(item)) await new Promise((r) => call.once('drain', r));
+                if (call.cancelled || ctx.signal.aborted) break;
+                if (!call.write(item)) await drained(call, ctx.signal);
+              }
+              if (call.cancelled) {
+                handled?.inc({ method: name, code: 'cancelled' });
+                return;
+              }
+              if (ctx.signal.aborted) {
+                // Our deadline timer fired before grpc-js's: never end a cut stream with OK.
+                handled?.inc({ method: name, code: 'unavailable' });
+                call.emit('error', { code: grpc.status.DEADLINE_EXCEEDED, details: 'deadline exceeded' });
+                return;
               }
               handled?.inc({ method: name, code: 'ok' });
               call.end();
             } catch (err) {
-              if (call.cancelled) return;
+              if (call.cancelled) {
+                handled?.inc({ method: name, code: 'cancelled' });
+                return;
+              }
               call.emit('error', fail(err, name));
             } finally {
               done();
+              duration?.observe({ method: name }, Number(process.hrtime.bigint() - t0) / 1e9);
             }
           })();
         };
@@ -144,8 +183,9 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
       watchers.add(w);
       const onAbort = () => wake?.();
       ctx.signal.addEventListener('abort', onAbort);
+      closing.signal.addEventListener('abort', onAbort);
       try {
-        while (!ctx.signal.aborted) {
+        for (;;) {
           while (queue.length) {
             const s = queue.shift();
             yield {
@@ -157,14 +197,46 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
                     : healthV1.HealthCheckResponse_ServingStatus.NOT_SERVING,
             };
           }
-          await new Promise<void>((r) => (wake = r));
+          // Ends after telling the watcher the last status (NOT_SERVING at shutdown).
+          if (ctx.signal.aborted || closing.signal.aborted) return;
+          await new Promise<void>((r) => {
+            wake = r;
+            if (ctx.signal.aborted || closing.signal.aborted || queue.length) r();
+          });
         }
       } finally {
         watchers.delete(w);
         ctx.signal.removeEventListener('abort', onAbort);
+        closing.signal.removeEventListener('abort', onAbort);
       }
     },
   });
+
+  const setHealth = (service: string, status: HealthStatus) => {
+    const keys = service === '' ? [...health.keys()] : [service];
+    for (const k of keys) {
+      if (health.get(k) === status) continue;
+      health.set(k, status);
+      for (const w of watchers) if (w.service === k) w.push(status);
+    }
+  };
+
+  let stopped: Promise<void> | undefined;
+  const shutdown = (timeoutMs = 10_000): Promise<void> =>
+    (stopped ??= new Promise<void>((ok) => {
+      setHealth('', 'NOT_SERVING');
+      closing.abort();
+      const t = setTimeout(() => {
+        log.warn({ timeoutMs }, 'gRPC calls still running at the shutdown deadline: forcing');
+        server.forceShutdown();
+        ok();
+      }, timeoutMs);
+      t.unref();
+      server.tryShutdown(() => {
+        clearTimeout(t);
+        ok();
+      });
+    }));
 
   return {
     addService(service, impl) {
@@ -183,29 +255,10 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
       });
     },
     health: {
-      set(service, status) {
-        const keys = service === '' ? [...health.keys()] : [service];
-        for (const k of keys) {
-          if (health.get(k) === status) continue;
-          health.set(k, status);
-          for (const w of watchers) if (w.service === k) w.push(status);
-        }
-      },
+      set: setHealth,
       get: (service) => health.get(service),
     },
-    shutdown(timeoutMs = 10_000) {
-      return new Promise((ok) => {
-        for (const k of health.keys()) health.set(k, 'NOT_SERVING');
-        const t = setTimeout(() => {
-          server.forceShutdown();
-          ok();
-        }, timeoutMs);
-        t.unref();
-        server.tryShutdown(() => {
-          clearTimeout(t);
-          ok();
-        });
-      });
-    },
+    shutdown,
+    tryShutdown: shutdown,
   };
 }
