@@ -16,6 +16,10 @@ import {
 
 export type { Mesh };
 
+// jest 30 does not apply a project-level `testTimeout` (jest.config.js sets it on the e2e project, yet hooks
+// and tests time out at the 5 s default), so every chat suite sets it here, when it imports the helpers.
+jest.setTimeout(180_000);
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Rate limits far above anything a suite does: the limits themselves are covered by e2e/edge. */
