@@ -6,3 +6,8 @@ import { GatewayService } from './service.js';
 const cfg = envToCfg(process.env);
 const logger = createLogger('gateway', cfg.logLevel);
 await runService({ name: 'gateway', logger, create: () => GatewayService.create(cfg, { logger }), shutdownTimeoutMs: 25_000 });
+
+// Bench aid (services/gateway/scripts/conn-bench.mjs): with NODE_OPTIONS=--expose-gc, SIGUSR2 runs a full GC
+// so memory per connection is measured without garbage. Inert otherwise.
+const gc = (globalThis as { gc?: () => void }).gc;
+if (typeof gc === 'function') process.on('SIGUSR2', () => gc());
