@@ -1,0 +1,113 @@
+// The group service: chats, members and roles; membership changes committed into each chat's sequence.
+import {
+  cassandraSettings,
+  checks,
+  createCassandra,
+  createClient,
+  createGrpcServer,
+  createLogger,
+  createMetrics,
+  createRedis,
+  loadMigrations,
+  once,
+  readinessMonitor,
+  runMigrations,
+  startOpsServer,
+  type CassandraClient,
+  type Client,
+  type GrpcServer,
+  type Logger,
+  type Metrics,
+  type OpsServer,
+  type ReadinessMonitor,
+  type Redis,
+} from '@parley/kit';
+import { groupV1, messageV1, sessionV1 } from '@parley/proto';
+import type { GroupConfig } from './config.js';
+import { buildContext, groupMetrics, type Adapters, type AppContext } from './context.js';
+import { ChatsStore } from './storage/chats-store.js';
+import { GatewayPublisher } from './storage/gateway-publisher.js';
+import { MessageServiceLog } from './storage/message-log.js';
+import { SessionDirectory } from './storage/session-directory.js';
+import { groupServiceImpl } from './transport/grpc/group-service.js';
+
+export interface GroupServiceOptions {
+  migrationsDir: string;
+  logger?: Logger;
+  /** Swap adapters (tests). */
+  overrides?: Partial<Adapters>;
+}
+
+export async function migrate(cfg: GroupConfig, logger: Logger, migrationsDir: string): Promise<string[]> {
+  const r = await runMigrations({ settings: cassandraSettings(cfg), service: 'group', migrations: loadMigrations(migrationsDir), logger });
+  return r.applied;
+}
+
+export class GroupService {
+  private grpc?: GrpcServer;
+  private ops?: OpsServer;
+  private readiness?: ReadinessMonitor;
+  grpcPort = 0;
+  httpPort = 0;
+  readonly destroy: () => Promise<void>;
+
+  private constructor(
+    readonly cfg: GroupConfig,
+    readonly logger: Logger,
+    readonly ctx: AppContext,
+    private readonly metrics: Metrics,
+    private readonly cassandra: CassandraClient,
+    private readonly redis: Redis,
+    private readonly messageClient: Client<typeof messageV1.MessageService>,
+    private readonly sessionClient: Client<typeof sessionV1.SessionService>,
+  ) {
+    this.destroy = once(async () => {
+      this.readiness?.drain();
+      this.readiness?.stop();
+      await this.grpc?.shutdown(10_000);
+      await this.ops?.close();
+      this.messageClient.close();
+      this.sessionClient.close();
+      this.redis.disconnect();
+      await this.cassandra.shutdown();
+    });
+  }
+
+  static async create(cfg: GroupConfig, opts: GroupServiceOptions): Promise<GroupService> {
+    const logger = opts.logger ?? createLogger('group', cfg.logLevel);
+    await migrate(cfg, logger, opts.migrationsDir);
+    const metrics = createMetrics('group');
+    const gm = groupMetrics(metrics);
+    const cassandra = createCassandra(cassandraSettings(cfg));
+    await cassandra.connect();
+    const redis = createRedis(cfg.redisUrl, { logger, name: 'group' });
+    const messageClient = createClient(messageV1.MessageService, cfg.messageAddr, { deadlineMs: 5000 });
+    const sessionClient = createClient(sessionV1.SessionService, cfg.sessionAddr, { deadlineMs: 5000 });
+    const directory = new SessionDirectory(sessionClient);
+    const adapters: Adapters = {
+      store: new ChatsStore(cassandra),
+      log: new MessageServiceLog(messageClient),
+      users: directory,
+      events: new GatewayPublisher(redis, directory, cfg.namespace, (n) => gm.publishes.inc(n)),
+      ...opts.overrides,
+    };
+    const ctx = buildContext(cfg, logger.child({ subsystem: 'chats' }), gm, adapters);
+    return new GroupService(cfg, logger, ctx, metrics, cassandra, redis, messageClient, sessionClient);
+  }
+
+  async start(): Promise<void> {
+    this.grpc = createGrpcServer({ logger: this.logger, metrics: this.metrics });
+    this.grpc.addService(groupV1.GroupService, groupServiceImpl(this.ctx));
+    const grpc = this.grpc;
+    // Ready when our stores answer. Message and session are dependencies of some calls, not of readiness:
+    // GetMembers/ListMemberships (the message service's hot path) need only Cassandra.
+    this.readiness = readinessMonitor({
+      logger: this.logger,
+      checks: { cassandra: checks.cassandra(this.cassandra), redis: checks.redis(this.redis) },
+      onChange: (ready) => grpc.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
+    });
+    this.grpcPort = await this.grpc.listen(this.cfg.host, this.cfg.grpcPort);
+    this.ops = await startOpsServer({ host: this.cfg.host, port: this.cfg.httpPort, logger: this.logger, registry: this.metrics.registry, readiness: this.readiness });
+    this.httpPort = this.ops.port;
+  }
+}
