@@ -182,4 +182,5 @@ try {
   }
   await sleep(1000);
   await mesh.stop();
+  process.exit(0);
 }
