@@ -2,6 +2,8 @@
 # Installs the tools the chart tests need into the Parley tool cache, once:
 #   helm                 built with `go install` (Helm's Makefile ldflags, so .Capabilities.KubeVersion is right)
 #   kubernetes-validate  a Python venv; bundles the Kubernetes JSON schemas, so validation is offline
+#   dockerfile-check     charts/scripts/dockerfile-check: BuildKit's Dockerfile frontend (what `docker build
+#                        --check` runs) as a small Go program, rebuilt when its sources change
 # Idempotent: a second run only checks versions and exits. Prints where the tools are.
 # Cache: ${PARLEY_CACHE:-$HOME/.cache/parley} (GOPATH=$CACHE/gopath, GOBIN=$CACHE/bin, venv in $CACHE/venv/...).
 set -euo pipefail
@@ -75,4 +77,25 @@ fi
 exec 9>&-
 ln -sfn "$VENV/bin/kubernetes-validate" "$BIN/kubernetes-validate"
 
-log "ready: helm=$BIN/helm kubernetes-validate=$BIN/kubernetes-validate (Kubernetes schemas v$K8S_SCHEMA_VERSION, strict)"
+# ---- dockerfile-check ----------------------------------------------------------
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/dockerfile-check"
+exec 7>"$CACHE/.dockerfile-check.lock"
+flock 7
+hash="$(cat "$SRC/go.mod" "$SRC/go.sum" "$SRC/main.go" | sha256sum | cut -c1-16)"
+DFC="$BIN/dockerfile-check-$hash"
+if [[ -x "$DFC" ]]; then
+  log "dockerfile-check: cached ($DFC)"
+else
+  command -v go >/dev/null || { log "go is required to build dockerfile-check"; exit 1; }
+  log "dockerfile-check: building BuildKit's Dockerfile linter (first run only; about a minute)"
+  start=$SECONDS
+  (cd "$SRC" && GOPATH="$GOPATH_DIR" GOFLAGS="-modcacherw -buildvcs=false -mod=readonly" CGO_ENABLED=0 \
+    go build -trimpath -ldflags "-s -w" -o "$DFC.tmp" .)
+  mv "$DFC.tmp" "$DFC"
+  log "dockerfile-check: built in $((SECONDS - start))s"
+fi
+ln -sfn "$DFC" "$BIN/dockerfile-check"
+find "$BIN" -maxdepth 1 -name 'dockerfile-check-*' ! -name "dockerfile-check-$hash" -delete   # older builds of it
+exec 7>&-
+
+log "ready: helm=$BIN/helm kubernetes-validate=$BIN/kubernetes-validate dockerfile-check=$BIN/dockerfile-check (Kubernetes schemas v$K8S_SCHEMA_VERSION, strict)"

@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 const [job, generation] = process.argv.slice(1);
-const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
+// PARLEY_SERVICEACCOUNT_DIR only exists for the chart's tests (a fake API server).
+const dir = process.env.PARLEY_SERVICEACCOUNT_DIR ?? '/var/run/secrets/kubernetes.io/serviceaccount';
 const ns = readFileSync(`${dir}/namespace`, 'utf8').trim();
 const ca = readFileSync(`${dir}/ca.crt`);
 const host = process.env.KUBERNETES_SERVICE_HOST;

@@ -1,0 +1,93 @@
+// The service images, checked without a Docker engine: every Dockerfile goes through BuildKit's own
+// Dockerfile frontend and linter (charts/scripts/dockerfile-check, what `docker build --check` runs), and
+// the properties the images promise are asserted on the Dockerfiles and .dockerignore.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DOCKERFILE_CHECK, ROOT, ensureTools, run, servicesOnDisk } from './lib.js';
+
+const services = servicesOnDisk();
+const dockerfile = (s: string) => readFileSync(join(ROOT, 'services', s, 'Dockerfile'), 'utf8');
+
+beforeAll(() => ensureTools(), 900_000);
+
+function check(files: string[]) {
+  const r = run(DOCKERFILE_CHECK, files);
+  return { ok: r.status === 0, out: r.stdout + r.stderr };
+}
+
+test('every service Dockerfile passes BuildKit\'s parser and lint rules, and pulls only the pinned Node base', () => {
+  const r = check(services.map((s) => join(ROOT, 'services', s, 'Dockerfile')));
+  expect(r.out).not.toMatch(/ERROR|:\d+: [A-Z][A-Za-z]+: /);
+  expect(r.ok).toBe(true);
+  const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile('gateway'))![1]!;
+  const imageLines = r.out.split('\n').filter((l) => l.includes(': images: '));
+  expect(imageLines).toHaveLength(services.length);
+  for (const line of imageLines) {
+    expect(new Set(line.split(': images: ')[1]!.trim().split(' '))).toEqual(new Set([`docker.io/library/${base}`]));
+  }
+  expect(r.out.split('\n').filter((l) => l.endsWith(': ok'))).toHaveLength(services.length);
+});
+
+test('the Dockerfile check can fail', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-dockerfile-'));
+  const bad = join(dir, 'Dockerfile');
+  writeFileSync(bad, dockerfile('gateway').replace('FROM deps AS build', 'from deps as build').replace('COPY --from=build /out /app', 'COPY --from=buidl /out /app'));
+  const r = check([bad]);
+  expect(r.ok).toBe(false);
+  expect(r.out).toMatch(/FromAsCasing|ConsistentInstructionCasing/);
+  expect(r.out).toMatch(/buidl/); // a typo'd stage becomes an image pull: reported
+  for (const broken of ['FROM node:24\nCOPY only-one-argument\n', 'FROM node:24\nRUNN echo hi\n', 'FROM node:24 AS a\nFROM node:24 AS a\n']) {
+    writeFileSync(bad, broken);
+    expect({ broken, ok: check([bad]).ok }).toEqual({ broken, ok: false });
+  }
+});
+
+test('the seven Dockerfiles are one file with the service name substituted', () => {
+  const normalized = services.map((s) => dockerfile(s).split(s).join('<service>'));
+  for (const n of normalized) expect(n).toBe(normalized[0]);
+  for (const s of services) {
+    expect(dockerfile(s)).toMatch(new RegExp(`^ARG SERVICE=${s}$`, 'm'));
+    expect(JSON.parse(readFileSync(join(ROOT, 'services', s, 'package.json'), 'utf8')).name).toBe(`@parley/${s}-service`);
+  }
+});
+
+describe('image properties', () => {
+  const text = dockerfile('gateway');
+  const stages = text.split(/^FROM /m).slice(1);
+  const runtime = stages[stages.length - 1]!;
+
+  test('a current Node LTS base pinned by exact version (or digest)', () => {
+    const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(text)![1]!;
+    expect(base).toMatch(/^node:(\d+)\.\d+\.\d+-[a-z]+-slim(@sha256:[0-9a-f]{64})?$|^node@sha256:[0-9a-f]{64}$/);
+    const major = Number(/^node:(\d+)/.exec(base)?.[1] ?? 24);
+    expect(major % 2).toBe(0); // even majors are the LTS lines
+    expect(major).toBeGreaterThanOrEqual(24);
+  });
+
+  test('multi-stage: install (pnpm fetch + offline frozen install), build (tsc --build of the service), pnpm deploy --prod', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(4);
+    expect(text).toMatch(/pnpm fetch/);
+    expect(text).toMatch(/pnpm install --offline --frozen-lockfile/);
+    expect(text).toMatch(/pnpm exec tsc --build "services\/\$\{SERVICE\}"/);
+    expect(text).toMatch(/pnpm --filter "@parley\/\$\{SERVICE\}-service" --prod .*deploy \/out/);
+  });
+
+  test('the final stage: only the deployed service, non-root, tini as PID 1, no package managers', () => {
+    expect(runtime).toMatch(/^\$\{NODE_IMAGE\} AS runtime/);
+    expect(runtime.match(/^COPY .*/gm)).toEqual(['COPY --from=build /out /app']);
+    expect(runtime).not.toMatch(/pnpm|npm install|yarn install/);
+    expect(runtime).toMatch(/^USER 1000:1000$/m);
+    expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", .*"dist\/main\.js"\]$/m);
+    expect(runtime).toMatch(/rm -rf \/usr\/local\/lib\/node_modules\/npm/);
+    expect(runtime).toMatch(/NODE_ENV=production/);
+  });
+
+  test('.dockerignore keeps caches, run data and node_modules out, and nothing the build needs', () => {
+    const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    for (const must of ['**/node_modules', '**/dist', '.git', '.run', '**/*.tsbuildinfo', '.cache', '**/coverage']) expect(lines).toContain(must);
+    for (const needed of ['pnpm-lock.yaml', 'pnpm-workspace.yaml', '.npmrc', 'package.json', 'packages', 'services', 'tsconfig.json', 'tsconfig.base.json', 'proto']) {
+      expect(lines).not.toContain(needed);
+    }
+  });
+});
