@@ -70,8 +70,15 @@ async function stream(w: World, stopAt: () => boolean): Promise<{ acked: Acked[]
   return { acked, attempted };
 }
 
-/** Disconnect every device, reconnect it and wait for inbox.drained: the final backlog pass. */
-async function finalDrain(w: World): Promise<void> {
+/**
+ * Wait until live delivery is quiet (no event on any device for 2 s: the fan-out has caught up), then
+ * disconnect every device, reconnect it and wait for inbox.drained: the final backlog pass, which then
+ * carries no interleaved live traffic. Returns how long the fan-out took to go quiet after the last ack.
+ */
+async function finalDrain(w: World, lastAckAt: number): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - Math.max(...w.devices.map((d) => d.dev.lastEventAt)) < 2000 && Date.now() - t0 < 120_000) await sleep(200);
+  const quietAfterMs = Math.max(...w.devices.map((d) => d.dev.lastEventAt)) - lastAckAt;
   for (const d of w.devices) await d.stop();
   await Promise.all(
     w.devices.map(async (d, i) => {
@@ -79,6 +86,7 @@ async function finalDrain(w: World): Promise<void> {
       await d.dev.waitDrained(90_000);
     }),
   );
+  return quietAfterMs;
 }
 
 async function verify(w: World, acked: Acked[]): Promise<void> {
@@ -141,14 +149,26 @@ async function verify(w: World, acked: Acked[]): Promise<void> {
   expect(missing).toEqual([]);
 }
 
-function summary(label: string, w: World, acked: Acked[], attempted: number): void {
+function summary(label: string, w: World, acked: Acked[], attempted: number, quietAfterMs: number): void {
+  // Live lag: ack reply → first receipt, over every (device, acked message of another device) pair.
+  const lags: number[] = [];
+  for (const d of w.devices) {
+    for (const a of acked) {
+      if (a.deviceId === d.deviceId) continue;
+      const at = d.dev.firstAt.get(`${a.chatId}#${a.seq}`);
+      if (at !== undefined) lags.push(at - a.ackedAt);
+    }
+  }
+  lags.sort((x, y) => x - y);
+  const pct = (p: number) => lags[Math.min(lags.length - 1, Math.floor((p / 100) * lags.length))] ?? NaN;
   const errors = new Map<string, number>();
   for (const d of w.devices) for (const [k, v] of d.errors) errors.set(k, (errors.get(k) ?? 0) + v);
   const dupDeliveries = w.devices.reduce((n, d) => n + [...d.dev.deliveries.values()].filter((v) => v > 1).length, 0);
   console.log(
     `[crash ${label}] attempted ${attempted}, acked ${acked.length}, retried sends ${acked.filter((a) => a.attempts > 1).length}, ` +
       `duplicate replies ${acked.filter((a) => a.duplicate).length}, reconnects ${w.devices.reduce((n, d) => n + d.reconnects, 0)}, ` +
-      `client errors ${JSON.stringify(Object.fromEntries(errors))}, (chatId,seq) delivered more than once ${dupDeliveries}`,
+      `client errors ${JSON.stringify(Object.fromEntries(errors))}, (chatId,seq) delivered more than once ${dupDeliveries}, ` +
+      `ack→first receipt p50 ${pct(50)} ms p99 ${pct(99)} ms max ${pct(100)} ms, live delivery quiet ${quietAfterMs} ms after the last ack`,
   );
 }
 
@@ -166,8 +186,8 @@ it('SIGKILL of the message service (with its fan-out worker) mid-stream loses an
   expect(acked.length).toBeGreaterThan(50);
   // Some sends must have hit the dead service: the test did exercise the crash.
   expect(acked.some((a) => a.attempts > 1)).toBe(true);
-  await finalDrain(w);
-  summary('message', w, acked, attempted);
+  const quiet = await finalDrain(w, Math.max(...acked.map((a) => a.ackedAt)));
+  summary('message', w, acked, attempted, quiet);
   await verify(w, acked);
   for (const d of w.devices) await d.dev.disconnect();
 }, 300_000);
@@ -186,8 +206,8 @@ it('SIGKILL of gateway-0 mid-stream: its clients reconnect elsewhere and nothing
   expect(acked.length).toBeGreaterThan(50);
   // Half the devices were on gateway-0 and had to reconnect.
   expect(w.devices.reduce((n, d) => n + d.reconnects, 0)).toBeGreaterThanOrEqual(w.devices.length / 2);
-  await finalDrain(w);
-  summary('gateway', w, acked, attempted);
+  const quiet = await finalDrain(w, Math.max(...acked.map((a) => a.ackedAt)));
+  summary('gateway', w, acked, attempted, quiet);
   await verify(w, acked);
   for (const d of w.devices) await d.dev.disconnect();
 }, 300_000);

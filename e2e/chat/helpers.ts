@@ -89,6 +89,10 @@ export class Device {
   readonly deliveries = new Map<string, number>();
   /** Every event of every connection, in arrival order, tagged with the connection number. */
   readonly log: { n: number; ev: ServerEvent }[] = [];
+  /** When each chatId#seq was first received (Date.now()). */
+  readonly firstAt = new Map<string, number>();
+  /** When the last event arrived. */
+  lastEventAt = 0;
   private connections = 0;
   private waiters = new Set<() => void>();
 
@@ -140,10 +144,12 @@ export class Device {
 
   private record(n: number, ev: ServerEvent): void {
     this.log.push({ n, ev });
+    this.lastEventAt = Date.now();
     if (ev.event === 'message.new') {
       const m = (ev.data as { message: Message }).message;
       const k = key(m.chatId, m.seq);
       this.deliveries.set(k, (this.deliveries.get(k) ?? 0) + 1);
+      if (!this.firstAt.has(k)) this.firstAt.set(k, Date.now());
       let chat = this.messages.get(m.chatId);
       if (!chat) this.messages.set(m.chatId, (chat = new Map()));
       if (!chat.has(m.seq)) chat.set(m.seq, m);

@@ -15,6 +15,8 @@ export interface Acked {
   deviceId: string;
   attempts: number;
   duplicate: boolean;
+  /** Date.now() when the ok reply arrived. */
+  ackedAt: number;
 }
 
 export class ResilientDevice {
@@ -106,7 +108,7 @@ export class ResilientDevice {
       try {
         conn = await Promise.race([this.connection(), sleep(5000).then(() => Promise.reject(new ParleyRequestError({ code: 'timeout', message: 'no connection' })))]);
         const r = await conn.request('message.send', { chatId, clientMsgId, body }, { timeoutMs: 6000 });
-        return { chatId, clientMsgId, seq: r.seq, messageId: r.messageId, deviceId: this.dev.deviceId, attempts: attempt, duplicate: r.duplicate };
+        return { chatId, clientMsgId, seq: r.seq, messageId: r.messageId, deviceId: this.dev.deviceId, attempts: attempt, duplicate: r.duplicate, ackedAt: Date.now() };
       } catch (e) {
         this.count(e);
         if (e instanceof ParleyRequestError && !RETRYABLE.has(e.code)) throw e;
