@@ -30,7 +30,7 @@ export interface BenchArgs {
 }
 
 const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--rate 1000] [--duration 20] [--pairs 100]
-       [--workers 2] [--ramp-start 100] [--ramp-factor 1.5] [--ramp-step 10] [--ramp-max 5000]
+       [--workers 2] [--ramp-start 10] [--ramp-factor 1.5] [--ramp-step 10] [--ramp-max 5000]
        [--group-size 1024] [--group-messages 20] [--group-interval 500]
        [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10]
 Without --targets the bench starts its own mesh (all services, two gateways, a fresh keyspace).`;
@@ -42,7 +42,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     duration: 20,
     pairs: 100,
     workers: 2,
-    rampStart: 100,
+    rampStart: 10,
     rampFactor: 1.5,
     rampStepSeconds: 10,
     rampMax: 5000,
