@@ -87,7 +87,7 @@ if [[ -x "$DFC" ]]; then
   log "dockerfile-check: cached ($DFC)"
 else
   command -v go >/dev/null || { log "go is required to build dockerfile-check"; exit 1; }
-  log "dockerfile-check: building BuildKit's Dockerfile linter (first run only; about a minute)"
+  log "dockerfile-check: building BuildKit's Dockerfile linter (first run only; one to two minutes)"
   start=$SECONDS
   (cd "$SRC" && GOPATH="$GOPATH_DIR" GOFLAGS="-modcacherw -buildvcs=false -mod=readonly" CGO_ENABLED=0 \
     go build -trimpath -ldflags "-s -w" -o "$DFC.tmp" .)

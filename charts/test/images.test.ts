@@ -1,7 +1,7 @@
 // The service images, checked without a Docker engine: every Dockerfile goes through BuildKit's own
 // Dockerfile frontend and linter (charts/scripts/dockerfile-check, what `docker build --check` runs), and
 // the properties the images promise are asserted on the Dockerfiles and .dockerignore.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DOCKERFILE_CHECK, ROOT, ensureTools, run, servicesOnDisk } from './lib.js';
@@ -41,6 +41,7 @@ test('the Dockerfile check can fail', () => {
     writeFileSync(bad, broken);
     expect({ broken, ok: check([bad]).ok }).toEqual({ broken, ok: false });
   }
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('the seven Dockerfiles are one file with the service name substituted', () => {

@@ -2,7 +2,7 @@
 // rendering the chart, strict Kubernetes schema validation, and the pure checks the tests run (each check
 // returns a list of problems, so a test can also prove that a broken input produces problems).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
@@ -100,7 +100,12 @@ export function validate(yamlText: string, objectCount: number): Validation {
   const dir = mkdtempSync(join(tmpdir(), 'parley-k8s-'));
   const file = join(dir, 'rendered.yaml');
   writeFileSync(file, yamlText);
-  const r = run(KUBERNETES_VALIDATE, ['--kubernetes-version', K8S_VERSION, '--strict', file]);
+  let r: RunResult;
+  try {
+    r = run(KUBERNETES_VALIDATE, ['--kubernetes-version', K8S_VERSION, '--strict', file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const output = `${r.stdout}${r.stderr}`;
   const lines = output.split('\n').filter((l) => l.trim() !== '');
   const passed = lines.filter((l) => l.startsWith('INFO') && l.includes(' passed for resource '));

@@ -230,13 +230,15 @@ describe('chart options', () => {
 });
 
 describe('the validation can fail: broken copies of the chart', () => {
+  let tmp: string;
   let dir: string;
   beforeAll(() => ensureTools(), 900_000);
   beforeEach(() => {
-    dir = join(mkdtempSync(join(tmpdir(), 'parley-broken-chart-')), 'parley');
+    tmp = mkdtempSync(join(tmpdir(), 'parley-broken-chart-'));
+    dir = join(tmp, 'parley');
     cpSync(CHART, dir, { recursive: true });
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
   const edit = (file: string, from: string, to: string) => {
     const p = join(dir, file);
     const text = readFileSync(p, 'utf8');

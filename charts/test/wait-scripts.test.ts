@@ -2,7 +2,7 @@
 // wait-for-servers (TCP) in the schema Job, and wait-for-schema in the service pods, against a fake
 // Kubernetes API server (HTTPS with a throwaway CA, bearer token, the Job's generation annotation).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -85,6 +85,7 @@ test('wait-for-schema passes only once the Job of this schema generation has suc
   const r = await runCommand(init.command, { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(port), PARLEY_SERVICEACCOUNT_DIR: dir }, 40_000);
   timers.forEach(clearTimeout);
   api.close();
+  rmSync(dir, { recursive: true, force: true });
   expect(r.out).toContain('not created yet');
   expect(r.out).toContain(`exists for generation previous0000000, waiting for ${generation}`);
   expect(r.out).toContain('running');
