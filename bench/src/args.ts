@@ -21,18 +21,22 @@ export interface BenchArgs {
   groupSize: number;
   groupMessages: number;
   groupIntervalMs: number;
+  /** Group members do not ack (isolates the ack path's cost). */
+  groupNoAck: boolean;
   /** Gateway base URLs (http://host:port); empty = start a mesh. */
   targets: string[];
   /** Directory for result files. */
   out: string;
   /** Seconds to wait for late deliveries after a run. */
   grace: number;
+  /** Suffix of the result file names (`<date>-<scenario>-<tag>.md`). */
+  tag: string;
 }
 
 const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--rate 1000] [--duration 20] [--pairs 100]
        [--workers 2] [--ramp-start 10] [--ramp-factor 1.5] [--ramp-step 10] [--ramp-max 5000]
-       [--group-size 1024] [--group-messages 20] [--group-interval 500]
-       [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10]
+       [--group-size 1024] [--group-messages 20] [--group-interval 500] [--group-no-ack]
+       [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10] [--tag name]
 Without --targets the bench starts its own mesh (all services, two gateways, a fresh keyspace).`;
 
 export function parseArgs(argv: string[]): BenchArgs {
@@ -49,9 +53,11 @@ export function parseArgs(argv: string[]): BenchArgs {
     groupSize: 1024,
     groupMessages: 20,
     groupIntervalMs: 500,
+    groupNoAck: false,
     targets: [],
     out: 'bench/results',
     grace: 10,
+    tag: '',
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -83,9 +89,11 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--group-size': a.groupSize = Math.floor(num()); break;
       case '--group-messages': a.groupMessages = Math.floor(num()); break;
       case '--group-interval': a.groupIntervalMs = num(); break;
+      case '--group-no-ack': a.groupNoAck = true; break;
       case '--targets': a.targets = v().split(',').filter(Boolean); break;
       case '--out': a.out = v(); break;
       case '--grace': a.grace = num(); break;
+      case '--tag': a.tag = v().replace(/[^a-z0-9-]/gi, ''); break;
       case '-h': case '--help': console.log(HELP); process.exit(0); break;
       default: throw new Error(`unknown argument ${k}\n${HELP}`);
     }

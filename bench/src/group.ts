@@ -25,7 +25,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export async function runGroup(
   wsUrls: string[],
   members: Creds[],
-  opts: { messages: number; intervalMs: number; graceS: number; log: (s: string) => void },
+  opts: { messages: number; intervalMs: number; graceS: number; noAck?: boolean; log: (s: string) => void },
 ): Promise<GroupResult> {
   const t0 = performance.now();
   const conns: ParleyConnection[] = new Array(members.length);
@@ -49,9 +49,11 @@ export async function runGroup(
   conns.forEach((c, i) => {
     if (i === 0) return;
     c.on('message.new', ({ message: m }) => {
-      let q = acks.get(c);
-      if (!q) acks.set(c, (q = []));
-      q.push({ chatId: m.chatId, seq: m.seq });
+      if (!opts.noAck) {
+        let q = acks.get(c);
+        if (!q) acks.set(c, (q = []));
+        q.push({ chatId: m.chatId, seq: m.seq });
+      }
       const s = sentAt.get(m.clientMsgId);
       if (s === undefined) return;
       let who = got.get(m.clientMsgId);

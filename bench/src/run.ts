@@ -212,7 +212,7 @@ async function main(): Promise<void> {
     groupDone = true;
       log(`group: creating ${a.groupSize} accounts…`);
       const members = await users(gatewayUrls[0]!, a.groupSize, 'bg');
-      const g: GroupResult = await runGroup(wsUrls, members, { messages: a.groupMessages, intervalMs: a.groupIntervalMs, graceS: Math.max(a.grace, 30), log });
+      const g: GroupResult = await runGroup(wsUrls, members, { messages: a.groupMessages, intervalMs: a.groupIntervalMs, graceS: Math.max(a.grace, 30), noAck: a.groupNoAck, log });
       const per = summarize(g.perRecipient);
       const last = summarize(g.lastRecipient);
       const rep = summarize(g.reply);
@@ -222,13 +222,13 @@ async function main(): Promise<void> {
       );
       const body =
         header(`Group fan-out (${g.members} members)`, a, date, target, [
-          `load: one sender (gateway 0) sends ${g.messages} messages, one every ${a.groupIntervalMs} ms, to a group of ${g.members}; all members connected, alternating between the two gateways, acking every second; one generator process holds all ${g.members} connections`,
+          `load: one sender (gateway 0) sends ${g.messages} messages, one every ${a.groupIntervalMs} ms, to a group of ${g.members}; all members connected, alternating between the two gateways, ${a.groupNoAck ? 'NOT acking (--group-no-ack)' : 'acking every second'}; one generator process holds all ${g.members} connections`,
           `setup (accounts connected, group created, creation fan-out settled): ${g.setupS.toFixed(1)} s`,
         ]) +
         '\n' +
         t +
         '\n\nper-recipient = send → that member\'s `message.new`; last recipient = send → the last of the ' + (g.members - 1) + ' recipients.\n';
-      log(`wrote ${writeResult(a.out, 'group', date, body)}`);
+      log(`wrote ${writeResult(a.out, 'group' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Group fan-out (${g.members} members)\n\n${t}`);
       console.log(t);
   };
@@ -276,7 +276,7 @@ async function main(): Promise<void> {
             '\n' +
             oneoneTable(rows) +
             '\n';
-          log(`wrote ${writeResult(a.out, 'ramp', date, body)}`);
+          log(`wrote ${writeResult(a.out, 'ramp' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
           summaries.push(`### 1:1 ramp to saturation\n\n${sat}\n\n${oneoneTable(rows)}`);
         }
         // The group before the fixed-rate run: a run beyond saturation leaves a fan-out backlog behind.
@@ -293,7 +293,7 @@ async function main(): Promise<void> {
             '\n' +
             oneoneTable([r]) +
             '\n\ne2e = send due time → the receiver\'s `message.new` (same process clock). send→ack = due time → `ok:true` reply.\n';
-          log(`wrote ${writeResult(a.out, 'oneone', date, body)}`);
+          log(`wrote ${writeResult(a.out, 'oneone' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
           summaries.push(`### 1:1 at ${a.rate} msg/s offered\n\n${oneoneTable([r])}`);
           console.log(oneoneTable([r]));
         }
