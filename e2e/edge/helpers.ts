@@ -4,6 +4,9 @@ import { ParleyConnectError, connect, signUp, type ParleyConnection } from '@par
 
 export type { Mesh };
 
+// The project-level testTimeout is not applied to hooks here; meshes take seconds to start on a busy box.
+jest.setTimeout(180_000);
+
 /** A mesh with the services the edge needs (session; group + message for the authorization tests). */
 export function edgeMesh(env: Record<string, string> = {}, services: string[] = ['session']): Promise<Mesh> {
   return startMesh({ gateways: 2, env: { PARLEY_LOG_LEVEL: 'warn', ...env }, services: services as never });
