@@ -37,7 +37,9 @@ export function cassandraSettings(cfg: {
   };
 }
 
-function clientOptions(s: CassandraSettings, withKeyspace: boolean): cassandra.ClientOptions {
+export type CassandraClientSettings = Omit<CassandraSettings, 'keyspace' | 'replication'> & { keyspace?: string };
+
+function clientOptions(s: CassandraClientSettings, withKeyspace: boolean): cassandra.ClientOptions {
   const hosts: string[] = [];
   let port: number | undefined;
   for (const cp of s.contactPoints) {
@@ -48,7 +50,7 @@ function clientOptions(s: CassandraSettings, withKeyspace: boolean): cassandra.C
   const opts: cassandra.ClientOptions = {
     contactPoints: hosts,
     localDataCenter: s.localDataCenter,
-    ...(withKeyspace ? { keyspace: s.keyspace } : {}),
+    ...(withKeyspace && s.keyspace ? { keyspace: s.keyspace } : {}),
     protocolOptions: { port: port ?? 9042 },
     queryOptions: { prepare: true, consistency: cassandra.types.consistencies.localQuorum, serialConsistency: cassandra.types.consistencies.localSerial },
     socketOptions: { connectTimeout: 5000, readTimeout: 12000 },
@@ -59,8 +61,12 @@ function clientOptions(s: CassandraSettings, withKeyspace: boolean): cassandra.C
   return opts;
 }
 
-/** A client bound to the keyspace (which must exist: run migrations first). Prepared statements by default. */
-export function createCassandra(s: CassandraSettings): cassandra.Client {
+/**
+ * A cassandra-driver Client, bound to `keyspace` when given (it must exist: run migrations first). Every
+ * `execute` is prepared by default (`queryOptions.prepare`), LOCAL_QUORUM / LOCAL_SERIAL, and the driver
+ * reconnects on its own (exponential 250 ms – 5 s) so a Cassandra restart heals without a service restart.
+ */
+export function createCassandra(s: CassandraClientSettings): cassandra.Client {
   return new cassandra.Client(clientOptions(s, true));
 }
 
@@ -70,13 +76,25 @@ export interface Migration {
   statements: string[];
 }
 
-/** Splits CQL text into statements: `--` and `//` line comments removed, split on `;` at line end. */
+/** Removes a `--` or `//` comment from one line, unless it is inside a '…' string literal. */
+function stripComment(line: string): string {
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === "'") quoted = !quoted; // '' (an escaped quote) flips twice
+    else if (!quoted && (c === '-' || c === '/') && line[i + 1] === c) return line.slice(0, i);
+  }
+  return line;
+}
+
+/** Splits CQL text into statements: `--` and `//` comments removed, split on a `;` that ends a line. */
 export function parseCql(text: string): string[] {
-  const lines = text.split('\n').map((l) => l.replace(/^\s*(--|\/\/).*$/, ''));
-  return lines
+  return text
+    .split(/\r?\n/)
+    .map(stripComment)
     .join('\n')
-    .split(/;\s*(?:\n|$)/)
-    .map((s) => s.trim())
+    .split(/;[ \t]*(?:\n|$)/)
+    .map((st) => st.trim())
     .filter(Boolean);
 }
 
@@ -98,52 +116,120 @@ export function loadMigrations(dir: string): Migration[] {
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,47}$/;
+const LOCK_TTL_S = 60;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until every node reports the same schema version (after DDL), up to timeoutMs. */
+export async function waitForSchemaAgreement(client: cassandra.Client, timeoutMs = 30_000): Promise<void> {
+  const md = client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> };
+  const t0 = Date.now();
+  while (!(await md.checkSchemaAgreement())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no schema agreement after ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
 
 /**
  * Creates the keyspace if missing and applies the service's pending migrations in order, recording each
- * in `schema_migrations`. Every statement must be idempotent (`IF NOT EXISTS`), so two processes racing
- * (two replicas starting at once) both converge; the record is written after the statements succeed.
+ * in `schema_migrations (service, version, name, applied_at)`.
+ *
+ * Concurrency (two replicas starting at once): the keyspace and the two bookkeeping tables are created with
+ * `IF NOT EXISTS`, which is safe to race. Applying migrations is then serialized per service by a lease in
+ * `schema_migrations_lock`, taken with an LWT (`INSERT … IF NOT EXISTS USING TTL 60`, renewed every 20 s while
+ * applying, released with `DELETE … IF owner = ?`). The winner applies; the others wait, then re-read
+ * `schema_migrations` and find nothing left to do. A process that dies holding the lease blocks the others for at
+ * most the TTL. Migrations should still be written idempotently (`IF NOT EXISTS`) because a crash between a
+ * statement and its `schema_migrations` record re-runs the whole file on the next start. DDL also goes through
+ * one coordinator at a time, which avoids concurrent CREATE TABLE schema collisions on multi-node clusters.
+ * After each migration the runner waits for schema agreement before going on.
  */
 export async function runMigrations(opts: {
   settings: CassandraSettings;
   service: string;
   migrations: Migration[];
   logger: Logger;
+  /** How long to wait for another process's lease (default 5 min). */
+  lockTimeoutMs?: number;
 }): Promise<{ applied: string[] }> {
   const { settings, service, migrations } = opts;
-  const log = opts.logger.child({ subsystem: 'migrations' });
+  const log = opts.logger.child({ subsystem: 'migrations', service, keyspace: settings.keyspace });
   if (!IDENT.test(settings.keyspace)) throw new Error(`invalid keyspace name "${settings.keyspace}"`);
   const admin = new cassandra.Client(clientOptions(settings, false));
   try {
     await admin.connect();
     const replication = settings.replication ?? "{'class': 'SimpleStrategy', 'replication_factor': 1}";
-    await admin.execute(`CREATE KEYSPACE IF NOT EXISTS ${settings.keyspace} WITH replication = ${replication}`);
+    await admin.execute(`CREATE KEYSPACE IF NOT EXISTS ${settings.keyspace} WITH replication = ${replication}`, [], { prepare: false });
+    await waitForSchemaAgreement(admin);
   } finally {
     await admin.shutdown();
   }
   const client = createCassandra(settings);
   const applied: string[] = [];
+  const owner = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+  let renew: NodeJS.Timeout | undefined;
+  let locked = false;
   try {
     await client.connect();
     await client.execute(
       'CREATE TABLE IF NOT EXISTS schema_migrations (service text, version int, name text, applied_at timestamp, PRIMARY KEY (service, version))',
+      [],
+      { prepare: false },
     );
-    const done = new Set(
-      (await client.execute('SELECT version FROM schema_migrations WHERE service = ?', [service])).rows.map((r) => Number(r.get('version'))),
-    );
+    await client.execute('CREATE TABLE IF NOT EXISTS schema_migrations_lock (service text PRIMARY KEY, owner text, acquired_at timestamp)', [], {
+      prepare: false,
+    });
+    await waitForSchemaAgreement(client);
+    const appliedVersions = async () =>
+      new Set(
+        (await client.execute('SELECT version FROM schema_migrations WHERE service = ?', [service])).rows.map((r) => Number(r.get('version'))),
+      );
+    // Fast path: nothing pending, no lock needed.
+    const before = await appliedVersions();
+    if (migrations.every((m) => before.has(m.version))) return { applied };
+
+    const t0 = Date.now();
+    let announced = false;
+    for (;;) {
+      const rs = await client.execute(`INSERT INTO schema_migrations_lock (service, owner, acquired_at) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ${LOCK_TTL_S}`, [
+        service,
+        owner,
+        new Date(),
+      ]);
+      if (rs.wasApplied()) break;
+      if (!announced) log.info({ holder: rs.first()?.get('owner') }, 'another process is migrating; waiting for its lease');
+      announced = true;
+      if (Date.now() - t0 > (opts.lockTimeoutMs ?? 300_000)) throw new Error(`migration lease for ${service} still held after ${opts.lockTimeoutMs ?? 300_000} ms`);
+      await sleep(300 + Math.random() * 400);
+    }
+    locked = true;
+    renew = setInterval(() => {
+      client
+        .execute(`UPDATE schema_migrations_lock USING TTL ${LOCK_TTL_S} SET owner = ?, acquired_at = ? WHERE service = ? IF owner = ?`, [
+          owner,
+          new Date(),
+          service,
+          owner,
+        ])
+        .catch((err: unknown) => log.warn({ err }, 'could not renew the migration lease'));
+    }, 20_000);
+    renew.unref();
+
+    const done = await appliedVersions();
     for (const m of migrations) {
       if (done.has(m.version)) continue;
       for (const stmt of m.statements) await client.execute(stmt, [], { prepare: false });
-      await client.execute('INSERT INTO schema_migrations (service, version, name, applied_at) VALUES (?, ?, ?, ?)', [
-        service,
-        m.version,
-        m.name,
-        new Date(),
-      ]);
+      await waitForSchemaAgreement(client);
+      await client.execute('INSERT INTO schema_migrations (service, version, name, applied_at) VALUES (?, ?, ?, ?)', [service, m.version, m.name, new Date()]);
       applied.push(`${m.version}_${m.name}`);
-      log.info({ service, keyspace: settings.keyspace, migration: `${m.version}_${m.name}` }, 'migration applied');
+      log.info({ migration: `${m.version}_${m.name}` }, 'migration applied');
     }
   } finally {
+    if (renew) clearInterval(renew);
+    if (locked) {
+      await client
+        .execute('DELETE FROM schema_migrations_lock WHERE service = ? IF owner = ?', [service, owner])
+        .catch((err: unknown) => log.warn({ err }, 'could not release the migration lease (it expires by itself)'));
+    }
     await client.shutdown();
   }
   return { applied };

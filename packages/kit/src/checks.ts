@@ -1,8 +1,9 @@
-// Readiness checks for each store: each answers, or throws.
+// Readiness checks for each store: each resolves, or throws. `readinessMonitor` bounds each with a timeout.
 import type { Client as CassandraClient } from 'cassandra-driver';
 import type { Redis } from 'ioredis';
 import type { ObjectStore } from './object-store.js';
-export { kafkaCheck } from './kafka.js';
+import { kafkaCheck } from './kafka.js';
+export { kafkaCheck };
 
 export const checks = {
   cassandra: (client: CassandraClient) => async () => {
@@ -13,4 +14,6 @@ export const checks = {
     await redis.ping();
   },
   objectStore: (store: ObjectStore) => () => store.ping(),
+  /** `describeCluster` through one reused admin client. */
+  kafka: kafkaCheck,
 };

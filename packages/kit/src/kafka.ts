@@ -87,11 +87,14 @@ export interface EventRecord<S extends DescMessage> {
 export class EventProducer {
   private producer: Producer;
   private connected: Promise<void> | undefined;
+  private readonly logger: Logger;
 
   constructor(
     kafka: Kafka,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
+    this.logger = logger.child({ subsystem: 'producer' });
+    // kafkajs requires maxInFlightRequests 1 for an idempotent producer to keep order.
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     this.producer.on(this.producer.events.DISCONNECT, () => {
       this.connected = undefined;
@@ -106,7 +109,32 @@ export class EventProducer {
     return this.connected;
   }
 
-  async send<S extends DescMessage>(topic: string, schema: S, records: EventRecord<S>[]): Promise<void> {
+  /**
+   * Publishes protobuf-encoded events (acks = all) and resolves once the brokers have them. Either one event,
+   * `send(topic, Schema, key, message, headers?)`, or a batch, `send(topic, Schema, [{key, message}])`.
+   * A broker that is down surfaces as ParleyError('unavailable') after a reconnect attempt.
+   */
+  send<S extends DescMessage>(topic: string, schema: S, records: EventRecord<S>[]): Promise<void>;
+  send<S extends DescMessage>(
+    topic: string,
+    schema: S,
+    key: string,
+    message: MessageInitShape<S> | MessageShape<S>,
+    headers?: Record<string, string>,
+  ): Promise<void>;
+  async send<S extends DescMessage>(
+    topic: string,
+    schema: S,
+    keyOrRecords: string | EventRecord<S>[],
+    message?: MessageInitShape<S> | MessageShape<S>,
+    headers?: Record<string, string>,
+  ): Promise<void> {
+    const records: EventRecord<S>[] =
+      typeof keyOrRecords === 'string' ? [{ key: keyOrRecords, message: message as MessageInitShape<S>, ...(headers ? { headers } : {}) }] : keyOrRecords;
+    await this.sendBatch(topic, schema, records);
+  }
+
+  async sendBatch<S extends DescMessage>(topic: string, schema: S, records: EventRecord<S>[]): Promise<void> {
     if (!records.length) return;
     const messages = records.map((r) => ({
       key: r.key,
@@ -120,6 +148,7 @@ export class EventProducer {
         return;
       } catch (err) {
         this.logger.warn({ err: (err as Error).message, topic, attempt }, 'kafka send failed');
+        // Drop the connection so the next attempt (or the next send, after an outage) reconnects from scratch.
         this.connected = undefined;
         await this.producer.disconnect().catch(() => {});
         if (attempt >= 2) throw new ParleyError('unavailable', 'event log unavailable, retry', { cause: err });
@@ -128,7 +157,7 @@ export class EventProducer {
   }
 
   async sendOne<S extends DescMessage>(topic: string, schema: S, key: string, message: MessageInitShape<S> | MessageShape<S>): Promise<void> {
-    await this.send(topic, schema, [{ key, message }]);
+    await this.sendBatch(topic, schema, [{ key, message }]);
   }
 
   async disconnect(): Promise<void> {
@@ -180,8 +209,8 @@ export async function runConsumer<S extends DescMessage>(opts: {
   const maxUnavailable = opts.maxUnavailableAttempts ?? 60;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  const deadLetter = async (msg: { key: Buffer | null; value: Buffer | null; headers?: IHeaders }, meta: EventMeta, err: unknown) => {
-    log.error({ err, partition: meta.partition, offset: meta.offset }, 'event dead-lettered');
+  const deadLetter = async (msg: { key: Buffer | null; value: Buffer | null; headers?: IHeaders }, meta: EventMeta, err: unknown, attempts: number) => {
+    log.error({ err, partition: meta.partition, offset: meta.offset, attempts }, 'event dead-lettered');
     await dlqProducer.send({
       topic: dlqTopic(opts.topic),
       acks: -1,
@@ -196,11 +225,16 @@ export async function runConsumer<S extends DescMessage>(opts: {
             'x-source-partition': String(meta.partition),
             'x-source-offset': meta.offset,
             'x-consumer-group': opts.groupId,
+            'x-attempts': String(attempts),
           },
         },
       ],
     });
   };
+
+  consumer.on(consumer.events.CRASH, (e) => {
+    log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
+  });
 
   await consumer.run({
     autoCommit: false,
@@ -219,7 +253,7 @@ export async function runConsumer<S extends DescMessage>(opts: {
       try {
         event = fromBinary(opts.schema, message.value ?? new Uint8Array());
       } catch (err) {
-        await deadLetter(message, meta, err);
+        await deadLetter(message, meta, err, 0);
         await commit();
         return;
       }
@@ -233,34 +267,45 @@ export async function runConsumer<S extends DescMessage>(opts: {
           const transient = err instanceof ParleyError && err.code === 'unavailable';
           const limit = transient ? maxUnavailable : maxAttempts;
           if (attempt >= limit) {
-            await deadLetter(message, meta, err);
+            await deadLetter(message, meta, err, attempt);
             await commit();
             return;
           }
           log.warn({ err: (err as Error).message, attempt, partition, offset: message.offset }, 'handler failed, retrying');
           await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2000));
+          if (stopping) throw err;
           await heartbeat().catch(() => {});
         }
       }
     },
   });
+  let stopped: Promise<void> | undefined;
   return {
     consumer,
-    async stop() {
+    /** Leaves the group after the in-flight event (uncommitted events go to the next owner). Idempotent. */
+    stop() {
       stopping = true;
-      await consumer.disconnect();
-      await dlqProducer.disconnect();
+      stopped ??= (async () => {
+        await consumer.disconnect();
+        await dlqProducer.disconnect();
+      })();
+      return stopped;
     },
   };
 }
 
-/** A cheap liveness probe for readiness: one admin client, describeCluster. */
-export function kafkaCheck(kafka: Kafka): () => Promise<void> {
+/**
+ * A cheap probe for readiness: one admin client (reused), `describeCluster`, few retries so an outage shows
+ * within one readiness period; concurrent calls share the one in flight. After an error the admin is dropped
+ * and the next call reconnects, so readiness recovers by itself when the brokers return.
+ */
+export function kafkaCheck(kafka: Kafka): (() => Promise<void>) & { close(): Promise<void> } {
   let admin: Admin | undefined;
-  return async () => {
+  let inflight: Promise<void> | undefined;
+  const probe = async () => {
     try {
       if (!admin) {
-        admin = kafka.admin();
+        admin = kafka.admin({ retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 } });
         await admin.connect();
       }
       await admin.describeCluster();
@@ -271,4 +316,17 @@ export function kafkaCheck(kafka: Kafka): () => Promise<void> {
       throw err;
     }
   };
+  const check = () =>
+    (inflight ??= probe().finally(() => {
+      inflight = undefined;
+    }));
+  return Object.assign(check, {
+    /** Disconnects the admin client (services may skip it: process exit does the same). */
+    async close() {
+      await inflight?.catch(() => {});
+      const a = admin;
+      admin = undefined;
+      await a?.disconnect().catch(() => {});
+    },
+  });
 }

@@ -7,23 +7,45 @@ export interface ObjectStore {
   ensureBucket(): Promise<void>;
   presignedPut(key: string, expirySeconds: number): Promise<string>;
   presignedGet(key: string, expirySeconds: number, respHeaders?: Record<string, string>): Promise<string>;
+  /** undefined when there is no such object. */
   stat(key: string): Promise<{ size: number; etag: string; metaData: Record<string, string> } | undefined>;
   get(key: string): Promise<NodeJS.ReadableStream>;
   put(key: string, data: Buffer, contentType: string): Promise<void>;
   remove(key: string): Promise<void>;
+  /** Throws unless the store answers (readiness). */
   ping(): Promise<void>;
 }
 
-export function createObjectStore(opts: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region?: string }): ObjectStore {
-  const u = new URL(opts.endpoint);
-  const client = new Minio.Client({
+export interface ObjectStoreOptions {
+  /** e.g. http://127.0.0.1:9100 */
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  region?: string;
+  /**
+   * The URL clients reach the store at, when it differs from `endpoint` (e.g. in-cluster `http://minio:9000`
+   * vs a public ingress). Presigned URLs are signed for this host (the signature covers it), offline.
+   */
+  publicEndpoint?: string | undefined;
+}
+
+function minioClient(endpoint: string, o: ObjectStoreOptions): Minio.Client {
+  const u = new URL(endpoint);
+  return new Minio.Client({
     endPoint: u.hostname,
     port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
     useSSL: u.protocol === 'https:',
-    accessKey: opts.accessKey,
-    secretKey: opts.secretKey,
-    region: opts.region ?? 'us-east-1',
+    accessKey: o.accessKey,
+    secretKey: o.secretKey,
+    // A fixed region also means presigning needs no network round trip.
+    region: o.region ?? 'us-east-1',
   });
+}
+
+export function createObjectStore(opts: ObjectStoreOptions): ObjectStore {
+  const client = minioClient(opts.endpoint, opts);
+  const signer = opts.publicEndpoint ? minioClient(opts.publicEndpoint, opts) : client;
   const bucket = opts.bucket;
   return {
     client,
@@ -38,8 +60,8 @@ export function createObjectStore(opts: { endpoint: string; accessKey: string; s
         }
       }
     },
-    presignedPut: (key, expiry) => client.presignedPutObject(bucket, key, expiry),
-    presignedGet: (key, expiry, respHeaders) => client.presignedGetObject(bucket, key, expiry, respHeaders ?? {}),
+    presignedPut: (key, expiry) => signer.presignedPutObject(bucket, key, expiry),
+    presignedGet: (key, expiry, respHeaders) => signer.presignedGetObject(bucket, key, expiry, respHeaders ?? {}),
     async stat(key) {
       try {
         const s = await client.statObject(bucket, key);

@@ -4,6 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { GrpcServer } from './grpc/server.js';
 
 export type Check = () => Promise<unknown>;
 
@@ -36,14 +37,24 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   }
 }
 
-export function readinessMonitor(opts: {
+export interface ReadinessOptions {
   checks: Record<string, Check>;
   logger: Logger;
+  /** Re-check period (default 2000 ms). */
   intervalMs?: number;
+  /** Per-check timeout (default 1000 ms). */
   timeoutMs?: number;
   onChange?: (ready: boolean) => void;
-}): ReadinessMonitor {
+  /** Mirror readiness into this server's grpc.health.v1 (`''` and every service). */
+  grpc?: Pick<GrpcServer, 'health'>;
+}
+
+export function readinessMonitor(opts: ReadinessOptions): ReadinessMonitor {
   const log = opts.logger.child({ subsystem: 'readiness' });
+  const changed = (ready: boolean) => {
+    opts.grpc?.health.set('', ready ? 'SERVING' : 'NOT_SERVING');
+    opts.onChange?.(ready);
+  };
   let draining = false;
   let current: ReadinessState = { ready: false, checks: {}, at: 0 };
   let running: Promise<ReadinessState> | undefined;
@@ -53,7 +64,7 @@ export function readinessMonitor(opts: {
         Object.entries(opts.checks).map(async ([name, check]) => {
           const t0 = Date.now();
           try {
-            await withTimeout(check(), opts.timeoutMs ?? 1500);
+            await withTimeout(check(), opts.timeoutMs ?? 1000);
             return [name, { ok: true, ms: Date.now() - t0 }] as const;
           } catch (err) {
             return [name, { ok: false, error: err instanceof Error ? err.message : String(err), ms: Date.now() - t0 }] as const;
@@ -65,7 +76,7 @@ export function readinessMonitor(opts: {
       if (ready !== current.ready) {
         if (ready) log.info({ checks }, 'ready');
         else log.warn({ checks }, 'not ready');
-        opts.onChange?.(ready);
+        changed(ready);
       }
       current = { ready, checks, at: Date.now() };
       running = undefined;
@@ -81,7 +92,7 @@ export function readinessMonitor(opts: {
     refresh,
     drain() {
       draining = true;
-      if (current.ready) opts.onChange?.(false);
+      if (current.ready) changed(false);
       current = { ...current, ready: false };
     },
     stop: () => clearInterval(timer),
@@ -90,17 +101,30 @@ export function readinessMonitor(opts: {
 
 export interface OpsServer {
   server: Server;
+  /** The bound port (useful with port 0). */
   port: number;
+  /** Marks the process as stopping (/healthz and /readyz 503) and closes the listener. */
+  markStopping(): void;
   close(): Promise<void>;
 }
 
+/**
+ * `/healthz` 200 while alive and not shutting down; `/readyz` runs the checks now (each bounded by a timeout)
+ * and answers 200 `{status:'ready', checks}` or 503 `{status:'not_ready', checks}` naming what failed;
+ * `/metrics` is the Prometheus text of `registry`. Pass a `readiness` monitor (shared with gRPC health), or
+ * just `checks` and one is made here (stopped by `close`).
+ */
 export async function startOpsServer(opts: {
   host: string;
   port: number;
   logger: Logger;
   registry: Registry;
-  readiness: ReadinessMonitor;
+  readiness?: ReadinessMonitor;
+  checks?: Record<string, Check>;
 }): Promise<OpsServer> {
+  if (!opts.readiness && !opts.checks) throw new Error('startOpsServer needs readiness or checks');
+  const own = opts.readiness ? undefined : readinessMonitor({ checks: opts.checks ?? {}, logger: opts.logger });
+  const readiness = opts.readiness ?? own!;
   let closing = false;
   const server = createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
@@ -110,7 +134,7 @@ export async function startOpsServer(opts: {
     };
     if (url === '/healthz') return send(closing ? 503 : 200, { status: closing ? 'stopping' : 'ok' });
     if (url === '/readyz') {
-      void opts.readiness.refresh().then((s) => send(s.ready && !closing ? 200 : 503, { status: s.ready && !closing ? 'ready' : 'not_ready', checks: s.checks }));
+      void readiness.refresh().then((s) => send(s.ready && !closing ? 200 : 503, { status: s.ready && !closing ? 'ready' : 'not_ready', checks: s.checks }));
       return;
     }
     if (url === '/metrics') {
@@ -132,9 +156,13 @@ export async function startOpsServer(opts: {
   return {
     server,
     port,
+    markStopping: () => {
+      closing = true;
+    },
     close: () =>
       new Promise<void>((ok) => {
         closing = true;
+        own?.stop();
         server.close(() => ok());
         server.closeAllConnections?.();
       }),

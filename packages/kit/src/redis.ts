@@ -4,19 +4,31 @@ import type { Logger } from 'pino';
 
 export { Redis };
 
+/** Reconnect delay: 100 ms, 200 ms, … capped at 2 s, forever (never gives up). */
+export function redisRetryDelay(times: number): number {
+  return Math.min(100 * times, 2000);
+}
+
+/**
+ * One Redis connection. Commands issued while disconnected wait for the reconnect and fail after
+ * `maxRetriesPerRequest` (2) reconnect attempts, so a caller sees an error within ~1 s instead of hanging;
+ * map it to `unavailable`. A subscriber connection (`subscriber: true`) never fails its commands
+ * (`maxRetriesPerRequest: null`) and ioredis re-subscribes its channels after a reconnect.
+ */
 export function createRedis(url: string, opts: { logger: Logger; name: string; subscriber?: boolean }): Redis {
   const log = opts.logger.child({ subsystem: 'redis', conn: opts.name });
   const redis = new Redis(url, {
     connectionName: opts.name,
     lazyConnect: false,
     enableReadyCheck: true,
-    // Commands wait for a reconnect up to this many retries, then fail (the caller maps to `unavailable`).
+    connectTimeout: 5000,
     maxRetriesPerRequest: opts.subscriber ? null : 2,
-    retryStrategy: (times) => Math.min(100 * times, 2000),
-    reconnectOnError: () => true,
+    retryStrategy: redisRetryDelay,
+    // Reconnect only when a failover made this node a replica; other error replies are the caller's business.
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
   });
   let down = false;
-  redis.on('error', (err) => {
+  redis.on('error', (err: Error) => {
     if (!down) log.warn({ err: err.message }, 'redis error');
     down = true;
   });
