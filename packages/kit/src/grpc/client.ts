@@ -58,6 +58,7 @@ export function createClient<S extends GenService<GenServiceMethods>>(service: S
     } else if (m.methodKind === 'server_streaming') {
       out[m.localName] = (req: unknown, opts?: CallOptions) => ({
         async *[Symbol.asyncIterator]() {
+          if (opts?.signal?.aborted) throw new ParleyError('unavailable', 'cancelled');
           const deadline = opts?.deadlineMs !== undefined ? new Date(Date.now() + opts.deadlineMs) : Infinity;
           const call = channel.makeServerStreamRequest(path, ser, de, req, metadataOf(opts), { deadline });
           const onAbort = () => call.cancel();
