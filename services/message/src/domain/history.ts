@@ -1,6 +1,6 @@
-// History and read marks. History always reads membership through (never from a cache): a removed member
-// sees nothing after its removal, a member nothing before it joined. Former members may still page through
-// their own window [joined_seq, left_seq] (they received those messages).
+// History and read marks. History always reads membership through (never from a cache). Protocol §8.8:
+// only members read a chat, so a removed (or departed) member gets not_member; a current member sees nothing
+// from before it joined.
 import type { commonV1 } from '@parley/proto';
 import type { SendAuthorizer } from './authorizer.js';
 import { badRequest, notMember } from './errors.js';
@@ -34,16 +34,11 @@ export class ChatReader {
     if (q.afterSeq !== undefined && q.afterSeq < 0n) throw badRequest('afterSeq must not be negative');
     const rows = await this.groups.getMembers(q.chatId, true);
     const m = rows.find((r) => r.userId === q.userId);
-    if (!m || m.pending || m.joinedSeq <= 0n) throw notMember();
+    if (!m || m.pending || m.joinedSeq <= 0n || m.leftSeq !== 0n) throw notMember();
     const lo = m.joinedSeq - 1n; // exclusive
-    const hi = m.leftSeq === 0n ? undefined : m.leftSeq; // inclusive
     if (q.afterSeq !== undefined) {
       const after = q.afterSeq > lo ? q.afterSeq : lo;
-      let upTo = hi;
-      if (q.beforeSeq !== undefined) {
-        const b = q.beforeSeq - 1n;
-        upTo = upTo === undefined || b < upTo ? b : upTo;
-      }
+      const upTo = q.beforeSeq === undefined ? undefined : q.beforeSeq - 1n;
       if (upTo !== undefined && upTo <= after) return { messages: [], hasMore: false };
       const got = await this.log.readAfter(q.chatId, after, upTo, limit + 1);
       return { messages: got.slice(0, limit), hasMore: got.length > limit };
@@ -51,7 +46,6 @@ export class ChatReader {
     let top: bigint;
     if (q.beforeSeq !== undefined) top = q.beforeSeq - 1n;
     else top = await this.log.findHead(q.chatId, await this.log.headHint(q.chatId));
-    if (hi !== undefined && hi < top) top = hi;
     if (top <= lo) return { messages: [], hasMore: false };
     const got = await this.log.readBefore(q.chatId, top, lo, limit + 1);
     const page = got.slice(0, limit).reverse();
