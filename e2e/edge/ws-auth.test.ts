@@ -93,6 +93,18 @@ describe('revocation closes live sockets', () => {
     await keep.close();
   });
 
+  it('device removal closes every socket of the device, on both gateways, with 4001', async () => {
+    const u = await signUp(mesh.gatewayUrls[0]!);
+    const phone = await new ParleyHttp(mesh.gatewayUrls[0]!).login({ username: u.username, password: u.password });
+    // The same device on both gateways: the registry holds only the newer connection.
+    const older = await connect(mesh.wsUrls[0]!, phone.accessToken);
+    const newer = await connect(mesh.wsUrls[1]!, phone.accessToken);
+    await new ParleyHttp(mesh.gatewayUrls[1]!, u.accessToken).removeDevice(phone.deviceId);
+    const timeout = new Promise((r) => setTimeout(() => r('still open'), 5000));
+    expect(await Promise.race([older.closed, timeout])).toEqual({ code: 4001, reason: expect.any(String) });
+    expect(await Promise.race([newer.closed, timeout])).toEqual({ code: 4001, reason: expect.any(String) });
+  });
+
   it('refresh-token reuse closes the device’s live socket with 4001', async () => {
     const u = await signUp(mesh.gatewayUrls[0]!);
     const c = await connect(mesh.wsUrls[1]!, u.accessToken);

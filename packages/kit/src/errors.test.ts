@@ -93,4 +93,25 @@ describe('toWireError', () => {
     expect(wrapped.code).toBe('internal');
     expect((wrapped.cause as Error).message).toBe('boom');
   });
+
+  it('maps store outages and overload to unavailable (retryable), never internal', () => {
+    const named = (name: string, message = 'x', extra: Record<string, unknown> = {}) => Object.assign(Object.assign(new Error(message), { name }), extra);
+    for (const e of [
+      named('NoHostAvailableError', 'All host(s) tried for query failed'),
+      named('BusyConnectionError'),
+      named('OperationTimedOutError'),
+      named('ResponseError', 'Operation timed out - received only 0 responses', { code: 0x1100 }),
+      named('ResponseError', 'Overloaded', { code: 0x1001 }),
+      named('KafkaJSConnectionError'),
+      new Error('2048 requests in-flight on a single connection'),
+      new Error('connect ECONNREFUSED 127.0.0.1:6390'),
+      new Error('Connection is closed.'),
+    ]) {
+      expect(asParleyError(e).code).toBe('unavailable');
+      expect(toWireError(e).code).toBe('unavailable');
+    }
+    // A Cassandra syntax or invalid-query error is a bug: internal.
+    expect(asParleyError(named('ResponseError', 'line 1:7 no viable alternative', { code: 0x2000 })).code).toBe('internal');
+    expect(asParleyError(new RangeError('bad')).code).toBe('internal');
+  });
 });

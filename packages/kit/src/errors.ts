@@ -157,12 +157,41 @@ export function toWireError(err: unknown, logger?: Pick<Logger, 'error'>): WireE
     if (err.retryAfterMs !== undefined) w.retryAfterMs = err.retryAfterMs;
     return w;
   }
-  logger?.error({ err }, 'unexpected error');
-  return { code: 'internal', message: 'internal error' };
+  const pe = asParleyError(err);
+  logger?.error({ err }, pe.code === 'internal' ? 'unexpected error' : 'store unavailable');
+  return { code: pe.code, message: pe.message };
 }
 
-/** Wraps anything into a ParleyError (unknown → internal, keeping the cause for logs). */
+/**
+ * Errors that say a store (Cassandra, Redis, Kafka) is unreachable or overloaded, not that the request is
+ * wrong: the caller should retry, so they surface as `unavailable`, never `internal`.
+ */
+export function isTransientStoreError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const name = err.name;
+  if (
+    name === 'NoHostAvailableError' ||
+    name === 'OperationTimedOutError' ||
+    name === 'BusyConnectionError' ||
+    name === 'MaxRetriesPerRequestError' ||
+    name === 'KafkaJSConnectionError' ||
+    name === 'KafkaJSRequestTimeoutError' ||
+    name === 'KafkaJSNumberOfRetriesExceeded' ||
+    name === 'KafkaJSBrokerNotFound'
+  )
+    return true;
+  // Cassandra server-side overload/timeouts: Overloaded 0x1001, IsBootstrapping 0x1002, Unavailable 0x1000,
+  // WriteTimeout 0x1100, ReadTimeout 0x1200, ReadFailure 0x1300, WriteFailure 0x1500.
+  const code = (err as { code?: unknown }).code;
+  if (name === 'ResponseError' && typeof code === 'number' && ((code >= 0x1000 && code <= 0x1300) || code === 0x1500)) return true;
+  return /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|Stream isn't writeable|enableOfflineQueue|requests in-flight|Socket was closed|Connection timeout/i.test(
+    err.message,
+  );
+}
+
+/** Wraps anything into a ParleyError: transient store failures → unavailable, anything else → internal (cause kept for logs). */
 export function asParleyError(err: unknown): ParleyError {
   if (err instanceof ParleyError) return err;
+  if (isTransientStoreError(err)) return new ParleyError('unavailable', 'a store is unavailable or overloaded, retry', { cause: err });
   return new ParleyError('internal', 'internal error', { cause: err });
 }

@@ -4,7 +4,7 @@ import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka, Producer, IHeaders, logLevel as LogLevel } from 'kafkajs';
 import { fromBinary, toBinary, create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
-import { ParleyError } from './errors.js';
+import { ParleyError, asParleyError } from './errors.js';
 
 const { Kafka: KafkaClass, logLevel } = kafkajs;
 export type { Kafka } from 'kafkajs';
@@ -264,7 +264,7 @@ export async function runConsumer<S extends DescMessage>(opts: {
           return;
         } catch (err) {
           if (stopping) throw err; // not committed: redelivered to whoever owns the partition next
-          const transient = err instanceof ParleyError && err.code === 'unavailable';
+          const transient = asParleyError(err).code === 'unavailable';
           const limit = transient ? maxUnavailable : maxAttempts;
           if (attempt >= limit) {
             await deadLetter(message, meta, err, attempt);

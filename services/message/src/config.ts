@@ -12,7 +12,7 @@ export const envSpec = defineConfig({
   /** Seqs per log partition (chat_id, bucket). Fixed for the life of a deployment. */
   bucketSize: env.int('MESSAGE_BUCKET_SIZE', { default: 10_000, min: 2 }),
   /** What a device with no cursor for a chat gets on its first backlog: the most recent N messages. */
-  newDeviceBacklogLimit: env.int('MESSAGE_NEW_DEVICE_BACKLOG_LIMIT', { default: 200, min: 0 }),
+  newDeviceBacklogLimit: env.int('MESSAGE_NEW_DEVICE_BACKLOG_LIMIT', { default: 0, min: 0 }),
   /** The owner of a send gives up committing after this long (then a retry may take the claim over). */
   sendCommitTimeoutMs: env.int('MESSAGE_SEND_COMMIT_TIMEOUT_MS', { default: 5_000, min: 100 }),
   /** A claim whose owner has been silent this long is abandoned (must exceed commit timeout + store timeouts). */

@@ -49,4 +49,10 @@ describe('ParleyError over gRPC status + trailers', () => {
     const pe = new ParleyError('conflict', 'c');
     expect(fromGrpcError(pe)).toBe(pe);
   });
+
+  it('treats a broken HTTP/2 stream (INTERNAL without a parley code) as unavailable, other INTERNALs as internal', () => {
+    const rst = fromGrpcError(asServiceError({ code: GrpcStatus.INTERNAL, details: 'Received RST_STREAM with code 2 triggered by internal client error: Session closed with error code 2', metadata: new grpc.Metadata() }));
+    expect(rst.code).toBe('unavailable');
+    expect(fromGrpcError(asServiceError({ code: GrpcStatus.INTERNAL, details: 'boom', metadata: new grpc.Metadata() })).code).toBe('internal');
+  });
 });

@@ -63,8 +63,13 @@ export function fromGrpcError(err: unknown): ParleyError {
   if (isErrorCode(metaCode)) {
     return new ParleyError(metaCode, e.details ?? metaCode, retryAfterMs !== undefined ? { retryAfterMs } : {});
   }
-  const code = codeForGrpcStatus(e.code);
-  const message =
+  // grpc-js reports a broken HTTP/2 stream or session (a server that died or shed the connection mid-call)
+  // as INTERNAL without a parley code: that is a transport failure, so retryable.
+  const transport = e.code === GrpcStatus.INTERNAL && /RST_STREAM|Session closed|session destroyed|GOAWAY|ECONNRESET/i.test(e.details ?? '');
+  const code = transport ? 'unavailable' : codeForGrpcStatus(e.code);
+  const message = transport
+    ? 'upstream connection lost, retry'
+    :
     e.code === GrpcStatus.UNIMPLEMENTED
       ? 'this operation is not available yet'
       : e.code === GrpcStatus.DEADLINE_EXCEEDED

@@ -4,7 +4,7 @@ import type { DescService } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { healthV1 } from '@parley/proto';
 import type { Logger } from 'pino';
-import { ParleyError } from '../errors.js';
+import { ParleyError, asParleyError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { definitionFor, toServiceError } from './codec.js';
 import type { HandlerContext, ServiceImpl } from './types.js';
@@ -99,8 +99,9 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
   ]);
 
   const fail = (err: unknown, method: string): Partial<grpc.ServiceError> => {
-    const pe = err instanceof ParleyError ? err : new ParleyError('internal', 'internal error', { cause: err });
+    const pe = asParleyError(err);
     if (pe.code === 'internal') log.error({ err: pe.cause ?? pe, method }, 'handler failed');
+    else if (pe.code === 'unavailable' && pe.cause !== undefined) log.warn({ err: pe.cause, method }, 'store unavailable');
     handled?.inc({ method, code: pe.code });
     return toServiceError(pe);
   };

@@ -1,11 +1,17 @@
 // This gateway's delivery channel: Redis pub/sub `parley:gw:<instanceId>` (namespace-prefixed), carrying
 // protobuf `eventsV1.GatewayDelivery`. At-most-once fast path; the inbox backlog is the reliable path.
+// Every gateway also listens on the broadcast channel `parley:gw-all`, used for the rare deliveries that
+// must reach every connection of a device wherever it is (a device removal closes them all with 4001).
 import { fromBinary } from '@bufbuild/protobuf';
 import { createRedis, nsKey, type Logger, type Redis } from '@parley/kit';
 import { eventsV1 } from '@parley/proto';
 
 export function deliveryChannel(namespace: string, instanceId: string): string {
   return nsKey(namespace, `parley:gw:${instanceId}`);
+}
+
+export function broadcastChannel(namespace: string): string {
+  return nsKey(namespace, 'parley:gw-all');
 }
 
 export class DeliveryChannel {
@@ -15,12 +21,14 @@ export class DeliveryChannel {
   constructor(
     url: string,
     readonly channel: string,
+    readonly broadcast: string,
     private readonly logger: Logger,
     private readonly onDelivery: (d: eventsV1.GatewayDelivery) => void,
   ) {
     this.redis = createRedis(url, { logger, name: 'gateway-deliveries', subscriber: true });
     this.redis.on('messageBuffer', (ch: Buffer, payload: Buffer) => {
-      if (ch.toString() !== this.channel) return;
+      const name = ch.toString();
+      if (name !== this.channel && name !== this.broadcast) return;
       let d: eventsV1.GatewayDelivery;
       try {
         d = fromBinary(eventsV1.GatewayDeliverySchema, payload);
@@ -37,9 +45,9 @@ export class DeliveryChannel {
   }
 
   async start(): Promise<void> {
-    await this.redis.subscribe(this.channel);
+    await this.redis.subscribe(this.channel, this.broadcast);
     this.subscribed = true;
-    this.logger.info({ channel: this.channel }, 'subscribed to the delivery channel');
+    this.logger.info({ channel: this.channel, broadcast: this.broadcast }, 'subscribed to the delivery channels');
   }
 
   /** Readiness: subscribed and the connection is up. */

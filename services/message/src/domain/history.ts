@@ -55,7 +55,7 @@ export class ChatReader {
   /** Everything up to `seq` is read by this user (clamped to the chat's head). */
   async markRead(userId: string, chatId: string, seq: bigint): Promise<void> {
     if (seq < 1n) throw badRequest('seq must be positive');
-    const { member } = await this.authorizer.authorize(chatId, userId);
+    const { member } = await this.authorizer.authorize(chatId, userId, true); // fresh: never a stale cache after a removal
     const head = await this.log.findHead(chatId, await this.log.headHint(chatId));
     const upTo = seq < head ? seq : head;
     if (upTo < member.joinedSeq) return;

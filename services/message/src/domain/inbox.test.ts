@@ -26,7 +26,7 @@ class MemCursors implements CursorStore {
   }
 }
 
-function setup(log: commonV1.Message[], membership = { joinedSeq: 1n, leftSeq: 0n }) {
+function setup(log: commonV1.Message[], cap = 3, membership = { joinedSeq: 1n, leftSeq: 0n }) {
   const groups: GroupPort = { getMembers: async () => [], listMemberships: async () => [{ chatId: 'c', userId: 'bob', pending: false, ...membership }] };
   const byseq = new Map(log.map((m) => [m.seq, m]));
   const head = BigInt(log.length);
@@ -42,7 +42,7 @@ function setup(log: commonV1.Message[], membership = { joinedSeq: 1n, leftSeq: 0
   const receipts: Array<{ seqs: bigint[] }> = [];
   const rp: ReceiptPublisher = { publishDelivered: async (_c, _u, seqs) => void receipts.push({ seqs }), publishRead: async () => {} };
   const cursors = new MemCursors();
-  const inbox = new InboxManager(groups, reader, cursors, rp, { ttlMs: 30 * DAY, newDeviceBacklogLimit: 3, pageSize: 2 });
+  const inbox = new InboxManager(groups, reader, cursors, rp, { ttlMs: 30 * DAY, newDeviceBacklogLimit: cap, pageSize: 2 });
   const backlog = async () => {
     const got: bigint[] = [];
     await inbox.backlog('bob', 'bob-d', (m) => void got.push(m.seq));
@@ -54,7 +54,15 @@ function setup(log: commonV1.Message[], membership = { joinedSeq: 1n, leftSeq: 0
 const ack = (...seqs: number[]) => seqs.map((s) => ({ chatId: 'c', seq: BigInt(s) }));
 
 describe('InboxManager', () => {
-  it('a new device gets the most recent messages (capped), then everything after its baseline', async () => {
+  it('by default a device without a cursor gets its whole membership window (protocol §8.4), then continues from its baseline', async () => {
+    const log = [1, 2, 3, 4, 5].map((s) => msg(s, 'alice'));
+    const t = setup(log, 0);
+    expect(await t.backlog()).toEqual([1n, 2n, 3n, 4n, 5n]);
+    log.push(msg(6, 'alice'));
+    expect(await t.backlog()).toEqual([1n, 2n, 3n, 4n, 5n, 6n]);
+  });
+
+  it('an operator cap gives a new device the most recent messages, then everything after its baseline', async () => {
     const log = [1, 2, 3, 4, 5].map((s) => msg(s, 'alice'));
     const t = setup(log);
     expect(await t.backlog()).toEqual([3n, 4n, 5n]);
@@ -81,7 +89,7 @@ describe('InboxManager', () => {
 
   it('ignores acks beyond the head or outside membership, and does not receipt them', async () => {
     const log = [1, 2, 3, 4].map((s) => msg(s, 'alice'));
-    const t = setup(log, { joinedSeq: 2n, leftSeq: 3n });
+    const t = setup(log, 3, { joinedSeq: 2n, leftSeq: 3n });
     await t.inbox.ack('bob', 'bob-d', ack(1, 4, 99));
     expect(t.cursors.rows.size).toBe(0);
     expect(t.receipts).toEqual([]);
@@ -102,7 +110,7 @@ describe('InboxManager', () => {
   it('respects membership bounds and the TTL window', async () => {
     const old = Date.now() - 31 * DAY;
     const log = [msg(1, 'alice', 'a', old), msg(2, 'alice', 'a', old), msg(3, 'alice'), msg(4, 'alice'), msg(5, 'alice')];
-    const t = setup(log, { joinedSeq: 2n, leftSeq: 4n });
+    const t = setup(log, 3, { joinedSeq: 2n, leftSeq: 4n });
     await t.cursors.write('bob', 'bob-d', 'c', 0n, [], []);
     expect(await t.backlog()).toEqual([3n, 4n]);
   });

@@ -1,10 +1,12 @@
 // The inbox (docs/architecture.md "The inbox", design (b)): per (user, device, chat) a cursor — the highest
 // contiguous acked seq plus acked seqs beyond a gap. The backlog on connect is read from the log.
 //
-// New device (no cursor row for a chat): it gets the most recent `newDeviceBacklogLimit` messages of the
-// chat within its membership and the TTL window, and a baseline cursor is written at the start of that
-// range so later backlogs continue from there without any cap (nothing committed after the first backlog
-// can be skipped). A device's own messages are never streamed to it, and count as acked for its cursor.
+// A device with no cursor row for a chat gets everything of its membership window within the TTL (protocol
+// §8.4: every device of every member, until acked). An operator may cap that first backlog
+// (`newDeviceBacklogLimit` > 0: only the most recent N); it is off by default because it cannot tell a
+// brand-new login from an existing device that was added to a chat while offline. Either way a baseline
+// cursor is written at the start of the range so later backlogs continue from there (nothing committed
+// after the first backlog can be skipped). A device's own messages are never streamed to it, and count as acked for its cursor.
 import { commonV1 } from '@parley/proto';
 import { applyAcks, normalize } from './cursor.js';
 import { badRequest } from './errors.js';
@@ -14,6 +16,7 @@ export const MAX_ACK_ITEMS = 500;
 
 export interface InboxOptions {
   ttlMs: number;
+  /** 0 = no cap (the default). */
   newDeviceBacklogLimit: number;
   pageSize?: number;
   /** How far into a gap the ack path looks for the device's own messages. */
@@ -124,7 +127,8 @@ export class InboxManager {
       } else {
         const head = await this.log.findHead(m.chatId, await this.log.headHint(m.chatId));
         const end = upTo !== undefined && upTo < head ? upTo : head;
-        const capped = end - BigInt(this.opts.newDeviceBacklogLimit);
+        const limit = this.opts.newDeviceBacklogLimit;
+        const capped = limit > 0 ? end - BigInt(limit) : floor;
         from = capped > floor ? capped : floor;
         await this.cursors.write(userId, deviceId, m.chatId, from, [], []);
       }

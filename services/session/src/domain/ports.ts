@@ -89,7 +89,11 @@ export interface RegistryPort {
 
 /** Side effects of session changes: gateway deliveries and session events. */
 export interface NotifierPort {
-  /** Tells the gateway holding the connection to close it (4001). */
+  /**
+   * Tells every gateway to close every connection of the device (4001). `conn` is the registered connection
+   * when there is one; otherwise gatewayId and connectionId are empty (a second socket of the device may
+   * still be open somewhere, so revocation is broadcast either way).
+   */
   deviceRevoked(conn: LiveConnection, reason: string): Promise<void>;
   /** Best effort, never delays the caller: `session.events.v1`. */
   sessionEvent(kind: 'connected' | 'disconnected' | 'device_removed', c: { userId: string; deviceId: string; gatewayId?: string; connectionId?: string }): void;

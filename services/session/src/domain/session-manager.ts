@@ -171,13 +171,14 @@ export class SessionManager {
 
   /**
    * The device row is marked removed first (CheckDevice answers false from then on, on every replica),
-   * then the cached device set is updated, then the gateway holding its connection is told to close it.
+   * then the cached device set is updated, then every gateway is told to close the device's connections.
    */
   private async revokeDevice(userId: string, deviceId: string, reason: string): Promise<void> {
     await this.accounts.removeDevice(userId, deviceId, reason, this.now());
     await this.registry.deviceRemoved(userId, deviceId);
     const conn = await this.registry.connection(deviceId);
-    if (conn && conn.userId === userId) await this.notifier.deviceRevoked(conn, reason);
+    const known = conn && conn.userId === userId ? conn : { userId, deviceId, gatewayId: '', connectionId: '' };
+    await this.notifier.deviceRevoked(known, reason);
     this.notifier.sessionEvent('device_removed', { userId, deviceId });
   }
 

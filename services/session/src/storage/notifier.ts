@@ -1,4 +1,4 @@
-// Side effects of session changes: DeviceRevoked deliveries on the holding gateway's Redis channel, and
+// Side effects of session changes: DeviceRevoked deliveries on the gateways' broadcast Redis channel, and
 // session events on Kafka `session.events.v1` (key userId) for presence. Session events are best effort:
 // a Kafka outage must not stop people from connecting. Their order per user follows the call order of
 // this replica (one idempotent producer, key userId).
@@ -53,7 +53,9 @@ export class SessionNotifier implements NotifierPort {
       targets: [{ userId: conn.userId, deviceId: conn.deviceId }],
       payload: { case: 'deviceRevoked', value: { userId: conn.userId, deviceId: conn.deviceId, reason } },
     });
-    await this.registry.publish(conn.gatewayId, toBinary(eventsV1.GatewayDeliverySchema, delivery));
+    // Broadcast, not only to conn.gatewayId: the registry holds one connection per device (the latest), and a
+    // device with a second socket on another gateway must be closed too.
+    await this.registry.broadcast(toBinary(eventsV1.GatewayDeliverySchema, delivery));
   }
 
   /** Fire and forget: never delays the RPC that caused it. `flush` waits for the ones in flight. */

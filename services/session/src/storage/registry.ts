@@ -7,6 +7,7 @@
 //   parley:udev:{<userId>}:gen      counter bumped on every device add/remove; a cache fill only lands if it
 //                                   did not move since the fill read Cassandra (no stale set can survive a race)
 //   parley:gw:<gatewayId>           pub/sub delivery channel of one gateway
+//   parley:gw-all                   pub/sub channel every gateway listens to (device revocations)
 // The braces keep a user's two keys in one Redis Cluster slot, as the scripts need.
 import { nsKey, type Redis } from '@parley/kit';
 import type { LiveConnection, RegistryPort, Route } from '../domain/ports.js';
@@ -188,6 +189,11 @@ export class ConnectionRegistry implements RegistryPort {
 
   async publish(gatewayId: string, payload: Uint8Array): Promise<void> {
     await this.redis.publish(this.gatewayChannel(gatewayId), Buffer.from(payload));
+  }
+
+  /** To every gateway: for the rare deliveries that must reach every connection of a device. */
+  async broadcast(payload: Uint8Array): Promise<void> {
+    await this.redis.publish(nsKey(this.ns, 'parley:gw-all'), Buffer.from(payload));
   }
 }
 

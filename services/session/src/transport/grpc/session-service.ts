@@ -1,6 +1,6 @@
 // gRPC transport: decodes requests, calls the domain, encodes replies. Errors are ParleyErrors; a store
 // that cannot be reached becomes `unavailable` (retryable), never `internal`.
-import { ParleyError, errors, type ServiceImpl } from '@parley/kit';
+import { ParleyError, errors, isTransientStoreError, type ServiceImpl } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
 import type { SessionManager, TokenPair } from '../../domain/session-manager.js';
 import type { TokenIssuer } from '../../domain/token-issuer.js';
@@ -10,15 +10,7 @@ const user = (u: UserRow) => ({ userId: u.userId, username: u.username, displayN
 const tokens = (t: TokenPair) => ({ tokens: t });
 
 /** Errors of an unreachable Cassandra or Redis: the client should retry, nothing is wrong with its request. */
-export function isStoreOutage(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const name = err.name;
-  if (name === 'NoHostAvailableError' || name === 'OperationTimedOutError' || name === 'BusyConnectionError' || name === 'MaxRetriesPerRequestError') return true;
-  // A write/read timeout or unavailable replica reported by Cassandra (ResponseError codes 0x1000-0x1200).
-  const code = (err as { code?: unknown }).code;
-  if (name === 'ResponseError' && typeof code === 'number' && code >= 0x1000 && code <= 0x1300) return true;
-  return /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue/.test(err.message);
-}
+export const isStoreOutage = isTransientStoreError;
 
 function mapErrors<T extends object>(impl: T): T {
   const out: Record<string, unknown> = {};
