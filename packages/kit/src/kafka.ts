@@ -1,7 +1,7 @@
 // Kafka (kafkajs): protobuf-encoded events, an idempotent producer (acks = all), consumers that commit
 // only after their effect, and a `<topic>.dlq` dead-letter topic so a poison event never blocks a partition.
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, Kafka, Producer, IHeaders, logLevel as LogLevel } from 'kafkajs';
+import type { Admin, Consumer, Kafka, Message, Producer, IHeaders, logLevel as LogLevel } from 'kafkajs';
 import { fromBinary, toBinary, create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { ParleyError, asParleyError } from './errors.js';
@@ -134,20 +134,71 @@ export class EventProducer {
     await this.sendBatch(topic, schema, records);
   }
 
-  async sendBatch<S extends DescMessage>(topic: string, schema: S, records: EventRecord<S>[]): Promise<void> {
-    if (!records.length) return;
-    const messages = records.map((r) => ({
-      key: r.key,
-      value: Buffer.from(toBinary(schema, create(schema, r.message as MessageInitShape<S>))),
-      ...(r.headers ? { headers: r.headers } : {}),
-    }));
+  /**
+   * Group commit: kafkajs sends one request per send() call, and the idempotent producer keeps one request
+   * in flight per broker, so concurrent sends would queue one round trip each. Instead every send issued
+   * while a request is in flight joins the next request (one `sendBatch` over all their topics). The order
+   * of enqueueing — so per-key order — is kept, and each caller resolves once its own records are acked.
+   */
+  private queued: Array<{ topic: string; messages: Message[]; resolve(): void; reject(err: unknown): void }> = [];
+  private flushing = false;
+  private static readonly MAX_RECORDS_PER_REQUEST = 2000;
+
+  sendBatch<S extends DescMessage>(topic: string, schema: S, records: EventRecord<S>[]): Promise<void> {
+    if (!records.length) return Promise.resolve();
+    let messages: Message[];
+    try {
+      messages = records.map((r) => ({
+        key: r.key,
+        value: Buffer.from(toBinary(schema, create(schema, r.message as MessageInitShape<S>))),
+        ...(r.headers ? { headers: r.headers } : {}),
+      }));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ topic, messages, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queued.length > 0) {
+        let n = 0;
+        let records = 0;
+        while (n < this.queued.length && (n === 0 || records + this.queued[n]!.messages.length <= EventProducer.MAX_RECORDS_PER_REQUEST)) {
+          records += this.queued[n]!.messages.length;
+          n += 1;
+        }
+        const batch = this.queued.splice(0, n);
+        const byTopic = new Map<string, Message[]>();
+        for (const b of batch) {
+          let l = byTopic.get(b.topic);
+          if (!l) byTopic.set(b.topic, (l = []));
+          l.push(...b.messages);
+        }
+        try {
+          await this.produce([...byTopic].map(([topic, messages]) => ({ topic, messages })));
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async produce(topicMessages: Array<{ topic: string; messages: Message[] }>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.connect();
-        await this.producer.send({ topic, acks: -1, messages });
+        await this.producer.sendBatch({ acks: -1, topicMessages });
         return;
       } catch (err) {
-        this.logger.warn({ err: (err as Error).message, topic, attempt }, 'kafka send failed');
+        this.logger.warn({ err: (err as Error).message, topics: topicMessages.map((t) => t.topic), attempt }, 'kafka send failed');
         // Drop the connection so the next attempt (or the next send, after an outage) reconnects from scratch.
         this.connected = undefined;
         await this.producer.disconnect().catch(() => {});

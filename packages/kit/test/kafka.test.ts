@@ -2,6 +2,9 @@
 // redelivery to the next owner, readiness check. Topic and group names are unique per run.
 import { create } from '@bufbuild/protobuf';
 import { eventsV1 } from '@parley/proto';
+import { fromBinary } from '@bufbuild/protobuf';
+
+const fromBinaryReceipt = (v: Buffer) => fromBinary(eventsV1.ReceiptEventSchema, v);
 import { EventProducer, ParleyError, checks, createKafka, dlqTopic, ensureTopics, errors, runConsumer, type ConsumerHandle } from '../src/index.js';
 import { infra, logger, runId, waitFor } from './support.js';
 
@@ -169,5 +172,51 @@ describe('Kafka', () => {
     const err = await p.sendOne(`${runId}.nowhere`, Receipt, 'k', { chatId: 'x' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ParleyError);
     expect((err as ParleyError).code).toBe('unavailable');
+  }, 60_000);
+
+  it('group-commits concurrent sends (any topics) into few requests, keeping per-key order', async () => {
+    const a = `${runId}.gc-a.v1`;
+    const b = `${runId}.gc-b.v1`;
+    await ensureTopics(kafka, [
+      { topic: a, numPartitions: 2 },
+      { topic: b, numPartitions: 1 },
+    ]);
+    const p = new EventProducer(kafka, logger);
+    await p.connect();
+    // Count the produce requests this producer really makes (the real kafkajs client underneath, observed).
+    const inner = (p as unknown as { producer: { sendBatch: (...x: unknown[]) => Promise<unknown> } }).producer;
+    const real = inner.sendBatch.bind(inner);
+    let requests = 0;
+    inner.sendBatch = (...x: unknown[]) => {
+      requests += 1;
+      return real(...x);
+    };
+    const n = 200;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) => (i % 2 === 0 ? p.sendOne(a, Receipt, `k${i % 4}`, ev(i)) : p.sendOne(b, Receipt, 'kb', ev(i)))),
+    );
+    expect(requests).toBeGreaterThanOrEqual(1);
+    expect(requests).toBeLessThan(n / 4); // without group commit it would be n
+    await p.disconnect();
+
+    const got = new Map<string, bigint[]>();
+    const c = kafka.consumer({ groupId: `${runId}.gc` });
+    await c.connect();
+    await c.subscribe({ topics: [a, b], fromBeginning: true });
+    await c.run({
+      eachMessage: async ({ topic, message }) => {
+        const k = `${topic}|${message.key?.toString()}`;
+        const l = got.get(k) ?? [];
+        l.push(fromBinaryReceipt(message.value!).upToSeq);
+        got.set(k, l);
+      },
+    });
+    cleanup.push(() => c.disconnect());
+    await waitFor(() => [...got.values()].reduce((s, l) => s + l.length, 0) >= n, 30_000, 'all group-committed events');
+    for (const [k, seqs] of got) {
+      const sorted = [...seqs].sort((x, y) => (x < y ? -1 : 1));
+      expect([k, seqs]).toEqual([k, sorted]); // per key, in the order they were sent
+    }
+    expect(got.get(`${b}|kb`)).toHaveLength(n / 2);
   }, 60_000);
 });

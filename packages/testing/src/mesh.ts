@@ -191,7 +191,10 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   function spawnProc(p: Proc): void {
     if (!existsSync(p.script)) throw new Error(`${p.script} is missing: run \`pnpm exec tsc --build\` first`);
     p.log = createWriteStream(logFile(p.name), { flags: 'a' });
-    const child = spawn(process.execPath, ['--enable-source-maps', p.script], {
+    // PARLEY_MESH_NODE_ARGS: extra node flags for every service process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+    // to profile a bench run).
+    const extra = (process.env.PARLEY_MESH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, ['--enable-source-maps', ...extra, p.script], {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...p.env },
       stdio: ['ignore', 'pipe', 'pipe'],

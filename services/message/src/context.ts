@@ -103,6 +103,7 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
   const inbox = new InboxManager(a.groups, a.log, a.cursors, a.events, {
     ttlMs: cfg.inboxTtlDays * 86_400_000,
     newDeviceBacklogLimit: cfg.newDeviceBacklogLimit,
+    cachedMember: (chatId, userId, upTo) => authorizer.cachedMember(chatId, userId, upTo),
   });
   const reader = new ChatReader(a.groups, a.log, authorizer, a.cursors, a.events);
   const router = new FanoutRouter(

@@ -48,6 +48,22 @@ export class SendAuthorizer {
     return { asOf, member: m! };
   }
 
+  /**
+   * The user's member row from the cache alone, when the cache can vouch for it at every seq ≤ `upTo`:
+   * a fresh snapshot taken after the last membership change this process knows of, and `upTo` within the
+   * head this process has committed or observed (so any membership change ≤ upTo would have been seen).
+   * Undefined otherwise (the caller reads through). Used by the ack path to skip a group read per ack.
+   */
+  cachedMember(chatId: string, userId: string, upTo: bigint): MemberRow | undefined {
+    const snap = this.cache.get(chatId);
+    if (!snap || this.now() - snap.fetchedAt >= this.ttlMs) return undefined;
+    if (snap.asOf < this.sequencer.membershipSeq(chatId)) return undefined;
+    const head = this.sequencer.peekHead(chatId);
+    if (head === undefined || upTo > head) return undefined;
+    const m = snap.members.get(userId);
+    return m && !m.pending && m.joinedSeq > 0n ? m : undefined;
+  }
+
   invalidate(chatId: string): void {
     this.cache.delete(chatId);
   }

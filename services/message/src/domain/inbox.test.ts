@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { commonV1 } from '@parley/proto';
-import { InboxManager } from './inbox.js';
+import { InboxManager, type InboxOptions } from './inbox.js';
 import type { CursorStore, GroupPort, LogReader, ReceiptPublisher, StoredCursor } from './ports.js';
 import { normalize } from './cursor.js';
 
@@ -26,8 +26,15 @@ class MemCursors implements CursorStore {
   }
 }
 
-function setup(log: commonV1.Message[], cap = 3, membership = { joinedSeq: 1n, leftSeq: 0n }) {
-  const groups: GroupPort = { getMembers: async () => [], listMemberships: async () => [{ chatId: 'c', userId: 'bob', pending: false, ...membership }] };
+function setup(log: commonV1.Message[], cap = 3, membership = { joinedSeq: 1n, leftSeq: 0n }, cachedMember?: InboxOptions['cachedMember']) {
+  let listed = 0;
+  const groups: GroupPort = {
+    getMembers: async () => [],
+    listMemberships: async () => {
+      listed += 1;
+      return [{ chatId: 'c', userId: 'bob', pending: false, ...membership }];
+    },
+  };
   const byseq = new Map(log.map((m) => [m.seq, m]));
   const head = BigInt(log.length);
   const reader: LogReader = {
@@ -42,13 +49,13 @@ function setup(log: commonV1.Message[], cap = 3, membership = { joinedSeq: 1n, l
   const receipts: Array<{ seqs: bigint[] }> = [];
   const rp: ReceiptPublisher = { publishDelivered: async (_c, _u, seqs) => void receipts.push({ seqs }), publishRead: async () => {} };
   const cursors = new MemCursors();
-  const inbox = new InboxManager(groups, reader, cursors, rp, { ttlMs: 30 * DAY, newDeviceBacklogLimit: cap, pageSize: 2 });
+  const inbox = new InboxManager(groups, reader, cursors, rp, { ttlMs: 30 * DAY, newDeviceBacklogLimit: cap, pageSize: 2, ...(cachedMember ? { cachedMember } : {}) });
   const backlog = async () => {
     const got: bigint[] = [];
     await inbox.backlog('bob', 'bob-d', (m) => void got.push(m.seq));
     return got;
   };
-  return { inbox, cursors, receipts, backlog };
+  return { inbox, cursors, receipts, backlog, listed: () => listed };
 }
 
 const ack = (...seqs: number[]) => seqs.map((s) => ({ chatId: 'c', seq: BigInt(s) }));
@@ -118,5 +125,26 @@ describe('InboxManager', () => {
   it('caps ack batches at 500', async () => {
     const t = setup([]);
     await expect(t.inbox.ack('bob', 'bob-d', ack(...Array.from({ length: 501 }, (_, i) => i + 1)))).rejects.toMatchObject({ code: 'bad_request' });
+  });
+
+  it('takes membership bounds from the cache when it vouches, and reads through when it does not', async () => {
+    const log = [1, 2, 3, 4].map((s) => msg(s, 'alice'));
+    const vouched = new Set<bigint>([1n, 2n, 3n]); // the cache vouches up to seq 3
+    const t = setup(log, 0, { joinedSeq: 1n, leftSeq: 0n }, (_c, _u, upTo) => (vouched.has(upTo) ? { userId: 'bob', joinedSeq: 1n, leftSeq: 0n, pending: false } : undefined));
+    await t.cursors.write('bob', 'bob-d', 'c', 0n, [], []);
+    await t.inbox.ack('bob', 'bob-d', ack(1, 2));
+    expect(t.listed()).toBe(0);
+    await t.inbox.ack('bob', 'bob-d', ack(3, 4));
+    expect(t.listed()).toBe(1);
+    expect(normalize(t.cursors.rows.get('bob|bob-d|c')!).acked).toBe(4n);
+  });
+
+  it('a cached row never widens bounds: a removed member (left at 2) cannot ack beyond its removal', async () => {
+    const log = [1, 2, 3].map((s) => msg(s, 'alice'));
+    const t = setup(log, 0, { joinedSeq: 1n, leftSeq: 2n }, () => undefined);
+    await t.cursors.write('bob', 'bob-d', 'c', 0n, [], []);
+    await t.inbox.ack('bob', 'bob-d', ack(1, 2, 3));
+    expect(normalize(t.cursors.rows.get('bob|bob-d|c')!).acked).toBe(2n);
+    expect(t.receipts.flatMap((r) => r.seqs)).toEqual([1n, 2n]);
   });
 });

@@ -10,6 +10,7 @@
 import { commonV1 } from '@parley/proto';
 import { applyAcks, normalize } from './cursor.js';
 import { badRequest } from './errors.js';
+import type { MemberRow } from './membership.js';
 import type { CursorStore, GroupPort, LogReader, ReceiptPublisher } from './ports.js';
 
 export const MAX_ACK_ITEMS = 500;
@@ -21,6 +22,8 @@ export interface InboxOptions {
   pageSize?: number;
   /** How far into a gap the ack path looks for the device's own messages. */
   ownGapScan?: number;
+  /** A member row the membership cache can vouch for at every seq ≤ upTo (SendAuthorizer.cachedMember). */
+  cachedMember?: (chatId: string, userId: string, upTo: bigint) => MemberRow | undefined;
   now?: () => number;
 }
 
@@ -47,7 +50,16 @@ export class InboxManager {
       l.push(it.seq);
     }
     if (byChat.size === 0) return;
-    const memberships = new Map((await this.groups.listMemberships(userId)).map((m) => [m.chatId, m]));
+    // Membership bounds: from the cache where it can vouch for them, else one read of all the user's chats.
+    const memberships = new Map<string, MemberRow>();
+    for (const [chatId, seqs] of byChat) {
+      const max = seqs.reduce((a, b) => (a > b ? a : b));
+      const m = this.opts.cachedMember?.(chatId, userId, max);
+      if (m) memberships.set(chatId, m);
+    }
+    if (memberships.size < byChat.size) {
+      for (const m of await this.groups.listMemberships(userId)) if (!memberships.has(m.chatId)) memberships.set(m.chatId, m);
+    }
     await Promise.all(
       [...byChat].map(async ([chatId, seqs]) => {
         const m = memberships.get(chatId);

@@ -19,39 +19,14 @@ export class ChatEvents implements MessagePublisher, ReceiptPublisher {
     };
   }
 
-  // Group commit for the producer: publishes issued while one produce request is in flight are sent
-  // together in the next request (kafkajs sends one request per send() call, and the idempotent producer
-  // allows one in flight). Order of enqueueing — so per-chat seq order — is kept.
-  private queued: Array<{ msgs: readonly commonV1.Message[]; resolve(): void; reject(err: unknown): void }> = [];
-  private flushing = false;
-
-  publishMessages(msgs: readonly commonV1.Message[]): Promise<void> {
-    if (msgs.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.queued.push({ msgs, resolve, reject });
-      if (!this.flushing) void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.queued.length > 0) {
-        const batch = this.queued.splice(0, 500);
-        try {
-          await this.producer.send(
-            this.topics.messages,
-            eventsV1.ChatMessageEventSchema,
-            batch.flatMap((b) => b.msgs.map((message) => ({ key: message.chatId, message: { message } }))),
-          );
-          for (const b of batch) b.resolve();
-        } catch (err) {
-          for (const b of batch) b.reject(err);
-        }
-      }
-    } finally {
-      this.flushing = false;
-    }
+  /** In order; concurrent publishes share one produce request (the kit producer's group commit). */
+  async publishMessages(msgs: readonly commonV1.Message[]): Promise<void> {
+    if (msgs.length === 0) return;
+    await this.producer.send(
+      this.topics.messages,
+      eventsV1.ChatMessageEventSchema,
+      msgs.map((message) => ({ key: message.chatId, message: { message } })),
+    );
   }
 
   async publishDelivered(chatId: string, userId: string, seqs: bigint[], at: number): Promise<void> {
