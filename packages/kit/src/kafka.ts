@@ -1,7 +1,7 @@
 // Kafka (kafkajs): protobuf-encoded events, an idempotent producer (acks = all), consumers that commit
 // only after their effect, and a `<topic>.dlq` dead-letter topic so a poison event never blocks a partition.
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, Kafka, Message, Producer, IHeaders, logLevel as LogLevel } from 'kafkajs';
+import type { Admin, Consumer, Kafka, KafkaMessage, Message, Producer, IHeaders, logLevel as LogLevel } from 'kafkajs';
 import { fromBinary, toBinary, create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { ParleyError, asParleyError } from './errors.js';
@@ -232,8 +232,11 @@ export interface ConsumerHandle {
 }
 
 /**
- * Runs a consumer group: messages are processed one at a time per partition, and an offset is committed
- * only after the handler succeeded. An event that cannot be decoded, or whose handler keeps failing, goes to
+ * Runs a consumer group. Within a partition, events with the same key are handled one at a time in offset
+ * order; events with different keys may be handled concurrently (`keyConcurrency`, default 1 = strictly one
+ * at a time). An offset is committed only after the handlers of it and of every event before it in its
+ * partition succeeded (commit after effect): at the end of each fetched batch, every `commitIntervalMs`
+ * during a long one, and on stop. An event that cannot be decoded, or whose handler keeps failing, goes to
  * `<topic>.dlq` with the error in headers and is then committed. `unavailable` errors are retried longer
  * (a dependency restarting) before dead-lettering.
  */
@@ -248,6 +251,9 @@ export async function runConsumer<S extends DescMessage>(opts: {
   maxUnavailableAttempts?: number;
   fromBeginning?: boolean;
   partitionsConsumedConcurrently?: number;
+  /** How many distinct keys of one partition's batch are handled at once (same key: always in order). */
+  keyConcurrency?: number;
+  commitIntervalMs?: number;
 }): Promise<ConsumerHandle> {
   const log = opts.logger.child({ subsystem: 'consumer', topic: opts.topic, group: opts.groupId });
   const consumer = opts.kafka.consumer({ groupId: opts.groupId, sessionTimeout: 15000, heartbeatInterval: 3000, retry: { retries: 10 } });
@@ -258,6 +264,8 @@ export async function runConsumer<S extends DescMessage>(opts: {
   await consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning ?? true });
   const maxAttempts = opts.maxAttempts ?? 3;
   const maxUnavailable = opts.maxUnavailableAttempts ?? 60;
+  const keyConcurrency = Math.max(1, opts.keyConcurrency ?? 1);
+  const commitIntervalMs = opts.commitIntervalMs ?? 500;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   const deadLetter = async (msg: { key: Buffer | null; value: Buffer | null; headers?: IHeaders }, meta: EventMeta, err: unknown, attempts: number) => {
@@ -287,47 +295,107 @@ export async function runConsumer<S extends DescMessage>(opts: {
     log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
   });
 
+  /** Handles one event until it succeeded or was dead-lettered; throws only when stopping (not committed). */
+  const handleOne = async (
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    heartbeat: () => Promise<void>,
+    beforeRetry: () => Promise<void>,
+  ): Promise<void> => {
+    const meta: EventMeta = {
+      topic,
+      partition,
+      offset: message.offset,
+      key: message.key?.toString() ?? '',
+      headers: message.headers ?? {},
+      timestamp: message.timestamp,
+    };
+    let event: MessageShape<S>;
+    try {
+      event = fromBinary(opts.schema, message.value ?? new Uint8Array());
+    } catch (err) {
+      await deadLetter(message, meta, err, 0);
+      return;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await opts.handler(event, meta);
+        return;
+      } catch (err) {
+        if (stopping) throw err; // not committed: redelivered to whoever owns the partition next
+        const transient = asParleyError(err).code === 'unavailable';
+        const limit = transient ? maxUnavailable : maxAttempts;
+        if (attempt >= limit) {
+          await deadLetter(message, meta, err, attempt);
+          return;
+        }
+        log.warn({ err: (err as Error).message, attempt, partition, offset: message.offset }, 'handler failed, retrying');
+        await beforeRetry().catch(() => {});
+        await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2000));
+        if (stopping) throw err;
+        await heartbeat().catch(() => {});
+      }
+    }
+  };
+
   await consumer.run({
     autoCommit: false,
+    eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 4,
-    eachMessage: async ({ topic, partition, message, heartbeat }) => {
-      const meta: EventMeta = {
-        topic,
-        partition,
-        offset: message.offset,
-        key: message.key?.toString() ?? '',
-        headers: message.headers ?? {},
-        timestamp: message.timestamp,
+    eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
+      const { topic, partition, messages } = batch;
+      if (messages.length === 0) return;
+      // Commit bookkeeping: the contiguous prefix of handled events.
+      const done = new Array<boolean>(messages.length).fill(false);
+      let prefix = 0; // messages[0..prefix) are handled
+      let committed = -1; // index of the last committed message
+      let lastCommitAt = Date.now();
+      const commitPrefix = async () => {
+        while (prefix < messages.length && done[prefix]) prefix += 1;
+        if (prefix - 1 <= committed) return;
+        const idx = prefix - 1;
+        resolveOffset(messages[idx]!.offset); // the fetch position: the next batch starts after it
+        await consumer.commitOffsets([{ topic, partition, offset: (BigInt(messages[idx]!.offset) + 1n).toString() }]);
+        committed = idx;
+        lastCommitAt = Date.now();
       };
-      const commit = () => consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
-      let event: MessageShape<S>;
-      try {
-        event = fromBinary(opts.schema, message.value ?? new Uint8Array());
-      } catch (err) {
-        await deadLetter(message, meta, err, 0);
-        await commit();
-        return;
-      }
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await opts.handler(event, meta);
-          await commit();
-          return;
-        } catch (err) {
-          if (stopping) throw err; // not committed: redelivered to whoever owns the partition next
-          const transient = asParleyError(err).code === 'unavailable';
-          const limit = transient ? maxUnavailable : maxAttempts;
-          if (attempt >= limit) {
-            await deadLetter(message, meta, err, attempt);
-            await commit();
-            return;
+      // Same key → one lane, in offset order; lanes run `keyConcurrency` at a time.
+      const lanes = new Map<string, number[]>();
+      messages.forEach((m, i) => {
+        const k = keyConcurrency === 1 ? '' : (m.key?.toString() ?? '');
+        let l = lanes.get(k);
+        if (!l) lanes.set(k, (l = []));
+        l.push(i);
+      });
+      const queue = [...lanes.values()];
+      let failure: unknown;
+      const worker = async () => {
+        for (let lane = queue.shift(); lane; lane = queue.shift()) {
+          for (const i of lane) {
+            if (failure !== undefined) return;
+            try {
+              await handleOne(topic, partition, messages[i]!, heartbeat, commitPrefix);
+            } catch (err) {
+              failure = err;
+              return;
+            }
+            done[i] = true;
+            if (Date.now() - lastCommitAt >= commitIntervalMs) {
+              await commitPrefix().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'offset commit failed'));
+              await heartbeat().catch(() => {});
+            }
           }
-          log.warn({ err: (err as Error).message, attempt, partition, offset: message.offset }, 'handler failed, retrying');
-          await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2000));
-          if (stopping) throw err;
-          await heartbeat().catch(() => {});
         }
+      };
+      await Promise.all(Array.from({ length: Math.min(keyConcurrency, queue.length) }, worker));
+      // Whatever succeeded is committed (not redone by the next owner); while an event is being retried, the
+      // prefix before it was committed already (beforeRetry), so a stop in the middle loses no progress.
+      if (failure !== undefined) {
+        await commitPrefix().catch(() => {});
+        throw failure;
       }
+      await commitPrefix();
     },
   });
   let stopped: Promise<void> | undefined;

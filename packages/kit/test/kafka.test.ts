@@ -219,4 +219,47 @@ describe('Kafka', () => {
     }
     expect(got.get(`${b}|kb`)).toHaveLength(n / 2);
   }, 60_000);
+
+  it('keyConcurrency: different keys of a partition run concurrently, each key in order; all committed after the effect', async () => {
+    const topic = `${runId}.keyconc.v1`;
+    await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
+    // Produce first, then consume: the events arrive in one or few batches.
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    await producer.send(
+      topic,
+      Receipt,
+      Array.from({ length: 80 }, (_, i) => ({ key: keys[i % keys.length]!, message: create(Receipt, { chatId: keys[i % keys.length]!, upToSeq: BigInt(i) }) })),
+    );
+    const seen = new Map<string, bigint[]>();
+    let active = 0;
+    let maxActive = 0;
+    const groupId = `${runId}.kc`;
+    const consumer = await runConsumer({
+      kafka,
+      groupId,
+      topic,
+      schema: Receipt,
+      logger,
+      keyConcurrency: 8,
+      handler: async (e) => {
+        active += 1;
+        maxActive = Math.max(maxActive, active);
+        await new Promise((r) => setTimeout(r, 5));
+        const l = seen.get(e.chatId) ?? [];
+        l.push(e.upToSeq);
+        seen.set(e.chatId, l);
+        active -= 1;
+      },
+    });
+    await waitFor(() => [...seen.values()].reduce((a, l) => a + l.length, 0) >= 80, 30_000, 'all events');
+    await consumer.stop();
+    expect(maxActive).toBeGreaterThan(1);
+    for (const [k, l] of seen) expect([k, l]).toEqual([k, [...l].sort((x, y) => (x < y ? -1 : 1))]);
+    // Everything was committed: the group's offset is at the end of the partition.
+    const admin = kafka.admin();
+    await admin.connect();
+    const offs = await admin.fetchOffsets({ groupId, topics: [topic] });
+    await admin.disconnect();
+    expect(offs[0]!.partitions[0]!.offset).toBe('80');
+  }, 60_000);
 });

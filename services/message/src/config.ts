@@ -19,6 +19,8 @@ export const envSpec = defineConfig({
   sendClaimLeaseMs: env.int('MESSAGE_SEND_CLAIM_LEASE_MS', { default: 15_000, min: 200 }),
   /** Membership cache lifetime (positive answers only; see domain/authorizer.ts). */
   membershipCacheTtlMs: env.int('MESSAGE_MEMBERSHIP_CACHE_TTL_MS', { default: 30_000, min: 0 }),
+  /** How many chats the fan-out worker routes at once per partition (each chat stays in seq order). */
+  fanoutConcurrency: env.int('MESSAGE_FANOUT_CONCURRENCY', { default: 64, min: 1, max: 1024 }),
   /** Run the fan-out worker in this process. */
   fanoutEnabled: env.bool('MESSAGE_FANOUT_ENABLED', { default: true }),
   ...infraEnv.cassandra,

@@ -17,6 +17,8 @@ export function startFanoutWorker(ctx: AppContext, kafka: Kafka): Promise<Consum
     schema: eventsV1.ChatMessageEventSchema,
     logger: ctx.logger,
     partitionsConsumedConcurrently: ctx.cfg.kafkaTopicPartitions,
+    // Chats (the key) are independent: many at once, each in seq order.
+    keyConcurrency: ctx.cfg.fanoutConcurrency,
     handler: async (ev) => {
       const msg = ev.message;
       if (!msg || !msg.chatId || msg.seq <= 0n) return;
