@@ -11,3 +11,4 @@ export * from './checks.js';
 export * from './ops.js';
 export * from './shutdown.js';
 export * from './service.js';
+export * from './admission.js';

@@ -31,6 +31,8 @@ export const envSpec = defineConfig({
   upstreamDeadlineMs: env.int('GATEWAY_UPSTREAM_DEADLINE_MS', { default: 5000, min: 100 }),
   /** Largest media upload a client may declare (protocol.md §7), checked here before media sees it. */
   mediaMaxBytes: env.int('GATEWAY_MEDIA_MAX_BYTES', { default: 100 * 1024 * 1024, min: 1 }),
+  /** Load shedding: message.send calls in flight to the message service beyond this get `unavailable` at once. */
+  maxInflightSends: env.int('GATEWAY_MAX_INFLIGHT_SENDS', { default: 128, min: 1 }),
   /** Connections the gateway accepts before refusing upgrades with 503. */
   maxConnections: env.int('GATEWAY_MAX_CONNECTIONS', { default: 100_000, min: 1 }),
   /** Time a SIGTERM gives in-flight requests after closing sockets. */
@@ -64,6 +66,7 @@ export interface GatewayConfig {
   upstreamDeadlineMs: number;
   mediaMaxBytes: number;
   maxConnections: number;
+  maxInflightSends: number;
   drainMs: number;
   addrs: { session: string; group: string; message: string; presence: string; media: string; push: string };
   rates: RateConfig;
@@ -86,6 +89,7 @@ export function envToCfg(raw: Record<string, string | undefined>): GatewayConfig
     upstreamDeadlineMs: c.upstreamDeadlineMs,
     mediaMaxBytes: c.mediaMaxBytes,
     maxConnections: c.maxConnections,
+    maxInflightSends: c.maxInflightSends,
     drainMs: c.drainMs,
     addrs: {
       session: c.sessionAddr,

@@ -21,6 +21,8 @@ export const envSpec = defineConfig({
   membershipCacheTtlMs: env.int('MESSAGE_MEMBERSHIP_CACHE_TTL_MS', { default: 30_000, min: 0 }),
   /** How many chats the fan-out worker routes at once per partition (each chat stays in seq order). */
   fanoutConcurrency: env.int('MESSAGE_FANOUT_CONCURRENCY', { default: 64, min: 1, max: 1024 }),
+  /** Load shedding: concurrent SendMessage calls beyond this are refused at once with `unavailable`. */
+  maxInflightSends: env.int('MESSAGE_MAX_INFLIGHT_SENDS', { default: 128, min: 1 }),
   /** Run the fan-out worker in this process. */
   fanoutEnabled: env.bool('MESSAGE_FANOUT_ENABLED', { default: true }),
   ...infraEnv.cassandra,

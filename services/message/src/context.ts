@@ -1,7 +1,7 @@
 // The application context: domain objects wired to their adapters, built once from config.
 // Tests swap adapters through `ContextOverrides` (atproto bsync style).
 import { randomUUID, randomBytes } from 'node:crypto';
-import type { Logger, Metrics } from '@parley/kit';
+import { createAdmission, type Admission, type Logger, type Metrics } from '@parley/kit';
 import type { MessageConfig } from './config.js';
 import { ChatSequencer } from './domain/chat-sequencer.js';
 import { SendAuthorizer } from './domain/authorizer.js';
@@ -60,6 +60,7 @@ export interface AppContext {
   sequencer: ChatSequencer;
   authorizer: SendAuthorizer;
   sender: MessageSender;
+  sendAdmission: Admission;
   inbox: InboxManager;
   reader: ChatReader;
   heads: HeadsStore;
@@ -115,5 +116,6 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
     },
     { ttlMs: cfg.membershipCacheTtlMs },
   );
-  return { cfg, logger, metrics, instanceId, sequencer, authorizer, sender, inbox, reader, heads: a.log, router, adapters: a };
+  const sendAdmission = createAdmission({ name: 'the message service', max: cfg.maxInflightSends });
+  return { cfg, logger, metrics, instanceId, sequencer, authorizer, sender, sendAdmission, inbox, reader, heads: a.log, router, adapters: a };
 }

@@ -2,7 +2,7 @@
 // connection map, deliveries, and ONE shared sweep timer for pings, silence, token expiry and the
 // batched registry heartbeat.
 import { create } from '@bufbuild/protobuf';
-import { ParleyError, type Logger } from '@parley/kit';
+import { ParleyError, createAdmission, type Logger } from '@parley/kit';
 import { eventsV1, sessionV1 } from '@parley/proto';
 import type { WebSocket } from 'ws';
 import type { GatewayConfig } from '../../config.js';
@@ -37,7 +37,12 @@ export class ConnectionManager {
     private readonly upstreams: Upstreams,
   ) {
     this.backlog = new MessageStream(upstreams.message, logger.child({ subsystem: 'backlog' }));
-    this.reqCtxBase = { gatewayId: cfg.instanceId, upstreams, deadlineMs: cfg.upstreamDeadlineMs };
+    this.reqCtxBase = {
+      gatewayId: cfg.instanceId,
+      upstreams,
+      deadlineMs: cfg.upstreamDeadlineMs,
+      sendAdmission: createAdmission({ name: 'the gateway', max: cfg.maxInflightSends }),
+    };
   }
 
   get size(): number {

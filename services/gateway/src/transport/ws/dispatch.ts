@@ -1,6 +1,6 @@
 // The dispatch table: every op of protocol.md §4 → the service call that does it. The authenticated
 // userId/deviceId always come from the connection (the token), never from the frame.
-import { errors } from '@parley/kit';
+import { errors, type Admission } from '@parley/kit';
 import { commonV1 } from '@parley/proto';
 import type { Upstreams } from '../../context.js';
 import type { OpData, OpName } from '../../domain/frames.js';
@@ -24,6 +24,8 @@ export interface RequestContext {
   gatewayId: string;
   upstreams: Upstreams;
   deadlineMs: number;
+  /** Sheds message.send beyond a number in flight (cheaper here than after a gRPC hop). */
+  sendAdmission: Admission;
 }
 
 type Handler<K extends OpName> = (c: RequestContext, data: OpData<K>) => Promise<Json>;
@@ -68,7 +70,8 @@ export const dispatchTable: DispatchTable = {
     ),
 
   'message.send': async (c, d) => {
-    const res = await c.upstreams.message.sendMessage(
+    const res = await c.sendAdmission.run(() =>
+      c.upstreams.message.sendMessage(
       {
         userId: c.userId,
         deviceId: c.deviceId,
@@ -79,6 +82,7 @@ export const dispatchTable: DispatchTable = {
         ...(d.replyTo !== undefined ? { replyTo: BigInt(d.replyTo) } : {}),
       },
       opts(c),
+      ),
     );
     return { messageId: res.messageId, seq: Number(res.seq), createdAt: isoFromMs(res.createdAt), duplicate: res.duplicate };
   },

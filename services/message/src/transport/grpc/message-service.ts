@@ -11,7 +11,8 @@ export function messageServiceImpl(ctx: AppContext): ServiceImpl<typeof messageV
     async sendMessage(req) {
       const started = performance.now();
       try {
-        const r = await ctx.sender.send({
+        // Load shedding: beyond MESSAGE_MAX_INFLIGHT_SENDS concurrent sends, refuse at once (unavailable).
+        const r = await ctx.sendAdmission.run(() => ctx.sender.send({
           userId: req.userId,
           deviceId: req.deviceId,
           chatId: req.chatId,
@@ -19,7 +20,7 @@ export function messageServiceImpl(ctx: AppContext): ServiceImpl<typeof messageV
           body: req.body,
           attachmentMediaIds: req.attachmentMediaIds,
           replyTo: req.replyTo,
-        });
+        }));
         ctx.metrics.sends.inc({ result: r.duplicate ? 'duplicate' : 'ok' });
         return create(messageV1.SendMessageResponseSchema, {
           messageId: r.message.messageId,
