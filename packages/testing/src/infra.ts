@@ -98,18 +98,33 @@ export function infraEnv(settings: InfraSettings = infraSettings()): Record<stri
   };
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((ok) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', fail);
-    srv.listen(0, HOST, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => (port > 0 ? ok(port) : fail(new Error('no port assigned'))));
-    });
+    srv.once('error', () => ok(false));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => ok(true)));
   });
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port that was free (on 0.0.0.0 and 127.0.0.1) a moment ago, for a server started next. It is taken
+ * from 20000–32767, BELOW the kernel's ephemeral range (ip_local_port_range starts at 32768): a port the
+ * kernel hands out (`listen(0)`) can be taken again by any outgoing connection — Cassandra, Kafka, Redis
+ * clients open many — before the server binds it. Never the same port twice in one process.
+ */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12768);
+    if (handedOut.has(port)) continue;
+    if ((await canListen(port, '0.0.0.0')) && (await canListen(port, HOST))) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port found in 20000-32767');
 }
 
 export interface WaitForOptions {

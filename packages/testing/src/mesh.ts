@@ -3,9 +3,9 @@
 // the `parley` keyspace) and by e2e tests (free ports, a fresh keyspace and namespace per mesh).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { freePort } from './infra.js';
 
 export const BACKEND_SERVICES = ['session', 'group', 'message', 'presence', 'media', 'push'] as const;
 export type BackendService = (typeof BACKEND_SERVICES)[number];
@@ -76,19 +76,6 @@ export function findRepoRoot(from = process.cwd()): string {
   }
 }
 
-export async function getFreePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => ok(port));
-    });
-  });
-}
-
 /** PARLEY_* connection settings for the local servers (env wins over the defaults of infra/). */
 export function infraEnvDefaults(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const pick = (k: string, d: string) => env[k] ?? d;
@@ -129,10 +116,10 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
 
   const ports: Record<string, { grpc: number; http: number }> = {};
   for (const s of BACKEND_SERVICES) {
-    ports[s] = fixed ? DEFAULT_PORTS[s] : { grpc: await getFreePort(), http: await getFreePort() };
+    ports[s] = fixed ? DEFAULT_PORTS[s] : { grpc: await freePort(), http: await freePort() };
   }
   const gwPorts: number[] = [];
-  for (let i = 0; i < gatewayCount; i++) gwPorts.push(fixed ? DEFAULT_GATEWAY_PORT + i : await getFreePort());
+  for (let i = 0; i < gatewayCount; i++) gwPorts.push(fixed ? DEFAULT_GATEWAY_PORT + i : await freePort());
 
   const shared: Record<string, string> = {
     ...infraEnvDefaults(),

@@ -106,11 +106,11 @@ export class MessageService {
     const groups = overrides.groups ?? (peers[peers.length] = GroupPeer.connect(cfg.groupAddr)) as GroupPeer;
     const routes = overrides.routes ?? (peers[peers.length] = SessionPeer.connect(cfg.sessionAddr)) as SessionPeer;
     const media = overrides.media ?? (peers[peers.length] = MediaPeer.connect(cfg.mediaAddr)) as MediaPeer;
-    const log = new MessagesStore(cassandra, cfg.bucketSize);
+    const log = new MessagesStore(cassandra, cfg.bucketSize, cfg.recentMessagesCacheSize);
     const ctx = buildContext(cfg, logger, messageMetrics(metrics), {
       log,
       dedupe: new DedupeTable(cassandra),
-      cursors: new CursorTable(cassandra),
+      cursors: new CursorTable(cassandra, cfg.cursorCacheSize),
       events: new ChatEvents(producer, cfg.namespace),
       delivery: new GatewayDeliveryBus(redis, cfg.namespace),
       groups,

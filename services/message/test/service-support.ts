@@ -33,6 +33,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     MESSAGE_GROUP_ADDR: peers.groupAddr,
     MESSAGE_SESSION_ADDR: peers.sessionAddr,
     MESSAGE_MEDIA_ADDR: '127.0.0.1:1', // media is not built: nothing listens
+    MESSAGE_MAX_INFLIGHT_SENDS: '100000', // these suites test sequencing under concurrency, not load shedding (e2e/chat/overload)
     PARLEY_CASSANDRA_KEYSPACE: `msg_${id}`,
     PARLEY_NAMESPACE: ns,
     PARLEY_KAFKA_TOPIC_PARTITIONS: '3',

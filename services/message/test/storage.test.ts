@@ -32,7 +32,7 @@ const far = () => Date.now() + 30_000;
 
 describe('MessagesStore + ChatSequencer on Cassandra', () => {
   it('two competing sequencers commit 1..n, unique and gap-free, across bucket boundaries', async () => {
-    const store = new MessagesStore(client, 16);
+    const store = new MessagesStore(client, 16, 0);
     const a = new ChatSequencer(store, async () => {}, { bucketSize: 16n });
     const b = new ChatSequencer(store, async () => {}, { bucketSize: 16n });
     const jobs: Array<Promise<bigint>> = [];
@@ -49,8 +49,25 @@ describe('MessagesStore + ChatSequencer on Cassandra', () => {
     expect(await store.findHead('chat-a', 17n)).toBe(120n);
   });
 
+  it('the recent-message cache serves committed messages as Cassandra has them, and only committed ones', async () => {
+    const cached = new MessagesStore(client, 16, 100);
+    const seq = new ChatSequencer(cached, async () => {}, { bucketSize: 16n });
+    for (let i = 0; i < 5; i++) await seq.commit('chat-rc', draft('chat-rc', 'rc'), undefined, far());
+    const fromCache = await cached.getMessages('chat-rc', [1n, 3n, 5n, 9n]);
+    const fromDb = await new MessagesStore(client, 16, 0).getMessages('chat-rc', [1n, 3n, 5n, 9n]);
+    expect(fromCache.map((m) => m.seq)).toEqual([1n, 3n, 5n]); // 9 was never committed: not invented
+    expect(fromCache.map((m) => m.messageId)).toEqual(fromDb.map((m) => m.messageId));
+    expect(fromCache.map((m) => m.body)).toEqual(fromDb.map((m) => m.body));
+    // A losing insert (the seq exists) is not cached.
+    const loser = { ...draft('chat-rc', 'rc'), seq: 2n } as ReturnType<typeof draft>;
+    expect(await cached.insertBatch('chat-rc', [loser])).toBe(false);
+    const stored = await new MessagesStore(client, 16, 0).getMessage('chat-rc', 2n);
+    expect(stored?.messageId).not.toBe(loser.messageId);
+    expect((await cached.getMessage('chat-rc', 2n))?.messageId).toBe(stored?.messageId);
+  });
+
   it('reads pages before/after across buckets, point and IN reads, ciphertext untouched', async () => {
-    const store = new MessagesStore(client, 10);
+    const store = new MessagesStore(client, 10, 0);
     const seq = new ChatSequencer(store, async () => {}, { bucketSize: 10n });
     for (let i = 0; i < 35; i++) await seq.commit('chat-b', draft('chat-b'), undefined, far());
     expect((await store.readAfter('chat-b', 5n, 24n, 100)).map((m) => Number(m.seq))).toEqual(Array.from({ length: 19 }, (_, i) => i + 6));
@@ -67,7 +84,7 @@ describe('MessagesStore + ChatSequencer on Cassandra', () => {
   });
 
   it('detects membership changes in a seq range', async () => {
-    const store = new MessagesStore(client, 100);
+    const store = new MessagesStore(client, 100, 0);
     const seq = new ChatSequencer(store, async () => {}, { bucketSize: 100n });
     await seq.commit('chat-c', draft('chat-c'), undefined, far());
     const sys = create(commonV1.MessageSchema, { ...draft('chat-c'), kind: commonV1.MessageKind.SYSTEM, system: create(commonV1.SystemInfoSchema, { action: commonV1.SystemAction.MEMBERS_REMOVED, actor: 'a', userIds: ['b'] }) });
@@ -79,7 +96,7 @@ describe('MessagesStore + ChatSequencer on Cassandra', () => {
   });
 
   it('chat heads converge on the highest seq whatever the write order', async () => {
-    const store = new MessagesStore(client, 100);
+    const store = new MessagesStore(client, 100, 0);
     await store.record('chat-h', 9n, 1000);
     await store.record('chat-h', 4n, 2000);
     expect(await store.get(['chat-h', 'none'])).toEqual([{ chatId: 'chat-h', lastSeq: 9n, lastActivityAt: 1000 }]);
@@ -117,5 +134,22 @@ describe('CursorTable', () => {
     expect(normalize(c!)).toEqual({ acked: 9n, pending: [] });
     expect(c?.pending).toEqual([]);
     expect((await t.read('u', 'd')).map((x) => x.chatId)).toEqual(['c']);
+  });
+
+  it('with its cache on, two replicas never move a cursor back (monotonic merge), and a fresh read sees the truth', async () => {
+    const a = new CursorTable(client, 100);
+    const b = new CursorTable(client, 100);
+    await a.write('u2', 'd', 'c', 5n, [8n], []);
+    expect(await a.readOne('u2', 'd', 'c')).toMatchObject({ acked: 5n }); // cached by A
+    await b.write('u2', 'd', 'c', 9n, [], [8n]); // replica B moves it on
+    // A decides on its stale copy (acked 5) and writes acked 7: the table keeps 9.
+    const stale = await a.readOne('u2', 'd', 'c');
+    expect(stale?.acked).toBe(5n);
+    await a.write('u2', 'd', 'c', 7n, [], []);
+    const truth = await new CursorTable(client).readOne('u2', 'd', 'c');
+    expect(normalize(truth!)).toEqual({ acked: 9n, pending: [] });
+    // The backlog's read always goes to the table and refreshes the cache.
+    expect((await a.read('u2', 'd')).map((x) => normalize(x))).toEqual([{ acked: 9n, pending: [] }]);
+    expect((await a.readOne('u2', 'd', 'c'))?.acked).toBe(9n);
   });
 });

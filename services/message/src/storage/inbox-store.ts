@@ -63,7 +63,29 @@ export class DedupeTable implements DedupeStore {
 }
 
 export class CursorTable implements CursorStore, ReadMarksStore {
-  constructor(private readonly client: cassandra.Client) {}
+  /**
+   * Optional cache of cursors this process read or wrote (LRU, `cacheMax` entries; 0 = off). Safe although
+   * another replica may move a cursor meanwhile: every column merges monotonically (acked_seq and pending
+   * removals are written USING TIMESTAMP acked, pending additions USING TIMESTAMP seq), so a decision made
+   * on a stale (lower) cursor can only re-write what is already there or re-publish a delivered receipt —
+   * never move a cursor back. The backlog on connect always reads the table (`read`).
+   */
+  private readonly cache = new Map<string, StoredCursor>();
+
+  constructor(
+    private readonly client: cassandra.Client,
+    private readonly cacheMax = 0,
+  ) {}
+
+  private remember(k: string, c: StoredCursor): void {
+    if (this.cacheMax <= 0) return;
+    this.cache.delete(k);
+    this.cache.set(k, { chatId: c.chatId, acked: c.acked, pending: [...c.pending] });
+    if (this.cache.size > this.cacheMax) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+  }
 
   private toCursor(row: cassandra.types.Row): StoredCursor {
     const pending = (row['pending'] as unknown[] | null) ?? [];
@@ -73,14 +95,23 @@ export class CursorTable implements CursorStore, ReadMarksStore {
   async read(userId: string, deviceId: string): Promise<StoredCursor[]> {
     const rs = await this.client.execute('SELECT chat_id, acked_seq, pending FROM inbox_cursors WHERE user_id = ? AND device_id = ?', [userId, deviceId], { ...QUORUM, fetchSize: 5000 });
     const out: StoredCursor[] = [];
-    for await (const row of rs) out.push(this.toCursor(row));
+    for await (const row of rs) {
+      const c = this.toCursor(row);
+      this.remember(`${userId}|${deviceId}|${c.chatId}`, c);
+      out.push(c);
+    }
     return out;
   }
 
   async readOne(userId: string, deviceId: string, chatId: string): Promise<StoredCursor | undefined> {
+    const hit = this.cache.get(`${userId}|${deviceId}|${chatId}`);
+    if (hit) return { chatId: hit.chatId, acked: hit.acked, pending: [...hit.pending] };
     const rs = await this.client.execute('SELECT chat_id, acked_seq, pending FROM inbox_cursors WHERE user_id = ? AND device_id = ? AND chat_id = ?', [userId, deviceId, chatId], QUORUM);
     const row = rs.first();
-    return row ? this.toCursor(row) : undefined;
+    if (!row) return undefined;
+    const c = this.toCursor(row);
+    this.remember(`${userId}|${deviceId}|${chatId}`, c);
+    return c;
   }
 
   async write(userId: string, deviceId: string, chatId: string, acked: bigint, addPending: bigint[], removePending: bigint[]): Promise<void> {
@@ -96,6 +127,16 @@ export class CursorTable implements CursorStore, ReadMarksStore {
     }
     if (queries.length === 1) await this.client.execute(queries[0]!.query, queries[0]!.params, QUORUM);
     else await this.client.batch(queries, { ...QUORUM, logged: false });
+    // The same merge the table applies, on a cursor this process knows (an unknown one is read next time).
+    const key = k.join('|');
+    const cur = this.cache.get(key);
+    if (cur) {
+      const pending = new Set(cur.pending);
+      for (const s of addPending) pending.add(s);
+      for (const s of removePending) pending.delete(s);
+      const top = acked > cur.acked ? acked : cur.acked;
+      this.remember(key, { chatId, acked: top, pending: [...pending].filter((p) => p > top) });
+    }
   }
 
   async writeReadMark(chatId: string, userId: string, seq: bigint, at: number): Promise<void> {

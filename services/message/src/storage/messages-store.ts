@@ -24,8 +24,40 @@ const MEMBERSHIP_ACTIONS = new Set([commonV1.SystemAction.CREATED, commonV1.Syst
 
 export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
   private readonly size: bigint;
-  constructor(private readonly client: cassandra.Client, bucketSize: number) {
+  /**
+   * Recently committed messages by `chatId#seq`, least recently used evicted first. A committed seq never
+   * changes, so an entry cannot go stale; it spares the ack path (every recipient of a group message acks
+   * the same seq) one read each.
+   */
+  private readonly recent = new Map<string, commonV1.Message>();
+
+  constructor(
+    private readonly client: cassandra.Client,
+    bucketSize: number,
+    private readonly recentMax = 5000,
+  ) {
     this.size = BigInt(bucketSize);
+  }
+
+  private remember(m: commonV1.Message): void {
+    if (this.recentMax <= 0) return;
+    const k = `${m.chatId}#${m.seq}`;
+    this.recent.delete(k);
+    this.recent.set(k, m);
+    if (this.recent.size > this.recentMax) {
+      const oldest = this.recent.keys().next().value;
+      if (oldest !== undefined) this.recent.delete(oldest);
+    }
+  }
+
+  private recall(chatId: string, seq: bigint): commonV1.Message | undefined {
+    const k = `${chatId}#${seq}`;
+    const m = this.recent.get(k);
+    if (m) {
+      this.recent.delete(k);
+      this.recent.set(k, m);
+    }
+    return m;
   }
 
   private params(m: commonV1.Message): unknown[] {
@@ -54,7 +86,9 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
               msgs.map((m) => ({ query: INSERT, params: this.params(m) })),
               LWT,
             );
-      return rs.wasApplied();
+      const applied = rs.wasApplied();
+      if (applied) for (const m of msgs) this.remember(m);
+      return applied;
     } catch (err) {
       // A CAS write timeout leaves the outcome unknown: a SERIAL read settles it (and completes the round).
       const e = err as { code?: number; writeType?: string };
@@ -119,6 +153,8 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
   }
 
   async getMessage(chatId: string, seq: bigint): Promise<commonV1.Message | undefined> {
+    const hit = this.recall(chatId, seq);
+    if (hit) return hit;
     const rs = await this.client.execute('SELECT payload FROM messages WHERE chat_id = ? AND bucket = ? AND seq = ?', [chatId, toLong(bucketOf(seq, this.size)), toLong(seq)], QUORUM);
     const row = rs.first();
     return row ? this.decode(row) : undefined;
@@ -126,7 +162,13 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
 
   async getMessages(chatId: string, seqs: readonly bigint[]): Promise<commonV1.Message[]> {
     const byBucket = new Map<bigint, bigint[]>();
+    const hits: commonV1.Message[] = [];
     for (const s of seqs) {
+      const hit = this.recall(chatId, s);
+      if (hit) {
+        hits.push(hit);
+        continue;
+      }
       const b = bucketOf(s, this.size);
       const l = byBucket.get(b) ?? [];
       l.push(s);
@@ -135,10 +177,14 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
     const parts = await Promise.all(
       [...byBucket].map(async ([b, l]) => {
         const rs = await this.client.execute('SELECT payload FROM messages WHERE chat_id = ? AND bucket = ? AND seq IN ?', [chatId, toLong(b), l.map(toLong)], QUORUM);
-        return rs.rows.map((r) => this.decode(r));
+        return rs.rows.map((r) => {
+          const m = this.decode(r);
+          this.remember(m);
+          return m;
+        });
       }),
     );
-    return parts.flat().sort((a, b) => (a.seq < b.seq ? -1 : 1));
+    return [...hits, ...parts.flat()].sort((a, b) => (a.seq < b.seq ? -1 : 1));
   }
 
   async readAfter(chatId: string, after: bigint, upTo: bigint | undefined, limit: number): Promise<commonV1.Message[]> {
