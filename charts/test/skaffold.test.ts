@@ -11,7 +11,11 @@ import { CHART, ROOT, loadSkaffold, type Obj } from './lib.js';
 // ajv-formats is CommonJS: the plugin is its default export under jest/SWC, module.exports.default under Node ESM.
 const addFormats = ((addFormatsImport as unknown as { default?: unknown }).default ?? addFormatsImport) as unknown as (ajv: Ajv) => Ajv;
 
-const SCHEMA = process.env.PARLEY_SKAFFOLD_SCHEMA || resolve(ROOT, '..', 'shared', 'schemas', 'skaffold-v4beta14.json');
+// A verbatim copy is vendored in charts/test/schemas for checkouts without ../shared (a test below keeps it
+// identical to the shared one whenever that is present).
+const SHARED_SCHEMA = resolve(ROOT, '..', 'shared', 'schemas', 'skaffold-v4beta14.json');
+const VENDORED_SCHEMA = resolve(ROOT, 'charts', 'test', 'schemas', 'skaffold-v4beta14.json');
+const SCHEMA = process.env.PARLEY_SKAFFOLD_SCHEMA || (existsSync(SHARED_SCHEMA) ? SHARED_SCHEMA : VENDORED_SCHEMA);
 
 function validator() {
   if (!existsSync(SCHEMA)) throw new Error(`skaffold schema not found at ${SCHEMA} (set PARLEY_SKAFFOLD_SCHEMA)`);
@@ -25,6 +29,11 @@ test('skaffold.yaml is apiVersion skaffold/v4beta14 and valid against its schema
   expect(doc.apiVersion).toBe('skaffold/v4beta14');
   const validate = validator();
   expect(validate(doc) ? [] : validate.errors).toEqual([]);
+});
+
+test('the vendored schema is the shared one, byte for byte (when ../shared is present)', () => {
+  expect(existsSync(VENDORED_SCHEMA)).toBe(true);
+  if (existsSync(SHARED_SCHEMA)) expect(readFileSync(VENDORED_SCHEMA, 'utf8')).toBe(readFileSync(SHARED_SCHEMA, 'utf8'));
 });
 
 test('the schema check can fail: an unknown field, a wrong type, a misspelled profile key', () => {
