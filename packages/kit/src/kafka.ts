@@ -235,8 +235,10 @@ export interface ConsumerHandle {
  * Runs a consumer group. Within a partition, events with the same key are handled one at a time in offset
  * order; events with different keys may be handled concurrently (`keyConcurrency`, default 1 = strictly one
  * at a time). An offset is committed only after the handlers of it and of every event before it in its
- * partition succeeded (commit after effect): at the end of each fetched batch, every `commitIntervalMs`
- * during a long one, and on stop. An event that cannot be decoded, or whose handler keeps failing, goes to
+ * partition succeeded (commit after effect). Commits are eager but coalesced: as soon as the handled prefix
+ * grows a commit is sent, and whatever completes while it is in flight goes in the next one — so after a
+ * crash, only events whose commit was in flight are redelivered, and a busy partition still makes one
+ * commit request at a time. An event that cannot be decoded, or whose handler keeps failing, goes to
  * `<topic>.dlq` with the error in headers and is then committed. `unavailable` errors are retried longer
  * (a dependency restarting) before dead-lettering.
  */
@@ -253,7 +255,6 @@ export async function runConsumer<S extends DescMessage>(opts: {
   partitionsConsumedConcurrently?: number;
   /** How many distinct keys of one partition's batch are handled at once (same key: always in order). */
   keyConcurrency?: number;
-  commitIntervalMs?: number;
 }): Promise<ConsumerHandle> {
   const log = opts.logger.child({ subsystem: 'consumer', topic: opts.topic, group: opts.groupId });
   const consumer = opts.kafka.consumer({ groupId: opts.groupId, sessionTimeout: 15000, heartbeatInterval: 3000, retry: { retries: 10 } });
@@ -265,7 +266,6 @@ export async function runConsumer<S extends DescMessage>(opts: {
   const maxAttempts = opts.maxAttempts ?? 3;
   const maxUnavailable = opts.maxUnavailableAttempts ?? 60;
   const keyConcurrency = Math.max(1, opts.keyConcurrency ?? 1);
-  const commitIntervalMs = opts.commitIntervalMs ?? 500;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   const deadLetter = async (msg: { key: Buffer | null; value: Buffer | null; headers?: IHeaders }, meta: EventMeta, err: unknown, attempts: number) => {
@@ -350,7 +350,6 @@ export async function runConsumer<S extends DescMessage>(opts: {
       const done = new Array<boolean>(messages.length).fill(false);
       let prefix = 0; // messages[0..prefix) are handled
       let committed = -1; // index of the last committed message
-      let lastCommitAt = Date.now();
       const commitPrefix = async () => {
         while (prefix < messages.length && done[prefix]) prefix += 1;
         if (prefix - 1 <= committed) return;
@@ -358,7 +357,23 @@ export async function runConsumer<S extends DescMessage>(opts: {
         resolveOffset(messages[idx]!.offset); // the fetch position: the next batch starts after it
         await consumer.commitOffsets([{ topic, partition, offset: (BigInt(messages[idx]!.offset) + 1n).toString() }]);
         committed = idx;
-        lastCommitAt = Date.now();
+      };
+      // Eager, coalesced commits: one request in flight per partition; completions during it join the next.
+      let committing: Promise<void> | undefined;
+      let again = false;
+      const commitSoon = () => {
+        if (committing) {
+          again = true;
+          return;
+        }
+        committing = (async () => {
+          do {
+            again = false;
+            await commitPrefix().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'offset commit failed'));
+          } while (again);
+        })().finally(() => {
+          committing = undefined;
+        });
       };
       // Same key → one lane, in offset order; lanes run `keyConcurrency` at a time.
       const lanes = new Map<string, number[]>();
@@ -381,14 +396,13 @@ export async function runConsumer<S extends DescMessage>(opts: {
               return;
             }
             done[i] = true;
-            if (Date.now() - lastCommitAt >= commitIntervalMs) {
-              await commitPrefix().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'offset commit failed'));
-              await heartbeat().catch(() => {});
-            }
+            commitSoon();
+            await heartbeat().catch(() => {}); // sends only when heartbeatInterval has passed
           }
         }
       };
       await Promise.all(Array.from({ length: Math.min(keyConcurrency, queue.length) }, worker));
+      await committing;
       // Whatever succeeded is committed (not redone by the next owner); while an event is being retried, the
       // prefix before it was committed already (beforeRetry), so a stop in the middle loses no progress.
       if (failure !== undefined) {
