@@ -1,6 +1,7 @@
 // gRPC transport: decodes requests, calls the domain, encodes replies. Errors are ParleyErrors; a store
-// that cannot be reached becomes `unavailable` (retryable), never `internal`.
-import { ParleyError, errors, isTransientStoreError, type ServiceImpl } from '@parley/kit';
+// that cannot be reached becomes `unavailable` (retryable), never `internal` — done for every service by the
+// kit's gRPC server (asParleyError).
+import { errors, type ServiceImpl } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
 import type { SessionManager, TokenPair } from '../../domain/session-manager.js';
 import type { TokenIssuer } from '../../domain/token-issuer.js';
@@ -9,30 +10,12 @@ import type { UserRow } from '../../domain/ports.js';
 const user = (u: UserRow) => ({ userId: u.userId, username: u.username, displayName: u.displayName });
 const tokens = (t: TokenPair) => ({ tokens: t });
 
-/** Errors of an unreachable Cassandra or Redis: the client should retry, nothing is wrong with its request. */
-export const isStoreOutage = isTransientStoreError;
-
-function mapErrors<T extends object>(impl: T): T {
-  const out: Record<string, unknown> = {};
-  for (const [name, fn] of Object.entries(impl) as [string, (...a: unknown[]) => Promise<unknown>][]) {
-    out[name] = async (...args: unknown[]) => {
-      try {
-        return await fn(...args);
-      } catch (err) {
-        if (!(err instanceof ParleyError) && isStoreOutage(err)) throw errors.unavailable('session store unavailable, retry', err);
-        throw err;
-      }
-    };
-  }
-  return out as T;
-}
-
 export function sessionServiceImpl(
   m: SessionManager,
   issuer: TokenIssuer,
   jwt: { issuer: string; audience: string },
 ): ServiceImpl<typeof sessionV1.SessionService> {
-  return mapErrors<ServiceImpl<typeof sessionV1.SessionService>>({
+  return {
     createAccount: async (req) => m.createAccount({ username: req.username, password: req.password, displayName: req.displayName }),
     login: async (req) => tokens(await m.login({ username: req.username, password: req.password, deviceName: req.deviceName })),
     refreshToken: async (req) => tokens(await m.refresh(req.refreshToken)),
@@ -72,5 +55,5 @@ export function sessionServiceImpl(
       return {};
     },
     getDeviceRoutes: async (req) => ({ routes: await m.routes(req.userIds) }),
-  });
+  };
 }
