@@ -1,8 +1,22 @@
 // Redis (ioredis): reconnects forever with backoff, so a Redis restart heals without a service restart.
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { nsKey } from './config.js';
 
 export { Redis };
+
+/**
+ * The gateways' Redis pub/sub channels (protobuf `GatewayDelivery`), one definition for the publishers
+ * (session, group, message) and the subscribers (gateway): each gateway's own channel, and the broadcast
+ * channel every gateway also listens to (deliveries that must reach a device wherever it is connected).
+ */
+export function gatewayChannel(namespace: string, gatewayId: string): string {
+  return nsKey(namespace, `parley:gw:${gatewayId}`);
+}
+
+export function gatewayBroadcastChannel(namespace: string): string {
+  return nsKey(namespace, 'parley:gw-all');
+}
 
 /** Reconnect delay: 100 ms, 200 ms, … capped at 2 s, forever (never gives up). */
 export function redisRetryDelay(times: number): number {

@@ -1,9 +1,9 @@
 // GatewayService: the HTTP + WebSocket edge. create → start → destroy (idempotent).
-import { checks, createLogger, createRedis, once, readinessMonitor, type Logger, type ReadinessMonitor, type Redis } from '@parley/kit';
+import { checks, createLogger, createRedis, gatewayBroadcastChannel, gatewayChannel, once, readinessMonitor, type Logger, type ReadinessMonitor, type Redis } from '@parley/kit';
 import type { FastifyInstance } from 'fastify';
 import type { GatewayConfig } from './config.js';
 import { createGatewayMetrics, createUpstreams, type GatewayMetrics, type Upstreams } from './context.js';
-import { DeliveryChannel, broadcastChannel, deliveryChannel } from './storage/delivery-channel.js';
+import { DeliveryChannel } from './storage/delivery-channel.js';
 import { Authenticator } from './transport/auth/authenticator.js';
 import { TokenVerifier } from './transport/auth/token-verifier.js';
 import { buildApp } from './transport/http/app.js';
@@ -43,7 +43,7 @@ export class GatewayService {
     const verifier = new TokenVerifier(upstreams.session, logger.child({ subsystem: 'keys' }), cfg.keysRefreshMs);
     const authenticator = new Authenticator(verifier, upstreams.session);
     const connections = new ConnectionManager(cfg, logger.child({ subsystem: 'ws' }), metrics, upstreams);
-    const deliveries = new DeliveryChannel(cfg.redisUrl, deliveryChannel(cfg.namespace, cfg.instanceId), broadcastChannel(cfg.namespace), logger.child({ subsystem: 'deliveries' }), (d) =>
+    const deliveries = new DeliveryChannel(cfg.redisUrl, gatewayChannel(cfg.namespace, cfg.instanceId), gatewayBroadcastChannel(cfg.namespace), logger.child({ subsystem: 'deliveries' }), (d) =>
       connections.deliver(d),
     );
     let draining = false;

@@ -3,16 +3,9 @@
 // Every gateway also listens on the broadcast channel `parley:gw-all`, used for the rare deliveries that
 // must reach every connection of a device wherever it is (a device removal closes them all with 4001).
 import { fromBinary } from '@bufbuild/protobuf';
-import { createRedis, nsKey, type Logger, type Redis } from '@parley/kit';
+import { createRedis, type Logger, type Redis } from '@parley/kit';
 import { eventsV1 } from '@parley/proto';
 
-export function deliveryChannel(namespace: string, instanceId: string): string {
-  return nsKey(namespace, `parley:gw:${instanceId}`);
-}
-
-export function broadcastChannel(namespace: string): string {
-  return nsKey(namespace, 'parley:gw-all');
-}
 
 export class DeliveryChannel {
   private readonly redis: Redis;

@@ -3,15 +3,11 @@
 // Redis pub/sub is at-most-once: a device that is offline (or misses it) sees the change in chat.get /
 // chat.list and in the system message of the sequence, which it always receives.
 import { create, toBinary } from '@bufbuild/protobuf';
-import { nsKey, type Redis } from '@parley/kit';
+import { gatewayChannel, type Redis } from '@parley/kit';
 import { eventsV1 } from '@parley/proto';
 import type { ChatEvents, ChatView } from '../domain/model.js';
 import { chatToProto } from './convert.js';
 import type { DeviceRoute } from './session-directory.js';
-
-export function gatewayChannel(namespace: string, gatewayId: string): string {
-  return nsKey(namespace, `parley:gw:${gatewayId}`);
-}
 
 export interface DeviceRouter {
   deviceRoutes(userIds: string[]): Promise<DeviceRoute[]>;

@@ -2,12 +2,8 @@
 import type { Redis } from '@parley/kit';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { eventsV1, type commonV1 } from '@parley/proto';
-import { nsKey } from '@parley/kit';
+import { gatewayChannel } from '@parley/kit';
 import type { DeliveryTargetPlan } from '../domain/fanout.js';
-
-export function gatewayChannel(namespace: string, gatewayId: string): string {
-  return nsKey(namespace, `parley:gw:${gatewayId}`);
-}
 
 export class GatewayDeliveryBus {
   constructor(
