@@ -8,6 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ParleyHttp, randomUsername } from '@parley/client';
+import { mapLimit } from '@parley/kit';
 import { startMesh, type Mesh } from '@parley/testing';
 import { parseArgs, type BenchArgs } from './args.js';
 import { runGroup, type GroupResult } from './group.js';
@@ -36,20 +37,6 @@ export const BENCH_MESH_ENV: Record<string, string> = {
   ),
 };
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= items.length) return;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
 
 async function users(baseUrl: string, n: number, prefix: string): Promise<Creds[]> {
   const http = new ParleyHttp(baseUrl);

@@ -1,6 +1,7 @@
 // Shared helpers of the chat e2e suites (not a test file): a mesh with every service, users with
 // several devices on either gateway, and a Device that records every `message.new` it receives so the
 // suites can prove per-device delivery (protocol.md §8.2, §8.4) rather than infer it from history.
+import { mapLimit } from '@parley/kit';
 import { startMesh, type Mesh } from '@parley/testing';
 import {
   ParleyHttp,
@@ -56,20 +57,7 @@ export async function newUsers(mesh: Mesh, n: number, prefix = 'u', concurrency 
   return mapLimit(Array.from({ length: n }, (_, i) => i), concurrency, () => newUser(mesh, prefix));
 }
 
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= items.length) return;
-        out[i] = await fn(items[i]!, i);
-      }
-    }),
-  );
-  return out;
-}
+export { mapLimit };
 
 const key = (chatId: string, seq: number) => `${chatId}#${seq}`;
 

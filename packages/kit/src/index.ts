@@ -12,3 +12,4 @@ export * from './ops.js';
 export * from './shutdown.js';
 export * from './service.js';
 export * from './admission.js';
+export * from './async.js';

@@ -8,6 +8,7 @@
 // An op left pending by a crash is finished by whoever touches the chat next (a retry, a read) once
 // it is older than `staleOpMs`; younger ops are waited for, since their owner is probably alive.
 import { randomBytes } from 'node:crypto';
+import { mapLimit } from '@parley/kit';
 import { fail } from './errors.js';
 import { finalRows, pendingRows, recipientsOf, systemMessages } from './operations.js';
 import {
@@ -51,18 +52,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HEADS_BATCH = 100;
 const READ_CONCURRENCY = 32;
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 export class ChatManager {
   private readonly now: () => number;

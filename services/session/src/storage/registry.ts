@@ -9,7 +9,7 @@
 //   parley:gw:<gatewayId>           pub/sub delivery channel of one gateway
 //   parley:gw-all                   pub/sub channel every gateway listens to (device revocations)
 // The braces keep a user's two keys in one Redis Cluster slot, as the scripts need.
-import { nsKey, type Redis } from '@parley/kit';
+import { gatewayBroadcastChannel, gatewayChannel, mapLimit, nsKey, type Redis } from '@parley/kit';
 import type { LiveConnection, RegistryPort, Route } from '../domain/ports.js';
 
 export type { LiveConnection, Route };
@@ -101,7 +101,7 @@ export class ConnectionRegistry implements RegistryPort {
   }
 
   gatewayChannel(gatewayId: string): string {
-    return nsKey(this.ns, `parley:gw:${gatewayId}`);
+    return gatewayChannel(this.ns, gatewayId);
   }
 
   async register(c: LiveConnection, ttlSeconds: number): Promise<void> {
@@ -193,19 +193,8 @@ export class ConnectionRegistry implements RegistryPort {
 
   /** To every gateway: for the rare deliveries that must reach every connection of a device. */
   async broadcast(payload: Uint8Array): Promise<void> {
-    await this.redis.publish(nsKey(this.ns, 'parley:gw-all'), Buffer.from(payload));
+    await this.redis.publish(gatewayBroadcastChannel(this.ns), Buffer.from(payload));
   }
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
+
