@@ -2,9 +2,9 @@
 // ready again with no restart (issue 2). Uses Redis (quick to restart): presence and the gateways need it.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { findRepoRoot, startMesh, type Mesh } from '@parley/testing';
+import { repoRoot, startMesh, type Mesh } from '@parley/testing';
 
-const infra = join(findRepoRoot(), 'infra', 'parley-infra');
+const infra = join(repoRoot(), 'infra', 'parley-infra');
 let mesh: Mesh;
 
 async function readyStatus(url: string): Promise<number> {

@@ -3,9 +3,9 @@
 // the `parley` keyspace) and by e2e tests (free ports, a fresh keyspace and namespace per mesh).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
-import { join, resolve, dirname } from 'node:path';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { freePort } from './infra.js';
+import { freePort, infraEnv, repoRoot } from './infra.js';
 
 export const BACKEND_SERVICES = ['session', 'group', 'message', 'presence', 'media', 'push'] as const;
 export type BackendService = (typeof BACKEND_SERVICES)[number];
@@ -66,32 +66,7 @@ export interface Mesh {
   envOf(name: string): Record<string, string> | undefined;
 }
 
-export function findRepoRoot(from = process.cwd()): string {
-  let dir = resolve(from);
-  for (;;) {
-    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no pnpm-workspace.yaml above ${from}`);
-    dir = up;
-  }
-}
 
-/** PARLEY_* connection settings for the local servers (env wins over the defaults of infra/). */
-export function infraEnvDefaults(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const pick = (k: string, d: string) => env[k] ?? d;
-  return {
-    PARLEY_CASSANDRA_CONTACT_POINTS: pick('PARLEY_CASSANDRA_CONTACT_POINTS', '127.0.0.1:9142'),
-    PARLEY_CASSANDRA_DATACENTER: pick('PARLEY_CASSANDRA_DATACENTER', 'datacenter1'),
-    PARLEY_CASSANDRA_KEYSPACE: pick('PARLEY_CASSANDRA_KEYSPACE', 'parley'),
-    PARLEY_KAFKA_BROKERS: pick('PARLEY_KAFKA_BROKERS', '127.0.0.1:9192'),
-    PARLEY_REDIS_URL: pick('PARLEY_REDIS_URL', 'redis://127.0.0.1:6390'),
-    PARLEY_MINIO_ENDPOINT: pick('PARLEY_MINIO_ENDPOINT', 'http://127.0.0.1:9100'),
-    PARLEY_MINIO_ACCESS_KEY: pick('PARLEY_MINIO_ACCESS_KEY', 'parley'),
-    PARLEY_MINIO_SECRET_KEY: pick('PARLEY_MINIO_SECRET_KEY', 'parley-secret-key'),
-    PARLEY_MINIO_BUCKET: pick('PARLEY_MINIO_BUCKET', 'media'),
-    PARLEY_LOG_LEVEL: pick('PARLEY_LOG_LEVEL', 'info'),
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -104,7 +79,7 @@ function tail(file: string, lines = 30): string {
 }
 
 export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
-  const root = findRepoRoot();
+  const root = repoRoot();
   const fixed = opts.fixed ?? false;
   const id = fixed ? 'dev' : `m${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const logDir = opts.logDir ?? join(root, '.run', 'mesh', id);
@@ -122,7 +97,8 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   for (let i = 0; i < gatewayCount; i++) gwPorts.push(fixed ? DEFAULT_GATEWAY_PORT + i : await freePort());
 
   const shared: Record<string, string> = {
-    ...infraEnvDefaults(),
+    ...infraEnv(),
+    PARLEY_LOG_LEVEL: process.env.PARLEY_LOG_LEVEL ?? 'info',
     ...(fixed ? {} : { PARLEY_CASSANDRA_KEYSPACE: `e2e_${id}`, PARLEY_NAMESPACE: id }),
     ...(opts.env ?? {}),
   };
