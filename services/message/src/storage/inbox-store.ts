@@ -2,6 +2,7 @@
 // Cursor and read-mark writes use USING TIMESTAMP <seq>: the highest seq wins whatever the write order, so
 // concurrent acks never move a cursor back without a read-modify-write transaction. Pending (beyond-a-gap)
 // seqs are a set: each is added at timestamp = its seq and removed at timestamp = the cursor that passed it.
+import { LruMap } from './lru.js';
 import cassandra from 'cassandra-driver';
 import type { Claim, ClaimRow, CursorStore, DedupeKey, DedupeStore, ReadMarksStore, StoredCursor } from '../domain/ports.js';
 
@@ -70,21 +71,17 @@ export class CursorTable implements CursorStore, ReadMarksStore {
    * on a stale (lower) cursor can only re-write what is already there or re-publish a delivered receipt —
    * never move a cursor back. The backlog on connect always reads the table (`read`).
    */
-  private readonly cache = new Map<string, StoredCursor>();
+  private readonly cache: LruMap<string, StoredCursor>;
 
   constructor(
     private readonly client: cassandra.Client,
-    private readonly cacheMax = 0,
-  ) {}
+    cacheMax = 0,
+  ) {
+    this.cache = new LruMap(cacheMax);
+  }
 
   private remember(k: string, c: StoredCursor): void {
-    if (this.cacheMax <= 0) return;
-    this.cache.delete(k);
     this.cache.set(k, { chatId: c.chatId, acked: c.acked, pending: [...c.pending] });
-    if (this.cache.size > this.cacheMax) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
   }
 
   private toCursor(row: cassandra.types.Row): StoredCursor {

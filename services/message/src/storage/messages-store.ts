@@ -2,6 +2,7 @@
 // Commits are conditional (`INSERT … IF NOT EXISTS`, one conditional batch per commit round, Paxos at
 // LOCAL_SERIAL, commit at LOCAL_QUORUM); reads at LOCAL_QUORUM, except findMessageId (LOCAL_SERIAL: it
 // completes any commit left in flight before deciding that a claimed message was never written).
+import { LruMap } from './lru.js';
 import cassandra from 'cassandra-driver';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { commonV1 } from '@parley/proto';
@@ -29,35 +30,23 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
    * changes, so an entry cannot go stale; it spares the ack path (every recipient of a group message acks
    * the same seq) one read each.
    */
-  private readonly recent = new Map<string, commonV1.Message>();
+  private readonly recent: LruMap<string, commonV1.Message>;
 
   constructor(
     private readonly client: cassandra.Client,
     bucketSize: number,
-    private readonly recentMax = 5000,
+    recentMax = 5000,
   ) {
     this.size = BigInt(bucketSize);
+    this.recent = new LruMap(recentMax);
   }
 
   private remember(m: commonV1.Message): void {
-    if (this.recentMax <= 0) return;
-    const k = `${m.chatId}#${m.seq}`;
-    this.recent.delete(k);
-    this.recent.set(k, m);
-    if (this.recent.size > this.recentMax) {
-      const oldest = this.recent.keys().next().value;
-      if (oldest !== undefined) this.recent.delete(oldest);
-    }
+    this.recent.set(`${m.chatId}#${m.seq}`, m);
   }
 
   private recall(chatId: string, seq: bigint): commonV1.Message | undefined {
-    const k = `${chatId}#${seq}`;
-    const m = this.recent.get(k);
-    if (m) {
-      this.recent.delete(k);
-      this.recent.set(k, m);
-    }
-    return m;
+    return this.recent.get(`${chatId}#${seq}`);
   }
 
   private params(m: commonV1.Message): unknown[] {
