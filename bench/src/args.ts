@@ -1,6 +1,6 @@
 // Command line of `./parley bench` (see bench/README.md).
 
-export type Scenario = 'oneone' | 'ramp' | 'group';
+export type Scenario = 'oneone' | 'ramp' | 'group' | 'media';
 
 export interface BenchArgs {
   scenarios: Scenario[];
@@ -31,12 +31,18 @@ export interface BenchArgs {
   grace: number;
   /** Suffix of the result file names (`<date>-<scenario>-<tag>.md`). */
   tag: string;
+  /** Media scenario: file sizes (MiB), concurrent uploads, files per cell. */
+  mediaSizesMiB: number[];
+  mediaConcurrency: number[];
+  mediaCount: number;
 }
 
 const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--rate 1000] [--duration 20] [--pairs 100]
        [--workers 2] [--ramp-start 10] [--ramp-factor 1.5] [--ramp-step 10] [--ramp-max 5000]
        [--group-size 1024] [--group-messages 20] [--group-interval 500] [--group-no-ack]
+       [--media-sizes 1,20] [--media-concurrency 1,4] [--media-count 16]
        [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10] [--tag name]
+The media scenario runs only when named (--scenario media); "all" keeps its meaning (ramp, group, oneone).
 Without --targets the bench starts its own mesh (all services, two gateways, a fresh keyspace).`;
 
 export function parseArgs(argv: string[]): BenchArgs {
@@ -58,6 +64,9 @@ export function parseArgs(argv: string[]): BenchArgs {
     out: 'bench/results',
     grace: 10,
     tag: '',
+    mediaSizesMiB: [1, 20],
+    mediaConcurrency: [1, 4],
+    mediaCount: 16,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -75,7 +84,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--scenario': {
         const s = v();
         a.scenarios = s === 'all' ? ['oneone', 'ramp', 'group'] : (s.split(',') as Scenario[]);
-        for (const x of a.scenarios) if (!['oneone', 'ramp', 'group'].includes(x)) throw new Error(`unknown scenario ${x}\n${HELP}`);
+        for (const x of a.scenarios) if (!['oneone', 'ramp', 'group', 'media'].includes(x)) throw new Error(`unknown scenario ${x}\n${HELP}`);
         break;
       }
       case '--rate': a.rate = num(); break;
@@ -93,6 +102,9 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--targets': a.targets = v().split(',').filter(Boolean); break;
       case '--out': a.out = v(); break;
       case '--grace': a.grace = num(); break;
+      case '--media-sizes': a.mediaSizesMiB = v().split(',').map(Number).filter((x) => x > 0); break;
+      case '--media-concurrency': a.mediaConcurrency = v().split(',').map(Number).filter((x) => x > 0); break;
+      case '--media-count': a.mediaCount = Math.floor(num()); break;
       case '--tag': a.tag = v().replace(/[^a-z0-9-]/gi, ''); break;
       case '-h': case '--help': console.log(HELP); process.exit(0); break;
       default: throw new Error(`unknown argument ${k}\n${HELP}`);

@@ -12,6 +12,7 @@ import { mapLimit } from '@parley/kit';
 import { startMesh, type Mesh } from '@parley/testing';
 import { parseArgs, type BenchArgs } from './args.js';
 import { runGroup, type GroupResult } from './group.js';
+import { runMediaBench } from './media.js';
 import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js';
 import { machine, table, writeResult } from './report.js';
 import { addCounts, ms, summarize } from './stats.js';
@@ -290,6 +291,18 @@ async function main(): Promise<void> {
     }
 
     if (a.scenarios.includes('group') && !groupDone) await groupScenario();
+    if (a.scenarios.includes('media')) {
+      const [u] = await users(gatewayUrls[0]!, 1, 'bm');
+      const r = await runMediaBench(new ParleyHttp(gatewayUrls[0]!, u!.accessToken), { sizesMiB: a.mediaSizesMiB, concurrency: a.mediaConcurrency, count: a.mediaCount, log });
+      const body =
+        header('Media uploads and thumbnails', a, date, target, [
+          'load: one user; N concurrent uploaders each run POST /v1/media → PUT to the presigned MinIO URL (Content-Length and x-amz-checksum-sha256 signed) → POST complete, until the files of a cell are in; random bytes',
+          'MB/s = bytes PUT ÷ wall time of the cell; "PUT end → complete 200" = verification (size + the checksum MinIO recorded) and the LWT that marks the media ready',
+        ]) +
+        `\n${r.uploads}\n\n12-megapixel JPEG, one at a time; thumbnail = complete 200 → GET /v1/media/{id}/thumbnail answers 302 (polled every 25 ms; sharp, 320 px JPEG, MEDIA_THUMBNAIL_CONCURRENCY=1):\n\n${r.thumbnail}\n`;
+      log(`wrote ${writeResult(a.out, 'media' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
+      summaries.push(`### Media uploads\n\n${r.uploads}\n\n### 12 MP thumbnail\n\n${r.thumbnail}`);
+    }
   } finally {
     await cleanup();
   }

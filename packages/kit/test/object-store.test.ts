@@ -43,4 +43,20 @@ describe('MinIO', () => {
     expect(await (await fetch(await pub.presignedGet('p.txt', 60))).text()).toBe('public');
     await pub.remove('p.txt');
   });
+
+  it('binds a presigned PUT to its length, type and sha256, and reads back the checksum the store verified', async () => {
+    const { createHash } = await import('node:crypto');
+    const bytes = Buffer.from(`bound ${runId}`);
+    const digest = createHash('sha256').update(bytes).digest();
+    const headers = { 'content-type': 'image/png', 'x-amz-checksum-sha256': digest.toString('base64') };
+    const url = store.presignedPutBound('bound.bin', 60, { ...headers, 'content-length': bytes.length });
+    expect((await fetch(url, { method: 'PUT', headers, body: Buffer.concat([bytes, bytes]) })).status).toBe(403);
+    const flipped = Buffer.from(bytes);
+    flipped[0] = flipped[0]! ^ 1;
+    expect((await fetch(url, { method: 'PUT', headers, body: flipped })).status).toBe(400);
+    expect(await store.statChecksum('bound.bin')).toBeUndefined();
+    expect((await fetch(url, { method: 'PUT', headers, body: bytes })).status).toBe(200);
+    expect(await store.statChecksum('bound.bin')).toEqual({ size: bytes.length, contentType: 'image/png', sha256: digest.toString('hex') });
+    await store.remove('bound.bin');
+  });
 });

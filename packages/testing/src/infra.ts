@@ -30,6 +30,8 @@ export interface InfraSettings {
     accessKey: string;
     secretKey: string;
     bucket: string;
+    /** PARLEY_MINIO_PUBLIC_ENDPOINT: the URL presigned URLs are made for, when clients use another name. */
+    publicEndpoint?: string;
   };
 }
 
@@ -78,6 +80,7 @@ export function infraSettings(env: NodeJS.ProcessEnv = process.env): InfraSettin
       accessKey: get('PARLEY_MINIO_ACCESS_KEY') ?? 'parley',
       secretKey: get('PARLEY_MINIO_SECRET_KEY') ?? 'parley-secret-key',
       bucket: get('PARLEY_MINIO_BUCKET') ?? 'media',
+      ...(get('PARLEY_MINIO_PUBLIC_ENDPOINT') ? { publicEndpoint: get('PARLEY_MINIO_PUBLIC_ENDPOINT')! } : {}),
     },
   };
 }
@@ -95,6 +98,7 @@ export function infraEnv(settings: InfraSettings = infraSettings()): Record<stri
     PARLEY_MINIO_ACCESS_KEY: settings.minio.accessKey,
     PARLEY_MINIO_SECRET_KEY: settings.minio.secretKey,
     PARLEY_MINIO_BUCKET: settings.minio.bucket,
+    ...(settings.minio.publicEndpoint ? { PARLEY_MINIO_PUBLIC_ENDPOINT: settings.minio.publicEndpoint } : {}),
   };
 }
 
