@@ -135,9 +135,19 @@ export class MediaService {
     this.ops = await startOpsServer({ host, port: cfg.httpPort, logger: this.logger, registry: metrics.registry, readiness: this.readiness });
     this.httpPort = this.ops.port;
     // The message service creates the topic too; whoever starts first wins (idempotent).
-    await ensureTopics(this.kafka, [
-      { topic: nsTopic(cfg.namespace, TOPICS.chatMessages), numPartitions: cfg.kafkaTopicPartitions, replicationFactor: cfg.kafkaReplicationFactor },
-    ]);
+    // Both may try at once: a lost creation race is retried (the second look finds the topic).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ensureTopics(this.kafka, [
+          { topic: nsTopic(cfg.namespace, TOPICS.chatMessages), numPartitions: cfg.kafkaTopicPartitions, replicationFactor: cfg.kafkaReplicationFactor },
+        ]);
+        break;
+      } catch (err) {
+        if (attempt >= 10) throw err;
+        this.logger.warn({ err, attempt }, 'creating chat.messages.v1 failed; retrying');
+        await new Promise((r) => setTimeout(r, 300 * attempt));
+      }
+    }
     this.links = await startLinksConsumer({ kafka: this.kafka, namespace: cfg.namespace, partitions: cfg.kafkaTopicPartitions, logger: this.logger, mgr: this.manager });
     if (this.opts.sweeper !== false) {
       let running = false;
