@@ -4,6 +4,7 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './grpc/index.js';
 export * from './kafka.js';
+export * from './pipelined-consumer.js';
 export * from './cassandra.js';
 export * from './redis.js';
 export * from './object-store.js';

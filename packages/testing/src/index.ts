@@ -1,2 +1,3 @@
 export * from './mesh.js';
 export * from './infra.js';
+export * from './push-fakes/index.js';

@@ -6,6 +6,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStrea
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort, infraEnv, repoRoot } from './infra.js';
+import { startPushFakes, type PushFakes } from './push-fakes/index.js';
 
 export const BACKEND_SERVICES = ['session', 'group', 'message', 'presence', 'media', 'push'] as const;
 export type BackendService = (typeof BACKEND_SERVICES)[number];
@@ -36,6 +37,8 @@ export interface MeshOptions {
   readyTimeoutMs?: number;
   /** Called with progress lines. */
   onProgress?: (line: string) => void;
+  /** Start the local fake push providers (packages/testing/src/push-fakes) and point push at them (default true). */
+  pushFakes?: boolean;
 }
 
 interface Proc {
@@ -64,6 +67,8 @@ export interface Mesh {
   readyUrl(name: string): string | undefined;
   /** The env a process was started with (ports, addresses). */
   envOf(name: string): Record<string, string> | undefined;
+  /** The fake push providers push sends to (unless `pushFakes: false`). */
+  pushFakes?: PushFakes;
 }
 
 
@@ -109,8 +114,11 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     message: { MESSAGE_GROUP_ADDR: addr('group'), MESSAGE_SESSION_ADDR: addr('session'), MESSAGE_MEDIA_ADDR: addr('media') },
     presence: { PRESENCE_SESSION_ADDR: addr('session'), PRESENCE_GROUP_ADDR: addr('group') },
     media: { MEDIA_GROUP_ADDR: addr('group') },
-    push: {},
+    push: { PUSH_SESSION_ADDR: addr('session') },
   };
+  // Fixed ports for `./parley up` (9470 HTTPS: FCM, Web Push, webhooks; 9471 HTTP/2: APNs).
+  const pushFakes = opts.pushFakes === false ? undefined : await startPushFakes(fixed ? { httpsPort: 9470, apnsPort: 9471 } : {});
+  if (pushFakes) Object.assign(perService.push, pushFakes.env);
 
   const procs = new Map<string, Proc>();
   for (const s of BACKEND_SERVICES) {
@@ -225,11 +233,13 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       const gws = [...procs.keys()].filter((n) => n.startsWith('gateway-'));
       await Promise.all(gws.map((n) => killOne(n, 'SIGTERM')));
       await Promise.all([...services].map((n) => killOne(n, 'SIGTERM')));
+      await pushFakes?.close();
     },
     logFile,
     pid: (name) => procs.get(name)?.child?.pid,
     readyUrl: (name) => procs.get(name)?.readyUrl,
     envOf: (name) => procs.get(name)?.env,
+    ...(pushFakes ? { pushFakes } : {}),
   };
 
   try {

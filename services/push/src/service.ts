@@ -1,34 +1,114 @@
-// The push service. Status: a skeleton. It applies its Cassandra migrations, serves gRPC health, readiness
-// (Cassandra and Kafka answer), metrics and graceful shutdown, and registers PushService with no handlers
-// yet: `push.register` answers `unavailable`, and nothing consumes `push.requests.v1` yet, until the push
-// capability (registrations, FCM/APNs/Web Push/webhook senders, retries) is built.
+// The push service: registrations (gRPC RegisterPush / UnregisterPush / GetVapidPublicKey), the push.requests.v1
+// consumer (collapse per (device, chat), per-provider lanes with retries) and the providers: FCM HTTP v1, APNs
+// (HTTP/2, token auth), Web Push (VAPID + aes128gcm) and signed webhooks. A provider without credentials is
+// disabled and says so at start; its registrations are accepted but not delivered.
 import {
   cassandraSettings,
   checks,
   createCassandra,
+  createClient,
   createGrpcServer,
   createKafka,
   createLogger,
   createMetrics,
+  ensureTopics,
   kafkaCheck,
   loadMigrations,
+  nsTopic,
   once,
   readinessMonitor,
   runMigrations,
   startOpsServer,
+  TOPICS,
   type CassandraClient,
   type GrpcServer,
   type Logger,
+  type Metrics,
   type OpsServer,
   type ReadinessMonitor,
 } from '@parley/kit';
-import { pushV1 } from '@parley/proto';
+import { pushV1, sessionV1 } from '@parley/proto';
 import type { PushConfig } from './config.js';
+import { AddressPolicy } from './domain/address-policy.js';
+import { Dispatcher, type DispatchMetrics } from './domain/dispatcher.js';
+import { PushWorker } from './domain/push-worker.js';
+import { PLATFORMS, type Provider } from './domain/types.js';
+import { ApnsProvider } from './providers/apns.js';
+import { FcmProvider, parseServiceAccount } from './providers/fcm.js';
+import { HttpClient } from './providers/http-client.js';
+import { WebhookProvider } from './providers/webhook.js';
+import { WebPushProvider } from './providers/webpush.js';
+import { RegistrationStore } from './storage/registrations.js';
+import { SessionSenderNames } from './storage/sender-names.js';
+import { pushHandlers } from './transport/grpc/push-handlers.js';
+import { startPushConsumers } from './transport/kafka/consumers.js';
+
+/** Builds the configured providers; a missing or malformed credential disables that provider, loudly. */
+export function buildProviders(cfg: PushConfig, http: HttpClient, logger: Logger): Provider[] {
+  const out: Provider[] = [];
+  const off = (name: string, why: string) => logger.warn({ provider: name }, `push provider ${name} disabled: ${why}`);
+  if (cfg.fcmServiceAccount) {
+    try {
+      out.push(new FcmProvider(http, parseServiceAccount(cfg.fcmServiceAccount), cfg.fcmBaseUrl));
+    } catch (err) {
+      logger.error({ provider: 'fcm' }, `push provider fcm disabled: ${(err as Error).message}`);
+    }
+  } else off('fcm', 'PUSH_FCM_SERVICE_ACCOUNT is not set');
+  if (cfg.apnsKey && cfg.apnsKeyId && cfg.apnsTeamId && cfg.apnsTopic) {
+    out.push(
+      new ApnsProvider({
+        key: cfg.apnsKey,
+        keyId: cfg.apnsKeyId,
+        teamId: cfg.apnsTeamId,
+        topic: cfg.apnsTopic,
+        baseUrl: cfg.apnsBaseUrl,
+        timeoutMs: cfg.requestTimeoutMs,
+      }),
+    );
+  } else off('apns', 'PUSH_APNS_KEY, PUSH_APNS_KEY_ID, PUSH_APNS_TEAM_ID and PUSH_APNS_TOPIC are not all set');
+  if (cfg.vapidPublicKey && cfg.vapidPrivateKey) {
+    try {
+      out.push(new WebPushProvider(http, { publicKey: cfg.vapidPublicKey, privateKey: cfg.vapidPrivateKey, subject: cfg.vapidSubject }));
+    } catch (err) {
+      logger.error({ provider: 'webpush' }, `push provider webpush disabled: ${(err as Error).message}`);
+    }
+  } else off('webpush', 'PUSH_VAPID_PUBLIC_KEY and PUSH_VAPID_PRIVATE_KEY are not set');
+  if (cfg.webhookSecret) out.push(new WebhookProvider(http, cfg.webhookSecret));
+  else off('webhook', 'PUSH_WEBHOOK_SECRET is not set');
+  logger.info({ providers: out.map((p) => p.name) }, 'push providers enabled');
+  return out;
+}
+
+function dispatchMetrics(m: Metrics): DispatchMetrics {
+  const sent = m.counter('parley_push_sent_total', 'Notifications accepted by the provider', ['provider']);
+  const failed = m.counter('parley_push_failed_total', 'Notifications not delivered, by reason', ['provider', 'reason']);
+  const retried = m.counter('parley_push_retried_total', 'Send attempts retried, by reason', ['provider', 'reason']);
+  const invalidated = m.counter('parley_push_invalidated_total', 'Registrations deleted because the provider declared the token dead', ['provider']);
+  const latency = m.histogram('parley_push_send_seconds', 'Provider request latency of successful sends', ['provider']);
+  const enabled = m.gauge('parley_push_provider_enabled', '1 if the provider is configured and its credentials work', ['provider']);
+  for (const p of PLATFORMS) enabled.set({ provider: p }, 0);
+  return {
+    sent: (provider, s) => {
+      sent.inc({ provider });
+      latency.observe({ provider }, s);
+    },
+    failed: (provider, reason) => failed.inc({ provider, reason }),
+    retried: (provider, reason) => retried.inc({ provider, reason }),
+    invalidated: (provider) => invalidated.inc({ provider }),
+    enabled: (provider, on) => enabled.set({ provider }, on ? 1 : 0),
+  };
+}
 
 export class PushService {
   private grpc?: GrpcServer;
   private ops?: OpsServer;
   private readiness?: ReadinessMonitor;
+  private consumers?: { stop(): Promise<void>; inFlight(): number };
+  private worker?: PushWorker;
+  private dispatcher?: Dispatcher;
+  private providers: Provider[] = [];
+  private readonly http: HttpClient;
+  readonly policy: AddressPolicy;
   readonly destroy: () => Promise<void>;
 
   private constructor(
@@ -37,11 +117,18 @@ export class PushService {
     private readonly cassandra: CassandraClient,
     private readonly kafka: ReturnType<typeof createKafka>,
   ) {
+    this.policy = new AddressPolicy(cfg.outboundAllow);
+    this.http = new HttpClient(this.policy, cfg.requestTimeoutMs);
     this.destroy = once(async () => {
       this.readiness?.drain();
       this.readiness?.stop();
+      this.worker?.close();
+      this.dispatcher?.close();
+      await this.consumers?.stop().catch(() => {});
       await this.grpc?.shutdown(10_000);
       await this.ops?.close();
+      await Promise.all(this.providers.map((p) => p.close?.()));
+      this.http.close();
       await this.cassandra.shutdown();
     });
   }
@@ -57,17 +144,82 @@ export class PushService {
     return new PushService(cfg, logger, createCassandra(cassandraSettings(cfg)), kafka);
   }
 
+  private async ensureTopics(): Promise<void> {
+    const topics = [TOPICS.pushRequests, TOPICS.sessionEvents].map((t) => ({
+      topic: nsTopic(this.cfg.namespace, t),
+      numPartitions: this.cfg.kafkaTopicPartitions,
+      replicationFactor: this.cfg.kafkaReplicationFactor,
+    }));
+    // The message service creates the same topics; a concurrent creation is retried once.
+    try {
+      await ensureTopics(this.kafka, topics);
+    } catch {
+      await new Promise((r) => setTimeout(r, 1000));
+      await ensureTopics(this.kafka, topics);
+    }
+  }
+
   async start(): Promise<void> {
     const metrics = createMetrics('push');
+    const store = new RegistrationStore(this.cassandra);
+    this.providers = buildProviders(this.cfg, this.http, this.logger);
+    const dm = dispatchMetrics(metrics);
+    this.dispatcher = new Dispatcher(this.providers, {
+      concurrency: this.cfg.concurrencyPerProvider,
+      maxAttempts: this.cfg.maxAttempts,
+      retryBaseMs: this.cfg.retryBaseMs,
+      retryMaxMs: this.cfg.retryMaxMs,
+      logger: this.logger.child({ subsystem: 'dispatcher' }),
+      metrics: dm,
+      onDeadToken: (reg) => store.removeDead(reg),
+    });
+    const skipped = metrics.counter('parley_push_skipped_total', 'Push requests with nothing to send', ['reason']);
+    const collapsed = metrics.counter('parley_push_collapsed_total', 'Push requests folded into a pending notification');
+    const results = metrics.counter('parley_push_results_total', 'Settled notifications by result', ['result']);
+    const session = this.cfg.sessionAddr
+      ? createClient(sessionV1.SessionService, this.cfg.sessionAddr, { deadlineMs: 2000, logger: this.logger })
+      : undefined;
+    this.worker = new PushWorker({
+      registrations: store,
+      dispatcher: this.dispatcher,
+      names: new SessionSenderNames(session),
+      content: { previews: this.cfg.previews, previewMaxChars: this.cfg.previewMaxChars },
+      collapseWindowMs: this.cfg.collapseWindowMs,
+      logger: this.logger,
+      metrics: { skipped: (r) => skipped.inc({ reason: r }), collapsed: () => collapsed.inc(), result: (r) => results.inc({ result: r }) },
+    });
+
     this.grpc = createGrpcServer({ logger: this.logger, metrics });
-    this.grpc.addService(pushV1.PushService, {});
+    this.grpc.addService(pushV1.PushService, pushHandlers({ store, policy: this.policy, vapidPublicKey: this.cfg.vapidPublicKey }));
     const grpc = this.grpc;
     this.readiness = readinessMonitor({
       logger: this.logger,
       checks: { cassandra: checks.cassandra(this.cassandra), kafka: kafkaCheck(this.kafka) },
       onChange: (ready) => grpc.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
     });
+    await this.ensureTopics();
+    const worker = this.worker;
+    this.consumers = await startPushConsumers({
+      kafka: this.kafka,
+      namespace: this.cfg.namespace,
+      worker,
+      store,
+      logger: this.logger,
+      maxInFlight: this.cfg.maxInFlight,
+      partitionsConsumedConcurrently: this.cfg.kafkaTopicPartitions,
+    });
+    const inflight = metrics.gauge('parley_push_in_flight', 'Push requests not settled yet (held, queued, retrying)');
+    const streaks = metrics.gauge('parley_push_collapse_streaks', 'Open collapse windows (device, chat)');
+    const sample = setInterval(() => {
+      inflight.set(this.consumersInFlight());
+      streaks.set(worker.openStreaks);
+    }, 2000);
+    sample.unref();
     await this.grpc.listen(this.cfg.host, this.cfg.grpcPort);
     this.ops = await startOpsServer({ host: this.cfg.host, port: this.cfg.httpPort, logger: this.logger, registry: metrics.registry, readiness: this.readiness });
+  }
+
+  private consumersInFlight(): number {
+    return this.consumers?.inFlight() ?? 0;
   }
 }

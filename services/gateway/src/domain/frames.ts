@@ -111,6 +111,7 @@ export const OPS = {
     }),
     rate: 'mutate',
   },
+  'push.unregister': { schema: Type.Object({}), rate: 'mutate' },
 } as const satisfies Record<string, { schema: TSchema; rate: RateClass }>;
 
 export type OpName = keyof typeof OPS;

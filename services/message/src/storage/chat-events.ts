@@ -51,6 +51,7 @@ export class ChatEvents implements MessagePublisher, ReceiptPublisher {
 
   async publishPush(msg: commonV1.Message, devices: Array<{ userId: string; deviceId: string }>): Promise<void> {
     if (devices.length === 0) return;
+    const content = pushContentOf(msg);
     await this.producer.send(
       this.topics.push,
       eventsV1.PushRequestEventSchema,
@@ -64,8 +65,18 @@ export class ChatEvents implements MessagePublisher, ReceiptPublisher {
           messageId: msg.messageId,
           senderUserId: msg.sender?.userId ?? '',
           createdAt: msg.createdAt,
+          ...content,
         }),
       })),
     );
   }
+}
+
+/** What push may show (services/push applies the content rules): the body kind and, for text only, a preview. */
+function pushContentOf(msg: commonV1.Message): { bodyKind: eventsV1.PushBodyKind; textPreview: string; attachmentCount: number } {
+  const c = msg.body?.content;
+  const attachmentCount = msg.attachments.length;
+  if (c?.case === 'text') return { bodyKind: eventsV1.PushBodyKind.TEXT, textPreview: [...c.value].slice(0, 200).join(''), attachmentCount };
+  if (c?.case === 'ciphertext') return { bodyKind: eventsV1.PushBodyKind.CIPHERTEXT, textPreview: '', attachmentCount };
+  return { bodyKind: eventsV1.PushBodyKind.ATTACHMENTS, textPreview: '', attachmentCount };
 }

@@ -6,6 +6,7 @@ import { decoratorsPlugin, type GatewayApp } from './plugins/decorators.js';
 import { accountRoutes } from './routes/accounts.js';
 import { mediaRoutes } from './routes/media.js';
 import { opsRoutes } from './routes/ops.js';
+import { pushRoutes } from './routes/push.js';
 import { websocketRoutes } from './routes/websocket.js';
 
 export async function buildApp(gw: GatewayApp, logger: Logger): Promise<FastifyInstance> {
@@ -26,6 +27,7 @@ export async function buildApp(gw: GatewayApp, logger: Logger): Promise<FastifyI
   await app.register(opsRoutes);
   await app.register(accountRoutes);
   await app.register(mediaRoutes);
+  await app.register(pushRoutes);
   await app.register(websocketRoutes);
   return app;
 }

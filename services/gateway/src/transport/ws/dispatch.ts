@@ -152,6 +152,10 @@ export const dispatchTable: DispatchTable = {
     );
     return {};
   },
+  'push.unregister': async (c) => {
+    await c.upstreams.push.unregisterPush({ userId: c.userId, deviceId: c.deviceId }, opts(c));
+    return {};
+  },
 };
 
 export function dispatch<K extends OpName>(c: RequestContext, op: K, data: OpData<K>): Promise<Json> {

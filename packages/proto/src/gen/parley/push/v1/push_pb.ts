@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/push/v1/push.proto.
  */
 export const file_parley_push_v1_push: GenFile = /*@__PURE__*/
-  fileDesc("ChlwYXJsZXkvcHVzaC92MS9wdXNoLnByb3RvEg5wYXJsZXkucHVzaC52MSJ0ChNSZWdpc3RlclB1c2hSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEioKCHBsYXRmb3JtGAMgASgOMhgucGFybGV5LnB1c2gudjEuUGxhdGZvcm0SDQoFdG9rZW4YBCABKAkiFgoUUmVnaXN0ZXJQdXNoUmVzcG9uc2UiOwoVVW5yZWdpc3RlclB1c2hSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJIhgKFlVucmVnaXN0ZXJQdXNoUmVzcG9uc2UqdQoIUGxhdGZvcm0SGAoUUExBVEZPUk1fVU5TUEVDSUZJRUQQABIQCgxQTEFURk9STV9GQ00QARIRCg1QTEFURk9STV9BUE5TEAISFAoQUExBVEZPUk1fV0VCUFVTSBADEhQKEFBMQVRGT1JNX1dFQkhPT0sQBDLJAQoLUHVzaFNlcnZpY2USWQoMUmVnaXN0ZXJQdXNoEiMucGFybGV5LnB1c2gudjEuUmVnaXN0ZXJQdXNoUmVxdWVzdBokLnBhcmxleS5wdXNoLnYxLlJlZ2lzdGVyUHVzaFJlc3BvbnNlEl8KDlVucmVnaXN0ZXJQdXNoEiUucGFybGV5LnB1c2gudjEuVW5yZWdpc3RlclB1c2hSZXF1ZXN0GiYucGFybGV5LnB1c2gudjEuVW5yZWdpc3RlclB1c2hSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChlwYXJsZXkvcHVzaC92MS9wdXNoLnByb3RvEg5wYXJsZXkucHVzaC52MSJ0ChNSZWdpc3RlclB1c2hSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEioKCHBsYXRmb3JtGAMgASgOMhgucGFybGV5LnB1c2gudjEuUGxhdGZvcm0SDQoFdG9rZW4YBCABKAkiFgoUUmVnaXN0ZXJQdXNoUmVzcG9uc2UiOwoVVW5yZWdpc3RlclB1c2hSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJIhgKFlVucmVnaXN0ZXJQdXNoUmVzcG9uc2UiGgoYR2V0VmFwaWRQdWJsaWNLZXlSZXF1ZXN0Ii8KGUdldFZhcGlkUHVibGljS2V5UmVzcG9uc2USEgoKcHVibGljX2tleRgBIAEoCSp1CghQbGF0Zm9ybRIYChRQTEFURk9STV9VTlNQRUNJRklFRBAAEhAKDFBMQVRGT1JNX0ZDTRABEhEKDVBMQVRGT1JNX0FQTlMQAhIUChBQTEFURk9STV9XRUJQVVNIEAMSFAoQUExBVEZPUk1fV0VCSE9PSxAEMrMCCgtQdXNoU2VydmljZRJZCgxSZWdpc3RlclB1c2gSIy5wYXJsZXkucHVzaC52MS5SZWdpc3RlclB1c2hSZXF1ZXN0GiQucGFybGV5LnB1c2gudjEuUmVnaXN0ZXJQdXNoUmVzcG9uc2USXwoOVW5yZWdpc3RlclB1c2gSJS5wYXJsZXkucHVzaC52MS5VbnJlZ2lzdGVyUHVzaFJlcXVlc3QaJi5wYXJsZXkucHVzaC52MS5VbnJlZ2lzdGVyUHVzaFJlc3BvbnNlEmgKEUdldFZhcGlkUHVibGljS2V5EigucGFybGV5LnB1c2gudjEuR2V0VmFwaWRQdWJsaWNLZXlSZXF1ZXN0GikucGFybGV5LnB1c2gudjEuR2V0VmFwaWRQdWJsaWNLZXlSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message parley.push.v1.RegisterPushRequest
@@ -95,6 +95,39 @@ export const UnregisterPushResponseSchema: GenMessage<UnregisterPushResponse> = 
   messageDesc(file_parley_push_v1_push, 3);
 
 /**
+ * The server's VAPID public key (RFC 8292), base64url of the uncompressed P-256 point, for
+ * PushManager.subscribe({applicationServerKey}). Empty when Web Push is not configured.
+ *
+ * @generated from message parley.push.v1.GetVapidPublicKeyRequest
+ */
+export type GetVapidPublicKeyRequest = Message<"parley.push.v1.GetVapidPublicKeyRequest"> & {
+};
+
+/**
+ * Describes the message parley.push.v1.GetVapidPublicKeyRequest.
+ * Use `create(GetVapidPublicKeyRequestSchema)` to create a new message.
+ */
+export const GetVapidPublicKeyRequestSchema: GenMessage<GetVapidPublicKeyRequest> = /*@__PURE__*/
+  messageDesc(file_parley_push_v1_push, 4);
+
+/**
+ * @generated from message parley.push.v1.GetVapidPublicKeyResponse
+ */
+export type GetVapidPublicKeyResponse = Message<"parley.push.v1.GetVapidPublicKeyResponse"> & {
+  /**
+   * @generated from field: string public_key = 1;
+   */
+  publicKey: string;
+};
+
+/**
+ * Describes the message parley.push.v1.GetVapidPublicKeyResponse.
+ * Use `create(GetVapidPublicKeyResponseSchema)` to create a new message.
+ */
+export const GetVapidPublicKeyResponseSchema: GenMessage<GetVapidPublicKeyResponse> = /*@__PURE__*/
+  messageDesc(file_parley_push_v1_push, 5);
+
+/**
  * @generated from enum parley.push.v1.Platform
  */
 export enum Platform {
@@ -149,6 +182,14 @@ export const PushService: GenService<{
     methodKind: "unary";
     input: typeof UnregisterPushRequestSchema;
     output: typeof UnregisterPushResponseSchema;
+  },
+  /**
+   * @generated from rpc parley.push.v1.PushService.GetVapidPublicKey
+   */
+  getVapidPublicKey: {
+    methodKind: "unary";
+    input: typeof GetVapidPublicKeyRequestSchema;
+    output: typeof GetVapidPublicKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_parley_push_v1_push, 0);

@@ -1,0 +1,65 @@
+import { Collapser } from './collapser.js';
+
+const item = (seq: number, chatId = 'c') => ({ deviceId: 'd', chatId, seq: BigInt(seq) });
+
+describe('Collapser', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('notifies the first message at once, holds the burst into one notification per window with the badge', async () => {
+    const sent: Array<[number, number]> = [];
+    const c = new Collapser<ReturnType<typeof item>>(1000, async (i, badge) => void sent.push([Number(i.seq), badge]));
+    const done: number[] = [];
+    const ps = [1, 2, 3, 4].map((s) => c.submit(item(s)).then(() => done.push(s)));
+    await Promise.resolve();
+    expect(sent).toEqual([[1, 1]]);
+    await jest.advanceTimersByTimeAsync(999);
+    expect(sent).toEqual([[1, 1]]);
+    expect(done).toEqual([1]);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(sent).toEqual([[1, 1], [4, 4]]);
+    await Promise.all(ps);
+    expect(done.sort()).toEqual([1, 2, 3, 4]);
+    // The next window is open: one more message waits for it.
+    void c.submit(item(5));
+    await jest.advanceTimersByTimeAsync(500);
+    expect(sent).toHaveLength(2);
+    await jest.advanceTimersByTimeAsync(500);
+    expect(sent[2]).toEqual([5, 5]);
+    // A quiet window ends the streak: the badge starts again.
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(c.size).toBe(0);
+    await c.submit(item(6));
+    expect(sent[3]).toEqual([6, 1]);
+  });
+
+  it('chats are independent; redelivered messages are not counted again', async () => {
+    const sent: string[] = [];
+    const c = new Collapser<ReturnType<typeof item>>(1000, async (i, b) => void sent.push(`${i.chatId}:${i.seq}:${b}`));
+    await c.submit(item(1, 'a'));
+    await c.submit(item(1, 'b'));
+    await c.submit(item(1, 'a')); // redelivery of a covered message
+    expect(sent).toEqual(['a:1:1', 'b:1:1']);
+  });
+
+  it('a failed notification fails every message it covers', async () => {
+    let fail = false;
+    const c = new Collapser<ReturnType<typeof item>>(100, async () => {
+      if (fail) throw new Error('boom');
+    });
+    await c.submit(item(1));
+    fail = true;
+    const p = c.submit(item(2));
+    const q = c.submit(item(3));
+    const r = Promise.allSettled([p, q]);
+    await jest.advanceTimersByTimeAsync(100);
+    expect((await r).map((x) => x.status)).toEqual(['rejected', 'rejected']);
+  });
+
+  it('window 0 sends every message', async () => {
+    const sent: number[] = [];
+    const c = new Collapser<ReturnType<typeof item>>(0, async (i) => void sent.push(Number(i.seq)));
+    await Promise.all([c.submit(item(1)), c.submit(item(2))]);
+    expect(sent).toEqual([1, 2]);
+  });
+});

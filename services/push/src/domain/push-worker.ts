@@ -1,0 +1,90 @@
+// One push request → (registration) → collapse per (device, chat) → render → the provider's lane.
+// `handle` resolves once a notification covering the event has been settled (sent, dead, given up), which is
+// when the consumer may commit its offset.
+import type { Logger } from '@parley/kit';
+import { eventsV1 } from '@parley/proto';
+import { Collapser } from './collapser.js';
+import { renderNotification, type ContentOptions } from './content.js';
+import type { Dispatcher, DispatchResult } from './dispatcher.js';
+import type { Registration } from './types.js';
+
+export interface RegistrationReader {
+  get(userId: string, deviceId: string): Promise<Registration | undefined>;
+}
+
+export interface SenderNames {
+  nameOf(userId: string): Promise<string | undefined>;
+}
+
+interface Item {
+  deviceId: string;
+  chatId: string;
+  seq: bigint;
+  ev: eventsV1.PushRequestEvent;
+  reg: Registration;
+}
+
+export interface WorkerMetrics {
+  skipped(reason: string): void;
+  collapsed(): void;
+  result(r: DispatchResult): void;
+}
+
+export class PushWorker {
+  private readonly collapser: Collapser<Item>;
+  private readonly order = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly deps: {
+      registrations: RegistrationReader;
+      dispatcher: Dispatcher;
+      names: SenderNames;
+      content: ContentOptions;
+      collapseWindowMs: number;
+      logger: Logger;
+      metrics: WorkerMetrics;
+    },
+  ) {
+    this.collapser = new Collapser<Item>(deps.collapseWindowMs, (item, badge) => this.deliver(item, badge), () => deps.metrics.collapsed());
+  }
+
+  async handle(ev: eventsV1.PushRequestEvent): Promise<void> {
+    if (!ev.deviceId || !ev.userId || !ev.chatId) {
+      this.deps.metrics.skipped('malformed');
+      return;
+    }
+    // Lookups of one device run in event order, so the collapser sees its messages in order.
+    const prev = this.order.get(ev.deviceId) ?? Promise.resolve();
+    const lookup = prev.then(() => this.deps.registrations.get(ev.userId, ev.deviceId));
+    const tail = lookup.then(
+      () => {},
+      () => {},
+    );
+    this.order.set(ev.deviceId, tail);
+    void tail.then(() => {
+      if (this.order.get(ev.deviceId) === tail) this.order.delete(ev.deviceId);
+    });
+    const reg = await lookup;
+    if (!reg) {
+      this.deps.metrics.skipped('no_registration');
+      return;
+    }
+    await this.collapser.submit({ deviceId: ev.deviceId, chatId: ev.chatId, seq: ev.seq, ev, reg });
+  }
+
+  private async deliver(item: Item, badge: number): Promise<void> {
+    const wantsName = this.deps.content.previews && item.ev.bodyKind !== eventsV1.PushBodyKind.CIPHERTEXT;
+    const name = wantsName ? await this.deps.names.nameOf(item.ev.senderUserId).catch(() => undefined) : undefined;
+    const n = renderNotification(item.ev, badge, this.deps.content, name);
+    const r = await this.deps.dispatcher.dispatch(item.reg, n);
+    this.deps.metrics.result(r);
+  }
+
+  get openStreaks(): number {
+    return this.collapser.size;
+  }
+
+  close(): void {
+    this.collapser.clear();
+  }
+}

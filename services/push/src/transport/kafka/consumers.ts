@@ -1,0 +1,47 @@
+// push.requests.v1 (key deviceId) → PushWorker, pipelined: a held (collapsed) or retried notification does not
+// stall its partition; offsets are committed after the effect. session.events.v1 → device removed → its
+// registration is deleted.
+import { nsTopic, runConsumer, runPipelinedConsumer, TOPICS, type Kafka, type Logger } from '@parley/kit';
+import { eventsV1 } from '@parley/proto';
+import type { PushWorker } from '../../domain/push-worker.js';
+import type { RegistrationStore } from '../../storage/registrations.js';
+
+export async function startPushConsumers(o: {
+  kafka: Kafka;
+  namespace: string;
+  worker: PushWorker;
+  store: RegistrationStore;
+  logger: Logger;
+  maxInFlight: number;
+  partitionsConsumedConcurrently: number;
+}): Promise<{ stop(): Promise<void>; inFlight(): number }> {
+  const requests = await runPipelinedConsumer({
+    kafka: o.kafka,
+    groupId: nsTopic(o.namespace, 'push-sender'),
+    topic: nsTopic(o.namespace, TOPICS.pushRequests),
+    schema: eventsV1.PushRequestEventSchema,
+    handler: (ev) => o.worker.handle(ev),
+    logger: o.logger,
+    maxInFlight: o.maxInFlight,
+    partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
+  });
+  const sessions = await runConsumer({
+    kafka: o.kafka,
+    groupId: nsTopic(o.namespace, 'push-registrations'),
+    topic: nsTopic(o.namespace, TOPICS.sessionEvents),
+    schema: eventsV1.SessionEventSchema,
+    handler: async (ev) => {
+      if (ev.kind !== eventsV1.SessionEventKind.DEVICE_REMOVED || !ev.userId || !ev.deviceId) return;
+      await o.store.unregister(ev.userId, ev.deviceId);
+      o.logger.info({ userId: ev.userId, deviceId: ev.deviceId }, 'device removed: push registration deleted');
+    },
+    logger: o.logger,
+    keyConcurrency: 16,
+  });
+  return {
+    inFlight: () => requests.inFlight(),
+    async stop() {
+      await Promise.all([requests.stop(), sessions.stop()]);
+    },
+  };
+}
