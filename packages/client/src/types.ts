@@ -105,6 +105,7 @@ export interface Requests {
     { settings: Settings },
   ];
   'push.register': [{ platform: 'fcm' | 'apns' | 'webpush' | 'webhook'; token: string }, Record<string, never>];
+  'push.unregister': [Record<string, never>, Record<string, never>];
 }
 export type Op = keyof Requests;
 export type RequestData<K extends Op> = Requests[K][0];
