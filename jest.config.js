@@ -1,4 +1,4 @@
-// Three tiers (conventions.md §13): unit (no I/O), integration (real servers), e2e (whole mesh).
+// Tiers (conventions.md §13): unit (no I/O), integration (real servers), e2e (whole mesh), browser (web client).
 // TypeScript is transformed by SWC into CommonJS for jest; workspace packages resolve to their sources.
 const transform = {
   '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
@@ -14,5 +14,7 @@ export default {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{packages,services}/*/src/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/{packages,services}/*/test/**/*.test.ts', '<rootDir>/charts/test/**/*.test.ts', '<rootDir>/infra/test/**/*.test.ts'], testTimeout: 60000 },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.test.ts'], testTimeout: 180000 },
+    // The web client (web/) in a real Chromium against a whole mesh (web/README.md).
+    { ...common, displayName: 'browser', testMatch: ['<rootDir>/web/test/**/*.test.ts'], testTimeout: 180000 },
   ],
 };

@@ -1,21 +1,25 @@
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
+import { CONNECTING, OPEN, isNode, openSocket, type RawSocket } from './socket.js';
 import { ParleyConnectError, ParleyRequestError } from './errors.js';
 import type { ErrorBody, EventName, Events, Op, ReplyData, RequestData, ServerEvent } from './types.js';
 
 export interface ConnectOptions {
-  /** How the access token travels on the upgrade: `Authorization: Bearer` (default) or the `access_token` query parameter. */
+  /**
+   * How the access token travels on the upgrade: `Authorization: Bearer` (default in Node) or the
+   * `access_token` query parameter (default, and the only way, in a browser).
+   */
   tokenIn?: 'header' | 'query';
   /** Milliseconds to wait for `session.ready` (default 10 000). */
   timeoutMs?: number;
   /** Default timeout of `request` (default 10 000 ms). */
   requestTimeoutMs?: number;
-  /** Answer server pings automatically (default true). `false` simulates a silent network loss. */
+  /** Answer server pings automatically (default true). `false` simulates a silent network loss (Node only). */
   autoPong?: boolean;
   /** Keep every received event in `conn.events` (default true). The bench turns it off. */
   recordEvents?: boolean;
   /** Largest frame the client accepts (default 16 MiB). */
   maxPayload?: number;
-  /** Extra upgrade request headers. */
+  /** Extra upgrade request headers (Node only). */
   headers?: Record<string, string>;
 }
 
@@ -27,7 +31,7 @@ export interface CloseInfo {
 interface Pending {
   resolve: (data: unknown) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: ReturnType<typeof setTimeout>;
 }
 
 type Listener = (data: unknown, frame: ServerEvent) => void;
@@ -40,7 +44,10 @@ export type ServerFrame = Record<string, unknown>;
  * resolves after `session.ready`. Replies are correlated by id; ids are "1", "2", … per connection.
  */
 export class ParleyConnection {
+  /** The socket: a `ws` WebSocket in Node; the standard WebSocket in a browser (typed as `ws` for the Node tests). */
   readonly ws: WebSocket;
+  /** Which implementation carries this connection. */
+  readonly runtime: 'node' | 'browser';
   /** The `session.ready` data. */
   ready!: Events['session.ready'];
   /** Every event received, oldest first (unless recordEvents was false). */
@@ -59,30 +66,41 @@ export class ParleyConnection {
   private readonly requestTimeoutMs: number;
   private closeInfo: CloseInfo | undefined;
 
+  private readonly sock: RawSocket;
+  /** @internal set by `connect` to learn about a failed open. */
+  onOpenFailure: ((err: ParleyConnectError) => void) | undefined;
+
   /** @internal use `connect`. */
-  constructor(ws: WebSocket, opts: ConnectOptions) {
-    this.ws = ws;
+  constructor(url: string, opts: ConnectOptions, headers: Record<string, string> = {}) {
     this.recordEvents = opts.recordEvents ?? true;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
-    this.closed = new Promise<CloseInfo>((resolve) => {
-      ws.on('close', (code: number, reason: Buffer) => {
-        this.closeInfo = { code, reason: reason.toString('utf8') };
-        for (const [, p] of this.pending) {
-          clearTimeout(p.timer);
-          p.reject(new ParleyRequestError({ code: 'closed', message: `connection closed (${code})` }));
-        }
-        this.pending.clear();
-        resolve(this.closeInfo);
-      });
-    });
-    ws.on('message', (raw: WebSocket.RawData, isBinary: boolean) => {
-      if (isBinary) return;
-      this.onFrame(raw.toString());
-    });
+    let resolveClosed!: (c: CloseInfo) => void;
+    this.closed = new Promise<CloseInfo>((resolve) => (resolveClosed = resolve));
+    this.sock = openSocket(
+      url,
+      { headers, autoPong: opts.autoPong ?? true, maxPayload: opts.maxPayload ?? 16 * 1024 * 1024 },
+      {
+        onText: (text) => this.onFrame(text),
+        onClose: (code, reason) => {
+          this.closeInfo = { code, reason };
+          for (const [, p] of this.pending) {
+            clearTimeout(p.timer);
+            p.reject(new ParleyRequestError({ code: 'closed', message: `connection closed (${code})` }));
+          }
+          this.pending.clear();
+          resolveClosed(this.closeInfo);
+        },
+        onError: (message) => this.onOpenFailure?.(new ParleyConnectError(message)),
+        onRefused: (status, body) =>
+          this.onOpenFailure?.(new ParleyConnectError(`upgrade refused: HTTP ${status}`, { status, ...(body ? { body } : {}) })),
+      },
+    );
+    this.ws = this.sock.native as WebSocket;
+    this.runtime = this.sock.kind;
   }
 
   get isOpen(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
+    return this.sock.readyState() === OPEN;
   }
 
   get closeStatus(): CloseInfo | undefined {
@@ -93,7 +111,7 @@ export class ParleyConnection {
   request<K extends Op>(op: K, data: RequestData<K>, opts?: { timeoutMs?: number }): Promise<ReplyData<K>>;
   request(op: string, data?: unknown, opts?: { timeoutMs?: number }): Promise<unknown>;
   request(op: string, data: unknown = {}, opts: { timeoutMs?: number } = {}): Promise<unknown> {
-    if (this.ws.readyState !== WebSocket.OPEN) {
+    if (this.sock.readyState() !== OPEN) {
       return Promise.reject(new ParleyRequestError({ code: 'closed', message: 'connection is not open' }));
     }
     const id = String(++this.nextId);
@@ -104,7 +122,7 @@ export class ParleyConnection {
         reject(new ParleyRequestError({ code: 'timeout', message: `no reply to ${op} #${id} in ${timeoutMs} ms` }, id));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      this.ws.send(JSON.stringify({ id, op, data }));
+      this.sock.send(JSON.stringify({ id, op, data }), false);
     });
   }
 
@@ -112,12 +130,12 @@ export class ParleyConnection {
   send<K extends Op>(op: K, data: RequestData<K>): void;
   send(op: string, data?: unknown): void;
   send(op: string, data: unknown = {}): void {
-    this.ws.send(JSON.stringify({ op, data }));
+    this.sock.send(JSON.stringify({ op, data }), false);
   }
 
   /** Send any text (or binary) frame as is: for tests of malformed input. */
-  sendRaw(frame: string | Buffer, opts: { binary?: boolean } = {}): void {
-    this.ws.send(frame, { binary: opts.binary ?? Buffer.isBuffer(frame) });
+  sendRaw(frame: string | Uint8Array, opts: { binary?: boolean } = {}): void {
+    this.sock.send(frame, opts.binary ?? typeof frame !== 'string');
   }
 
   /** Subscribe to an event ('*' for all, '$error' for id-less error replies); returns the unsubscribe function. */
@@ -190,15 +208,16 @@ export class ParleyConnection {
 
   /** Close (default 1000) and wait until the socket is closed. */
   async close(code = 1000, reason = ''): Promise<CloseInfo> {
-    if (this.ws.readyState === WebSocket.CONNECTING || this.ws.readyState === WebSocket.OPEN) {
-      this.ws.close(code, reason);
+    const state = this.sock.readyState();
+    if (state === CONNECTING || state === OPEN) {
+      this.sock.close(code, reason);
     }
     return this.closed;
   }
 
   /** Drop the TCP connection without a close handshake. */
   terminate(): void {
-    this.ws.terminate();
+    this.sock.terminate();
   }
 
   private emit(name: string, data: unknown, frame: ServerEvent): void {
@@ -241,20 +260,21 @@ export class ParleyConnection {
   }
 }
 
-/** Open a WebSocket to the gateway and resolve once `session.ready` arrived. */
+/** Open a WebSocket to the gateway and resolve once `session.ready` arrived (Node with `ws`, or a browser). */
 export function connect(wsUrl: string, accessToken: string, opts: ConnectOptions = {}): Promise<ParleyConnection> {
   const headers: Record<string, string> = { ...opts.headers };
   let url = wsUrl;
-  if ((opts.tokenIn ?? 'header') === 'header') headers['authorization'] = `Bearer ${accessToken}`;
+  const tokenIn = opts.tokenIn ?? (isNode() ? 'header' : 'query');
+  if (tokenIn === 'header') headers['authorization'] = `Bearer ${accessToken}`;
   else url += (url.includes('?') ? '&' : '?') + 'access_token=' + encodeURIComponent(accessToken);
 
-  const ws = new WebSocket(url, {
-    headers,
-    autoPong: opts.autoPong ?? true,
-    maxPayload: opts.maxPayload ?? 16 * 1024 * 1024,
-    perMessageDeflate: false,
-  });
-  const conn = new ParleyConnection(ws, opts);
+  let conn: ParleyConnection;
+  try {
+    conn = new ParleyConnection(url, opts, headers);
+  } catch (err) {
+    return Promise.reject(new ParleyConnectError(err instanceof Error ? err.message : String(err)));
+  }
+  const c = conn;
 
   return new Promise<ParleyConnection>((resolve, reject) => {
     let settled = false;
@@ -262,35 +282,27 @@ export function connect(wsUrl: string, accessToken: string, opts: ConnectOptions
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
+      if (c.closeStatus === undefined) c.terminate();
       reject(err);
     };
     const timer = setTimeout(
       () => fail(new ParleyConnectError(`no session.ready within ${opts.timeoutMs ?? 10_000} ms`)),
       opts.timeoutMs ?? 10_000,
     );
-    ws.on('error', (err) => fail(new ParleyConnectError(err.message)));
-    ws.on('unexpected-response', (_req, res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        fail(new ParleyConnectError(`upgrade refused: HTTP ${res.statusCode}`, { status: res.statusCode ?? 0, body }));
-      });
-      res.on('error', () => fail(new ParleyConnectError(`upgrade refused: HTTP ${res.statusCode}`, { status: res.statusCode ?? 0 })));
-    });
-    void conn.closed.then((c) => fail(new ParleyConnectError(`closed before session.ready (${c.code})`, { closeCode: c.code })));
-    const off = conn.on('session.ready', (data) => {
+    c.onOpenFailure = fail;
+    void c.closed.then((cl) => fail(new ParleyConnectError(`closed before session.ready (${cl.code})`, { closeCode: cl.code })));
+    const off = c.on('session.ready', (data) => {
       off();
       if (settled) return;
-      if (conn.firstFrame?.['event'] !== 'session.ready') {
+      if (c.firstFrame?.['event'] !== 'session.ready') {
         fail(new ParleyConnectError('the first frame was not session.ready'));
         return;
       }
       settled = true;
       clearTimeout(timer);
-      conn.ready = data;
-      resolve(conn);
+      c.onOpenFailure = undefined;
+      c.ready = data;
+      resolve(c);
     });
   });
 }

@@ -143,10 +143,11 @@ export function refresh(baseUrl: string, refreshToken: string): Promise<TokenPai
 }
 
 let uniq = 0;
+const pid = (globalThis as { process?: { pid?: number } }).process?.pid ?? Math.floor(Math.random() * 1e6);
 /** A fresh valid username (3–32 of [a-z0-9_.]) for tests and the bench. */
 export function randomUsername(prefix = 'u'): string {
   uniq = (uniq + 1) % 1_000_000;
-  const s = `${prefix}${Date.now().toString(36)}${process.pid.toString(36)}${uniq.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const s = `${prefix}${Date.now().toString(36)}${pid.toString(36)}${uniq.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   return s.toLowerCase().replace(/[^a-z0-9_.]/g, '').slice(0, 32);
 }
 

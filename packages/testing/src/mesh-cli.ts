@@ -9,7 +9,8 @@ startMesh({ fixed: true, gateways, onProgress: (l) => console.log(l) })
   .then((mesh) => {
     console.log(`[mesh] all services ready in ${((Date.now() - t0) / 1000).toFixed(1)}s (logs in .run/mesh/${mesh.id}/)`);
     console.log('');
-    console.log(`  Parley is up. Connect to: ${mesh.wsUrls[0]}   (HTTP API: ${mesh.gatewayUrls[0]})`);
+    console.log(`  Parley is up. Web client: ${mesh.gatewayUrls[0]}/`);
+    console.log(`  Connect to:                ${mesh.wsUrls[0]}   (HTTP API: ${mesh.gatewayUrls[0]})`);
     mesh.wsUrls.slice(1).forEach((u, i) => console.log(`  second gateway:            ${u}   (HTTP API: ${mesh.gatewayUrls[i + 1]})`));
     console.log('  Press Ctrl-C to stop.');
     let stopping = false;

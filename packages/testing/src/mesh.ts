@@ -151,6 +151,8 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
         GATEWAY_PRESENCE_ADDR: addr('presence'),
         GATEWAY_MEDIA_ADDR: addr('media'),
         GATEWAY_PUSH_ADDR: addr('push'),
+        // The web client served at / may move its WebSocket to any of the mesh's gateways (web/README.md).
+        GATEWAY_WEB_GATEWAYS: gwPorts.map((p) => `http://127.0.0.1:${p}`).join(','),
         ...(opts.env ?? {}),
       },
       readyUrl: `http://127.0.0.1:${port}/readyz`,

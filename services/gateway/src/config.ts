@@ -1,5 +1,6 @@
 // Gateway configuration: validated once at start (main.ts passes process.env).
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig, env, infraEnv, type ConfigShape } from '@parley/kit';
 import type { RateConfig } from './domain/rate-limiter.js';
 import { DEFAULT_RATES } from './domain/rate-limiter.js';
@@ -43,6 +44,10 @@ export const envSpec = defineConfig({
   presenceAddr: env.str('GATEWAY_PRESENCE_ADDR', { default: '127.0.0.1:50054' }),
   mediaAddr: env.str('GATEWAY_MEDIA_ADDR', { default: '127.0.0.1:50055' }),
   pushAddr: env.str('GATEWAY_PUSH_ADDR', { default: '127.0.0.1:50056' }),
+  /** The built web client served at `/` (default web/dist under the working directory; missing: not served). */
+  webDir: env.optionalStr('GATEWAY_WEB_DIR'),
+  /** Comma-separated base URLs of the gateways the web client may use (its /config.json); empty: its own origin only. */
+  webGateways: env.str('GATEWAY_WEB_GATEWAYS', { default: '' }),
   ...Object.fromEntries(
     Object.entries(rates).flatMap(([cls, r]) => [
       [`rate_${cls}_perMinute`, r.perMinute],
@@ -68,6 +73,8 @@ export interface GatewayConfig {
   maxConnections: number;
   maxInflightSends: number;
   drainMs: number;
+  webDir: string;
+  webGateways: string[];
   addrs: { session: string; group: string; message: string; presence: string; media: string; push: string };
   rates: RateConfig;
   redisUrl: string;
@@ -91,6 +98,8 @@ export function envToCfg(raw: Record<string, string | undefined>): GatewayConfig
     maxConnections: c.maxConnections,
     maxInflightSends: c.maxInflightSends,
     drainMs: c.drainMs,
+    webDir: c.webDir ?? join(process.cwd(), 'web', 'dist'),
+    webGateways: c.webGateways.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter(Boolean),
     addrs: {
       session: c.sessionAddr,
       group: c.groupAddr,

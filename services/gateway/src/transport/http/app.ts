@@ -7,6 +7,7 @@ import { accountRoutes } from './routes/accounts.js';
 import { mediaRoutes } from './routes/media.js';
 import { opsRoutes } from './routes/ops.js';
 import { pushRoutes } from './routes/push.js';
+import { webRoutes } from './routes/web.js';
 import { websocketRoutes } from './routes/websocket.js';
 
 export async function buildApp(gw: GatewayApp, logger: Logger): Promise<FastifyInstance> {
@@ -29,5 +30,6 @@ export async function buildApp(gw: GatewayApp, logger: Logger): Promise<FastifyI
   await app.register(mediaRoutes);
   await app.register(pushRoutes);
   await app.register(websocketRoutes);
+  await app.register(webRoutes);
   return app;
 }

@@ -1,0 +1,264 @@
+// The web client in a real browser (Debian's Chromium via playwright-core) against a whole mesh with two
+// gateways, the page loaded from the first gateway at `/`. One mesh for the file; the tests run in order
+// and the last one kills a gateway. Screenshots of the main screens land in .run/screenshots (the ones
+// in docs/screenshots were copied from there).
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startMesh, type Mesh } from '@parley/testing';
+import { connect, ParleyHttp, type ParleyConnection } from '@parley/client';
+import {
+  PASSWORD,
+  PHONE,
+  assertBuilt,
+  launch,
+  logInInPage,
+  message,
+  newPage,
+  openChat,
+  pageErrors,
+  probeCapabilities,
+  screenshot,
+  sendText,
+  shownSeqs,
+  signUpInPage,
+  unique,
+  waitOnline,
+} from './browser.js';
+
+// jest 30 does not apply a project-level testTimeout (see e2e/chat/helpers.ts)
+jest.setTimeout(120_000);
+
+let mesh: Mesh;
+let browser: Browser;
+let caps: { receipts: boolean; typing: boolean; presence: boolean };
+const contexts: BrowserContext[] = [];
+const users = { alice: unique('alice'), bob: unique('bob'), carol: unique('carol') };
+let alice: Page;
+let bob: Page;
+let carol: Page;
+
+async function page(viewport?: { width: number; height: number }): Promise<Page> {
+  const { ctx, page: p } = await newPage(browser, `${mesh.gatewayUrls[0]}/`, viewport);
+  contexts.push(ctx);
+  return p;
+}
+
+beforeAll(async () => {
+  assertBuilt();
+  [mesh, browser] = await Promise.all([startMesh({ gateways: 2 }), launch()]);
+  caps = await probeCapabilities(mesh);
+  console.log(`capabilities of this mesh: ${JSON.stringify(caps)}`);
+}, 180_000);
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => undefined);
+  await browser?.close();
+  await mesh?.stop();
+});
+
+it('the gateway serves the client at / with its config', async () => {
+  const res = await fetch(`${mesh.gatewayUrls[0]}/`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+  const html = await res.text();
+  const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+  expect(asset).toBeDefined();
+  const js = await fetch(`${mesh.gatewayUrls[1]}${asset}`);
+  expect(js.status).toBe(200);
+  expect(js.headers.get('cache-control')).toContain('immutable');
+  const cfg = (await (await fetch(`${mesh.gatewayUrls[0]}/config.json`)).json()) as { gateways: string[] };
+  expect(cfg.gateways).toEqual(mesh.gatewayUrls);
+  // everything else keeps the API's JSON 404
+  const nf = await fetch(`${mesh.gatewayUrls[0]}/nope.html`);
+  expect(nf.status).toBe(404);
+  expect(((await nf.json()) as { error: { code: string } }).error.code).toBe('not_found');
+});
+
+it('two users sign up in two browsers, start a direct chat and exchange messages', async () => {
+  alice = await page();
+  bob = await page();
+  await screenshot(alice, 'login');
+  await signUpInPage(alice, users.alice, 'Alice');
+  await signUpInPage(bob, users.bob, 'Bob');
+
+  await alice.getByRole('button', { name: 'New chat' }).click();
+  await alice.getByRole('form', { name: 'New direct chat' }).getByLabel('Username').fill(users.bob);
+  await alice.getByRole('button', { name: 'Start chat' }).click();
+  await alice.getByTestId('chat-title').filter({ hasText: 'Bob' }).waitFor();
+  await sendText(alice, 'Hi Bob, this is Parley in a browser');
+  await message(alice, 'Hi Bob').locator('.tick.sent, .tick.delivered, .tick.read').waitFor();
+
+  // Bob: the chat appears with one unread message, newest first
+  const item = bob.getByRole('list', { name: 'Chat list' }).getByRole('button', { name: /Alice/ });
+  await item.waitFor();
+  await expectAttr(item, 'data-unread', '1');
+  await screenshot(bob, 'chat-list');
+  await openChat(bob, 'Alice');
+  await message(bob, 'Hi Bob, this is Parley in a browser').waitFor();
+  await expectAttr(item, 'data-unread', '0');
+
+  if (caps.typing) {
+    await bob.getByLabel('Message', { exact: true }).pressSequentially('typing…', { delay: 20 });
+    await alice.getByTestId('chat-subtitle').filter({ hasText: 'typing…' }).waitFor();
+    await bob.getByLabel('Message', { exact: true }).fill('');
+  }
+  // reply to Alice's message
+  await message(bob, 'Hi Bob').hover();
+  await message(bob, 'Hi Bob').getByRole('button', { name: 'Reply to this message' }).click();
+  await sendText(bob, 'Hello Alice! Replying to you.');
+  const reply = message(alice, 'Hello Alice! Replying to you.');
+  await reply.waitFor();
+  await expect(reply.locator('.quote').textContent()).resolves.toContain('Hi Bob');
+
+  for (let i = 1; i <= 3; i++) await sendText(alice, `message ${i}`);
+  await message(bob, 'message 3').waitFor();
+  // shown in the order typed, on both sides
+  for (const p of [alice, bob]) {
+    const texts = await p.$$eval('.messages [data-seq] .text', (els) => els.map((e) => e.textContent ?? ''));
+    expect(texts.filter((t) => t.startsWith('message '))).toEqual(['message 1', 'message 2', 'message 3']);
+  }
+  // every message in seq order on both sides, no gaps (seq 1 is the chat's `created` system message, if any)
+  for (const p of [alice, bob]) {
+    const seqs = await shownSeqs(p);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(seqs[seqs.length - 1]! - seqs[0]! + 1).toBe(seqs.length);
+  }
+  if (caps.receipts) {
+    // Bob has the chat open: Alice's messages go to read (✓✓ blue)
+    await message(alice, 'message 3').locator('.tick.read').waitFor();
+  } else {
+    // receipts not built yet: ticks stay at "sent", and nothing errors
+    await expectAttr(message(alice, 'message 3'), 'data-status', 'sent');
+  }
+  await screenshot(alice, 'conversation');
+  expect(pageErrors(alice)).toEqual([]);
+  expect(pageErrors(bob)).toEqual([]);
+});
+
+it('a group of three: create, rename, remove a member; system messages inline', async () => {
+  carol = await page(PHONE);
+  await signUpInPage(carol, users.carol, 'Carol');
+
+  await alice.getByRole('button', { name: 'New group' }).click();
+  const form = alice.getByRole('form', { name: 'New group' });
+  await form.getByLabel('Group name').fill('Weekend plans');
+  await form.getByLabel('Members').fill(`${users.bob}, ${users.carol}`);
+  await alice.getByRole('button', { name: 'Create group' }).click();
+  await alice.getByTestId('chat-title').filter({ hasText: 'Weekend plans' }).waitFor();
+  await sendText(alice, 'Who is in for Saturday?');
+
+  await openChat(bob, 'Weekend plans');
+  await openChat(carol, 'Weekend plans');
+  await message(carol, 'Who is in for Saturday?').waitFor();
+  await sendText(carol, 'Me! 🙋');
+  await message(alice, 'Me!').waitFor();
+  await message(bob, 'Me!').waitFor();
+  await screenshot(carol, 'phone-group');
+
+  await alice.getByRole('button', { name: 'Group info' }).click();
+  const info = alice.getByRole('dialog', { name: 'Group info' });
+  await info.getByLabel('Group name').fill('Saturday hike');
+  await info.getByRole('button', { name: 'Rename' }).click();
+  await message(bob, 'renamed the group to “Saturday hike”').waitFor();
+  await bob.getByTestId('chat-title').filter({ hasText: 'Saturday hike' }).waitFor();
+
+  await info.getByRole('button', { name: 'Make admin' }).first().click();
+  await info.locator('.role').nth(1).waitFor();
+
+  await info.getByRole('button', { name: 'Remove Carol' }).click();
+  await message(bob, 'removed Carol').waitFor();
+  await message(carol, 'removed you').waitFor();
+  await carol.getByText('You are no longer a member of this group.').waitFor();
+  await screenshot(alice, 'group');
+  await info.getByRole('button', { name: 'Close group info' }).click();
+
+  // Carol sees nothing sent after her removal
+  await sendText(alice, 'Carol cannot see this');
+  await message(bob, 'Carol cannot see this').waitFor();
+  await carol.waitForTimeout(500);
+  expect(await message(carol, 'Carol cannot see this').count()).toBe(0);
+  expect(pageErrors(alice)).toEqual([]);
+  expect(pageErrors(carol)).toEqual([]);
+});
+
+it('a reload restores the session; a second browser of the same user stays in step; devices can be removed', async () => {
+  await alice.reload();
+  await alice.getByTestId('me').filter({ hasText: users.alice }).waitFor();
+  await waitOnline(alice);
+  await openChat(alice, 'Bob');
+  await message(alice, 'message 3').waitFor();
+
+  // Alice's second device (another browser profile)
+  const alice2 = await page();
+  await logInInPage(alice2, users.alice);
+  await openChat(alice2, 'Bob');
+  await message(alice2, 'Hello Alice! Replying to you.').waitFor();
+  await openChat(bob, 'Alice');
+  await sendText(bob, 'seen on both of your devices?');
+  await message(alice, 'seen on both').waitFor();
+  await message(alice2, 'seen on both').waitFor();
+  await sendText(alice2, 'yes, sent from the second one');
+  await message(alice, 'sent from the second one').waitFor();
+
+  // remove the second device from the first: it is signed out
+  await alice.getByRole('button', { name: 'Devices' }).click();
+  const dialog = alice.getByRole('dialog', { name: 'Your devices' });
+  await dialog.locator('li').nth(1).waitFor();
+  await screenshot(alice, 'devices');
+  await dialog.locator('li', { hasNotText: 'this device' }).getByRole('button', { name: /Remove/ }).click();
+  await alice2.getByRole('button', { name: 'Log in' }).waitFor({ timeout: 20_000 });
+  await expect(alice2.getByRole('alert').textContent()).resolves.toMatch(/signed out|removed/);
+  await dialog.locator('li').nth(1).waitFor({ state: 'detached' });
+  await alice.getByRole('button', { name: 'Close devices' }).click();
+});
+
+it('killing the gateway a page is on: it shows "Connecting…", moves to the other gateway, loses nothing', async () => {
+  await openChat(bob, 'Alice');
+  const before = await alice.evaluate(() => (window as unknown as { parley: { live: { gateway: string } } }).parley.live.gateway);
+  expect(before).toBe(mesh.gatewayUrls[0]);
+  // a third party keeps sending from Node while the gateway is down
+  const http = new ParleyHttp(mesh.gatewayUrls[1]!);
+  const bobTokens = await http.login({ username: users.bob, password: PASSWORD });
+  const bobNode: ParleyConnection = await connect(mesh.wsUrls[1]!, bobTokens.accessToken);
+  const chatId = await alice.evaluate(() => (window as unknown as { parley: { openChatId: string } }).parley.openChatId);
+
+  await mesh.kill('gateway-0');
+  await alice.locator('.conn-banner[data-state="connecting"]').waitFor({ state: 'attached', timeout: 10_000 });
+  await screenshot(alice, 'connecting');
+  // typed during the outage: queued, sent after the reconnect
+  await sendText(alice, 'typed while the gateway was down');
+  await bobNode.request('message.send', { chatId, clientMsgId: `node-${Date.now()}`, body: { text: 'sent by Bob during the outage' } });
+  await waitOnline(alice, 30_000);
+  await waitOnline(bob, 30_000);
+  const after = await alice.evaluate(() => (window as unknown as { parley: { live: { gateway: string } } }).parley.live.gateway);
+  expect(after).toBe(mesh.gatewayUrls[1]);
+
+  await message(alice, 'sent by Bob during the outage').waitFor();
+  await message(bob, 'typed while the gateway was down').waitFor();
+  await message(bob, 'sent by Bob during the outage').waitFor();
+  await expectAttr(message(alice, 'typed while the gateway was down'), 'data-status', /sent|delivered|read/);
+  await sendText(bob, 'after the failover');
+  await message(alice, 'after the failover').waitFor();
+  for (const p of [alice, bob]) {
+    const seqs = await shownSeqs(p);
+    expect(seqs[seqs.length - 1]! - seqs[0]! + 1).toBe(seqs.length);
+    expect(new Set(seqs).size).toBe(seqs.length);
+  }
+  // the typed message was stored exactly once
+  const hist = await bobNode.request('message.history', { chatId, limit: 100 });
+  expect(hist.messages.filter((m) => m.body.text === 'typed while the gateway was down')).toHaveLength(1);
+  await bobNode.close();
+  expect(pageErrors(alice)).toEqual([]);
+  expect(pageErrors(bob)).toEqual([]);
+});
+
+async function expectAttr(loc: ReturnType<Page['locator']>, name: string, want: string | RegExp, timeout = 15_000): Promise<void> {
+  const t0 = Date.now();
+  let last: string | null = null;
+  while (Date.now() - t0 < timeout) {
+    last = await loc.getAttribute(name).catch(() => null);
+    if (last !== null && (typeof want === 'string' ? last === want : want.test(last))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name}=${String(last)}, want ${String(want)}`);
+}
