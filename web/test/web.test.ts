@@ -2,8 +2,9 @@
 // gateways, the page loaded from the first gateway at `/`. One mesh for the file; the tests run in order
 // and the last one kills a gateway. Screenshots of the main screens land in .run/screenshots (the ones
 // in docs/screenshots were copied from there).
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startMesh, type Mesh } from '@parley/testing';
+import { repoRoot, startMesh, type Mesh } from '@parley/testing';
 import { connect, ParleyHttp, type ParleyConnection } from '@parley/client';
 import {
   PASSWORD,
@@ -27,6 +28,7 @@ import {
 // jest 30 does not apply a project-level testTimeout (see e2e/chat/helpers.ts)
 jest.setTimeout(120_000);
 
+const TOKEN_TTL_S = 30;
 let mesh: Mesh;
 let browser: Browser;
 let caps: { receipts: boolean; typing: boolean; presence: boolean };
@@ -44,7 +46,8 @@ async function page(viewport?: { width: number; height: number }): Promise<Page>
 
 beforeAll(async () => {
   assertBuilt();
-  [mesh, browser] = await Promise.all([startMesh({ gateways: 2 }), launch()]);
+  // Short-lived access tokens, so the suite sees the page refresh them (and the gateway close expired ones).
+  [mesh, browser] = await Promise.all([startMesh({ gateways: 2, env: { SESSION_ACCESS_TOKEN_TTL_SECONDS: String(TOKEN_TTL_S) } }), launch()]);
   caps = await probeCapabilities(mesh);
   console.log(`capabilities of this mesh: ${JSON.stringify(caps)}`);
 }, 180_000);
@@ -135,6 +138,27 @@ it('two users sign up in two browsers, start a direct chat and exchange messages
   expect(pageErrors(bob)).toEqual([]);
 });
 
+it('media: attach a photo (straight to the presigned URL, with progress), thumbnail on the other side, click to open', async () => {
+  await openChat(alice, 'Bob');
+  await openChat(bob, 'Alice');
+  const photo = join(repoRoot(), 'web', 'test', 'fixtures', 'photo.png');
+  await alice.getByLabel('Message', { exact: true }).fill('the view from here');
+  await alice.locator('.composer input[type=file]').setInputFiles(photo);
+  const bubble = message(bob, 'the view from here');
+  await bubble.waitFor({ timeout: 30_000 });
+  const img = bubble.locator('.attachment.image img');
+  await img.waitFor({ timeout: 20_000 });
+  // the thumbnail really decoded (an object URL of the server's JPEG/WebP thumbnail)
+  await bob.waitForFunction((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth > 0, await img.elementHandle());
+  expect(await img.getAttribute('src')).toMatch(/^blob:/);
+  const [popup] = await Promise.all([bob.waitForEvent('popup'), bubble.getByRole('button', { name: /Open/ }).click()]);
+  expect(popup.url()).toMatch(/^blob:/);
+  await popup.close();
+  await screenshot(bob, 'media');
+  expect(pageErrors(alice)).toEqual([]);
+  expect(pageErrors(bob)).toEqual([]);
+});
+
 it('a group of three: create, rename, remove a member; system messages inline', async () => {
   carol = await page(PHONE);
   await signUpInPage(carol, users.carol, 'Carol');
@@ -210,6 +234,35 @@ it('a reload restores the session; a second browser of the same user stays in st
   await expect(alice2.getByRole('alert').textContent()).resolves.toMatch(/signed out|removed/);
   await dialog.locator('li').nth(1).waitFor({ state: 'detached' });
   await alice.getByRole('button', { name: 'Close devices' }).click();
+});
+
+it('refreshes the token before it expires and moves the socket onto it without a "connecting" gap', async () => {
+  type Live = { parley: { live: { connects: number; renewals: number; state: string }; session: { current: { expiresAt: number; accessToken: string } } } };
+  const read = () =>
+    bob.evaluate(() => {
+      const p = (window as unknown as Live).parley;
+      return { connects: p.live.connects, renewals: p.live.renewals, expiresAt: p.session.current.expiresAt, token: p.session.current.accessToken };
+    });
+  const before = await read();
+  // watch the banner: it must not leave "online" during the renewal
+  await bob.evaluate(() => {
+    const w = window as unknown as { states: string[] };
+    w.states = [];
+    const el = document.querySelector('.conn-banner')!;
+    new MutationObserver(() => w.states.push(el.getAttribute('data-state') ?? '')).observe(el, { attributes: true });
+  });
+  await bob.waitForFunction((r) => (window as unknown as Live).parley.live.renewals > r, before.renewals, { timeout: (TOKEN_TTL_S + 10) * 1000 });
+  const after = await read();
+  expect(after.token).not.toBe(before.token);
+  expect(after.expiresAt).toBeGreaterThan(before.expiresAt);
+  expect(after.connects).toBe(before.connects);
+  // past the old token's expiry: still online, still delivering
+  await bob.waitForTimeout(Math.max(0, before.expiresAt - Date.now()) + 2000);
+  expect(await bob.evaluate(() => (window as unknown as { states: string[] }).states)).toEqual([]);
+  await openChat(bob, 'Alice');
+  await openChat(alice, 'Bob');
+  await sendText(alice, 'still here after the token refresh');
+  await message(bob, 'still here after the token refresh').waitFor();
 });
 
 it('killing the gateway a page is on: it shows "Connecting…", moves to the other gateway, loses nothing', async () => {

@@ -44,7 +44,10 @@ export class Live {
   /** The session ended while connecting (device removed). */
   onSignedOut: ((reason: string) => void) | undefined;
 
+  /** Connections replaced by a fresher token without a gap (make before break). */
+  renewals = 0;
   private stopped = true;
+  private renewing = false;
   private wake: (() => void) | undefined;
   private pinger: ReturnType<typeof setInterval> | undefined;
 
@@ -143,9 +146,15 @@ export class Live {
       this.connects++;
       this.setState('online');
       this.startPinger(conn);
-      const closed = await conn.closed;
+      let current = conn;
+      let closed = await current.closed;
+      // replaced by renew(): follow the new connection
+      while (this.conn && this.conn !== current && this.conn.isOpen) {
+        current = this.conn;
+        closed = await current.closed;
+      }
       this.stopPinger();
-      if (this.conn === conn) this.conn = undefined;
+      if (this.conn === current) this.conn = undefined;
       if (this.stopped) return;
       this.setState('connecting');
       if (closed.code === 4001) {
@@ -160,6 +169,36 @@ export class Live {
         this.gatewayIndex = (this.gatewayIndex + 1) % this.gateways.length;
       }
       await this.sleep(reconnectDelayMs(0, 250, 5000));
+    }
+  }
+
+  /**
+   * The gateway closes a connection when the token it was opened with expires (4001), and the protocol
+   * has no way to hand an open socket a new token. So after each refresh the page opens a second
+   * connection with the new token, syncs it, switches to it and closes the old one: no "connecting…"
+   * gap, and deliveries that reach both are deduped by (chatId, seq).
+   */
+  async renew(): Promise<void> {
+    if (this.stopped || this.state !== 'online' || this.renewing || !this.conn) return;
+    const token = this.session.current?.accessToken;
+    if (!token) return;
+    this.renewing = true;
+    try {
+      const next = await connect(wsUrlOf(this.gateway), token, { recordEvents: false, timeoutMs: 8000, requestTimeoutMs: 10_000 });
+      if (this.stopped || !this.conn?.isOpen) {
+        void next.close(1000);
+        return;
+      }
+      await this.onReady?.(next);
+      const old = this.conn;
+      this.conn = next;
+      this.renewals++;
+      this.startPinger(next);
+      void old.close(1000);
+    } catch {
+      /* keep the old connection; if it closes at expiry the loop reconnects */
+    } finally {
+      this.renewing = false;
     }
   }
 

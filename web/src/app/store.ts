@@ -104,12 +104,21 @@ export class Store {
   private typingSentAt = 0;
   private typingTimer: ReturnType<typeof setTimeout> | undefined;
   private version = 0;
+  private liveToken: string | undefined;
   private scheduled = false;
 
   constructor(readonly origin: string) {
     this.session = new Session(origin);
     this.session.onEnded = (reason) => this.signedOut(reason);
-    this.session.onChange = () => this.changed();
+    this.session.onChange = () => {
+      // a new access token: move the live connection onto it before the old one expires
+      const token = this.session.current?.accessToken;
+      if (token && token !== this.liveToken) {
+        if (this.liveToken) void this.live?.renew();
+        this.liveToken = token;
+      }
+      this.changed();
+    };
     setInterval(() => this.expireTyping(), 1000);
     document.addEventListener('visibilitychange', () => this.markRead());
   }
@@ -143,6 +152,7 @@ export class Store {
   async start(): Promise<void> {
     if (!this.session.current) return;
     this.session.schedule();
+    this.liveToken = this.session.current.accessToken;
     this.loadLocal();
     const gateways = await loadGateways(this.origin);
     this.live = new Live(this.session, gateways);

@@ -23,7 +23,7 @@ export function Attachment({ store, a }: { store: Store; a: A }) {
   return (
     <button type="button" class={`attachment ${image ? 'image' : 'file'}`} onClick={() => void open()} aria-label={`Open ${label}`}>
       {image ? thumb ? <img src={thumb} alt={label} width={200} height={150} /> : <span class="thumb-placeholder"><ImageIcon /></span> : <span><FileIcon /> {label}</span>}
-      <span class="size">{(a.size / 1024).toFixed(0)} KiB</span>
+      <span class="size">{a.size < 1024 ? `${a.size} B` : a.size < 1024 * 1024 ? `${(a.size / 1024).toFixed(0)} KiB` : `${(a.size / 1048576).toFixed(1)} MiB`}</span>
     </button>
   );
 }

@@ -10,8 +10,11 @@ export function ChatList({ store, onDevices }: { store: Store; onDevices: () => 
     <div class="chatlist">
       <header class="bar">
         <div class="me">
-          <span class="avatar" aria-hidden="true">{initial(store.name(me.userId) === 'You' ? me.username : store.name(me.userId))}</span>
-          <span class="me-name" data-testid="me">{me.username}</span>
+          <span class="avatar" aria-hidden="true">{initial(store.users.get(me.userId)?.displayName || me.username)}</span>
+          <span class="me-text">
+            <span class="me-display">{store.users.get(me.userId)?.displayName || me.username}</span>
+            <span class="me-name muted" data-testid="me">{me.username}</span>
+          </span>
         </div>
         <nav class="bar-actions" aria-label="Account">
           <button type="button" onClick={() => setMode(mode === 'direct' ? 'none' : 'direct')} aria-expanded={mode === 'direct'}>
