@@ -1,6 +1,6 @@
 // Command line of `./parley bench` (see bench/README.md).
 
-export type Scenario = 'oneone' | 'ramp' | 'group' | 'media';
+export type Scenario = 'oneone' | 'ramp' | 'group' | 'media' | 'push';
 
 export interface BenchArgs {
   scenarios: Scenario[];
@@ -35,14 +35,19 @@ export interface BenchArgs {
   mediaSizesMiB: number[];
   mediaConcurrency: number[];
   mediaCount: number;
+  pushRates: number[];
+  pushPlatforms: Array<'webhook' | 'webpush'>;
+  pushDuration: number;
+  pushPairs: number;
 }
 
 const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--rate 1000] [--duration 20] [--pairs 100]
        [--workers 2] [--ramp-start 10] [--ramp-factor 1.5] [--ramp-step 10] [--ramp-max 5000]
        [--group-size 1024] [--group-messages 20] [--group-interval 500] [--group-no-ack]
        [--media-sizes 1,20] [--media-concurrency 1,4] [--media-count 16]
+       [--push-rates 50,150] [--push-platforms webhook,webpush] [--push-duration 15] [--push-pairs 50]
        [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10] [--tag name]
-The media scenario runs only when named (--scenario media); "all" keeps its meaning (ramp, group, oneone).
+The media and push scenarios run only when named (--scenario media, --scenario push); "all" keeps its meaning (ramp, group, oneone).
 Without --targets the bench starts its own mesh (all services, two gateways, a fresh keyspace).`;
 
 export function parseArgs(argv: string[]): BenchArgs {
@@ -67,6 +72,10 @@ export function parseArgs(argv: string[]): BenchArgs {
     mediaSizesMiB: [1, 20],
     mediaConcurrency: [1, 4],
     mediaCount: 16,
+    pushRates: [50, 150],
+    pushPlatforms: ['webhook', 'webpush'],
+    pushDuration: 15,
+    pushPairs: 50,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -84,7 +93,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--scenario': {
         const s = v();
         a.scenarios = s === 'all' ? ['oneone', 'ramp', 'group'] : (s.split(',') as Scenario[]);
-        for (const x of a.scenarios) if (!['oneone', 'ramp', 'group', 'media'].includes(x)) throw new Error(`unknown scenario ${x}\n${HELP}`);
+        for (const x of a.scenarios) if (!['oneone', 'ramp', 'group', 'media', 'push'].includes(x)) throw new Error(`unknown scenario ${x}\n${HELP}`);
         break;
       }
       case '--rate': a.rate = num(); break;
@@ -105,6 +114,10 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--media-sizes': a.mediaSizesMiB = v().split(',').map(Number).filter((x) => x > 0); break;
       case '--media-concurrency': a.mediaConcurrency = v().split(',').map(Number).filter((x) => x > 0); break;
       case '--media-count': a.mediaCount = Math.floor(num()); break;
+      case '--push-rates': a.pushRates = v().split(',').map(Number).filter((x) => x > 0); break;
+      case '--push-platforms': a.pushPlatforms = v().split(',').filter((x): x is 'webhook' | 'webpush' => x === 'webhook' || x === 'webpush'); break;
+      case '--push-duration': a.pushDuration = num(); break;
+      case '--push-pairs': a.pushPairs = Math.floor(num()); break;
       case '--tag': a.tag = v().replace(/[^a-z0-9-]/gi, ''); break;
       case '-h': case '--help': console.log(HELP); process.exit(0); break;
       default: throw new Error(`unknown argument ${k}\n${HELP}`);

@@ -13,6 +13,7 @@ import { startMesh, type Mesh } from '@parley/testing';
 import { parseArgs, type BenchArgs } from './args.js';
 import { runGroup, type GroupResult } from './group.js';
 import { runMediaBench } from './media.js';
+import { runPushBench } from './push.js';
 import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js';
 import { machine, table, writeResult } from './report.js';
 import { addCounts, ms, summarize } from './stats.js';
@@ -30,6 +31,8 @@ export const BENCH_MESH_ENV: Record<string, string> = {
   PARLEY_LOG_LEVEL: 'warn',
   SESSION_SCRYPT_COST: '1024',
   SESSION_ACCESS_TOKEN_TTL_SECONDS: '86400',
+  // The push scenario measures every message as a notification (no collapse); other scenarios have no offline devices.
+  PUSH_COLLAPSE_WINDOW: '0',
   ...Object.fromEntries(
     ['SEND', 'TYPING', 'MUTATE', 'READ', 'ACK', 'MISC'].flatMap((c) => [
       [`GATEWAY_RATE_${c}_PER_MINUTE`, '60000000'],
@@ -302,6 +305,26 @@ async function main(): Promise<void> {
         `\n${r.uploads}\n\n12-megapixel JPEG, one at a time; thumbnail = complete 200 → GET /v1/media/{id}/thumbnail answers 302 (polled every 25 ms; sharp, 320 px JPEG, MEDIA_THUMBNAIL_CONCURRENCY=1):\n\n${r.thumbnail}\n`;
       log(`wrote ${writeResult(a.out, 'media' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Media uploads\n\n${r.uploads}\n\n### 12 MP thumbnail\n\n${r.thumbnail}`);
+    }
+    if (a.scenarios.includes('push')) {
+      if (!mesh?.pushFakes) throw new Error('the push scenario needs the bench\'s own mesh (no --targets): it reads what the fake providers received');
+      const t = await runPushBench({
+        wsUrls,
+        fakes: mesh.pushFakes,
+        cells: a.pushPlatforms.flatMap((platform) => a.pushRates.map((rate) => ({ platform, rate }))),
+        pairs: a.pushPairs,
+        durationS: a.pushDuration,
+        makeUsers: (n, prefix) => users(gatewayUrls[0]!, n, prefix),
+        log,
+      });
+      const body =
+        header('Push notifications through the fake providers', a, date, target, [
+          `load: ${a.pushPairs} direct chats; each receiver's only device registered a push token and is offline; open-loop sends on gateway 0 at the offered rate for ${a.pushDuration} s; PUSH_COLLAPSE_WINDOW=0 (every message is a notification)`,
+          'notifications/s = notifications the fake accepted ÷ (first send → last receipt); ack → receipt = the sender\'s ok:true reply → the fake provider accepted the request (webhook: HMAC verified; Web Push: VAPID JWT verified and aes128gcm payload decrypted)',
+        ]) + `\n${t}\n`;
+      log(`wrote ${writeResult(a.out, 'push' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
+      summaries.push(`### Push\n\n${t}`);
+      console.log(t);
     }
   } finally {
     await cleanup();

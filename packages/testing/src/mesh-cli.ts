@@ -12,6 +12,8 @@ startMesh({ fixed: true, gateways, onProgress: (l) => console.log(l) })
     console.log(`  Parley is up. Web client: ${mesh.gatewayUrls[0]}/`);
     console.log(`  Connect to:                ${mesh.wsUrls[0]}   (HTTP API: ${mesh.gatewayUrls[0]})`);
     mesh.wsUrls.slice(1).forEach((u, i) => console.log(`  second gateway:            ${u}   (HTTP API: ${mesh.gatewayUrls[i + 1]})`));
+    if (mesh.pushFakes)
+      console.log(`  push goes to local fake providers: ${mesh.pushFakes.env.PUSH_FCM_BASE_URL?.replace(/\/fcm$/, '')} (FCM, Web Push, webhooks), ${mesh.pushFakes.env.PUSH_APNS_BASE_URL} (APNs)`);
     console.log('  Press Ctrl-C to stop.');
     let stopping = false;
     const stop = () => {

@@ -24,6 +24,8 @@ export const envSpec = defineConfig({
   requestTimeoutMs: env.duration('PUSH_REQUEST_TIMEOUT', { default: '10s', min: 100 }),
   /** Destinations allowed despite the SSRF guard: CIDRs (`127.0.0.0/8`, `::1/128`) or host names. */
   outboundAllow: env.list('PUSH_OUTBOUND_ALLOW', { default: [] }),
+  /** Read by Node itself at start (extra trusted CAs for every outbound TLS connection); listed so the chart may set it. */
+  extraCaCerts: env.optionalStr('NODE_EXTRA_CA_CERTS'),
 
   // FCM HTTP v1: the service-account JSON (its token_uri is where the signed JWT is exchanged).
   fcmServiceAccount: env.optionalStr('PUSH_FCM_SERVICE_ACCOUNT', { secret: true }),

@@ -75,7 +75,7 @@ export function buildProviders(cfg: PushConfig, http: HttpClient, logger: Logger
   } else off('webpush', 'PUSH_VAPID_PUBLIC_KEY and PUSH_VAPID_PRIVATE_KEY are not set');
   if (cfg.webhookSecret) out.push(new WebhookProvider(http, cfg.webhookSecret));
   else off('webhook', 'PUSH_WEBHOOK_SECRET is not set');
-  logger.info({ providers: out.map((p) => p.name) }, 'push providers enabled');
+  logger.info({ providers: out.map((p) => p.name), extraCaCerts: cfg.extraCaCerts ?? null }, 'push providers enabled');
   return out;
 }
 
