@@ -14,6 +14,8 @@ export const envSpec = defineConfig({
   previews: env.bool('PUSH_PREVIEWS', { default: true }),
   previewMaxChars: env.int('PUSH_PREVIEW_MAX_CHARS', { default: 100, min: 0, max: 200 }),
   collapseWindowMs: env.duration('PUSH_COLLAPSE_WINDOW', { default: '10s', min: 0, max: 3_600_000 }),
+  /** Push requests for messages older than this are dropped (a first deploy, a long outage: no stale alerts). */
+  maxAgeMs: env.duration('PUSH_MAX_AGE', { default: '1h', min: 1000 }),
 
   // Delivery.
   concurrencyPerProvider: env.int('PUSH_CONCURRENCY_PER_PROVIDER', { default: 32, min: 1, max: 1000 }),

@@ -185,6 +185,7 @@ export class PushService {
       names: new SessionSenderNames(session),
       content: { previews: this.cfg.previews, previewMaxChars: this.cfg.previewMaxChars },
       collapseWindowMs: this.cfg.collapseWindowMs,
+      maxAgeMs: this.cfg.maxAgeMs,
       logger: this.logger,
       metrics: { skipped: (r) => skipped.inc({ reason: r }), collapsed: () => collapsed.inc(), result: (r) => results.inc({ result: r }) },
     });

@@ -45,7 +45,7 @@ export async function startPushHarness(env: Record<string, string> = {}): Promis
     PUSH_GRPC_PORT: String(grpcPort),
     PUSH_HTTP_PORT: String(httpPort),
     PUSH_HOST: '127.0.0.1',
-    PUSH_COLLAPSE_WINDOW: '1500ms',
+    PUSH_COLLAPSE_WINDOW: '2500ms',
     PUSH_RETRY_BASE: '100ms',
     PUSH_RETRY_MAX: '2s',
     ...fakes.env,

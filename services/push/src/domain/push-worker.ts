@@ -41,6 +41,9 @@ export class PushWorker {
       names: SenderNames;
       content: ContentOptions;
       collapseWindowMs: number;
+      /** Messages older than this are not notified. */
+      maxAgeMs: number;
+      now?: () => number;
       logger: Logger;
       metrics: WorkerMetrics;
     },
@@ -53,23 +56,33 @@ export class PushWorker {
       this.deps.metrics.skipped('malformed');
       return;
     }
-    // Lookups of one device run in event order, so the collapser sees its messages in order.
-    const prev = this.order.get(ev.deviceId) ?? Promise.resolve();
-    const lookup = prev.then(() => this.deps.registrations.get(ev.userId, ev.deviceId));
-    const tail = lookup.then(
-      () => {},
-      () => {},
-    );
-    this.order.set(ev.deviceId, tail);
-    void tail.then(() => {
-      if (this.order.get(ev.deviceId) === tail) this.order.delete(ev.deviceId);
-    });
-    const reg = await lookup;
+    if ((this.deps.now ?? Date.now)() - Number(ev.createdAt) > this.deps.maxAgeMs) {
+      this.deps.metrics.skipped('stale');
+      return;
+    }
+    // Lookups run concurrently, but a device's events reach the collapser in event order: each waits for the
+    // previous event of its device to have been submitted (or skipped).
+    const lookup = this.deps.registrations.get(ev.userId, ev.deviceId);
+    lookup.catch(() => {}); // awaited below, maybe after it settled
+    const prev = this.order.get(ev.deviceId);
+    let release!: () => void;
+    const turn = new Promise<void>((r) => (release = r));
+    this.order.set(ev.deviceId, turn);
+    let reg: Registration | undefined;
+    let submitted: Promise<void> | undefined;
+    try {
+      if (prev) await prev;
+      reg = await lookup;
+      if (reg) submitted = this.collapser.submit({ deviceId: ev.deviceId, chatId: ev.chatId, seq: ev.seq, ev, reg });
+    } finally {
+      release();
+      if (this.order.get(ev.deviceId) === turn) this.order.delete(ev.deviceId);
+    }
     if (!reg) {
       this.deps.metrics.skipped('no_registration');
       return;
     }
-    await this.collapser.submit({ deviceId: ev.deviceId, chatId: ev.chatId, seq: ev.seq, ev, reg });
+    await submitted;
   }
 
   private async deliver(item: Item, badge: number): Promise<void> {
