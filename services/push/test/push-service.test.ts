@@ -125,7 +125,7 @@ describe('delivery through every provider', () => {
 });
 
 describe('failures', () => {
-  it('410 / UNREGISTERED deletes the registration: never tried again', async () => {
+  it('410 / UNREGISTERED (Web Push, FCM, APNs) deletes the registration: never tried again', async () => {
     const w = ids();
     const sub = h.fakes.webPushSubscription();
     await register(w.userId, w.deviceId, pushV1.Platform.WEBPUSH, sub.token);
@@ -134,15 +134,25 @@ describe('failures', () => {
     const ft = h.fakes.fcmToken();
     await register(f.userId, f.deviceId, pushV1.Platform.FCM, ft);
     h.fakes.kill('fcm', ft);
-    await h.produce([{ ...w, seq: 1n }, { ...f, seq: 1n }]);
-    await waitFor(() => h.fakes.attempts.some((a) => a.key === sub.id && a.status === 410) && h.fakes.attempts.some((a) => a.key === ft && a.status === 404), {
-      timeoutMs: 20_000,
-    });
-    await waitFor(async () => (await h.metric('parley_push_invalidated_total')) >= 2, { timeoutMs: 10_000 });
-    await h.produce([{ ...w, chatId: `${w.chatId}-2`, seq: 2n }, { ...f, chatId: `${f.chatId}-2`, seq: 2n }]);
-    await waitFor(async () => (await h.metric('parley_push_skipped_total', { reason: 'no_registration' })) >= 2, { timeoutMs: 20_000 });
+    const ap = ids();
+    const at = h.fakes.apnsToken();
+    await register(ap.userId, ap.deviceId, pushV1.Platform.APNS, at);
+    h.fakes.kill('apns', at);
+    await h.produce([{ ...w, seq: 1n }, { ...f, seq: 1n }, { ...ap, seq: 1n }]);
+    await waitFor(
+      () =>
+        h.fakes.attempts.some((a) => a.key === sub.id && a.status === 410) &&
+        h.fakes.attempts.some((a) => a.key === ft && a.status === 404) &&
+        h.fakes.attempts.some((a) => a.key === at && a.status === 410),
+      { timeoutMs: 20_000 },
+    );
+    await waitFor(async () => (await h.metric('parley_push_invalidated_total')) >= 3, { timeoutMs: 10_000 });
+    const skippedBefore = await h.metric('parley_push_skipped_total', { reason: 'no_registration' });
+    await h.produce([{ ...w, chatId: `${w.chatId}-2`, seq: 2n }, { ...f, chatId: `${f.chatId}-2`, seq: 2n }, { ...ap, chatId: `${ap.chatId}-2`, seq: 2n }]);
+    await waitFor(async () => (await h.metric('parley_push_skipped_total', { reason: 'no_registration' })) >= skippedBefore + 3, { timeoutMs: 20_000 });
     expect(h.fakes.attempts.filter((a) => a.key === sub.id)).toHaveLength(1);
     expect(h.fakes.attempts.filter((a) => a.key === ft)).toHaveLength(1);
+    expect(h.fakes.attempts.filter((a) => a.key === at)).toHaveLength(1);
   });
 
   it('429 with Retry-After is retried no sooner than asked; 500 is retried', async () => {
@@ -206,5 +216,17 @@ describe('failures', () => {
     await h.produce([{ ...w, seq: 1n }]);
     await waitFor(() => h.fakes.of('webhook', hook.id).length === 1, { timeoutMs: 20_000 });
     h.fakes.scriptAll('apns', undefined);
+  });
+
+  it('FCM answering 401 even to a fresh access token disables FCM (runs last: the provider stays off)', async () => {
+    const f = ids();
+    const token = h.fakes.fcmToken();
+    await register(f.userId, f.deviceId, pushV1.Platform.FCM, token);
+    const issued = h.fakes.fcmTokensIssued();
+    h.fakes.scriptAll('fcm', { status: 401, reason: 'THIRD_PARTY_AUTH_ERROR' });
+    await h.produce([{ ...f, seq: 1n }]);
+    await waitFor(async () => (await h.metric('parley_push_provider_enabled', { provider: 'fcm' })) === 0 || undefined, { timeoutMs: 20_000, intervalMs: 300 });
+    expect(h.fakes.fcmTokensIssued()).toBe(issued + 1); // one fresh token was tried first
+    h.fakes.scriptAll('fcm', undefined);
   });
 });
