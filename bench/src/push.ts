@@ -72,6 +72,7 @@ export async function runPushBench(o: PushBenchOptions): Promise<string> {
     const t0 = performance.now();
     const wall0 = Date.now();
     let errors = 0;
+    const codes: Record<string, number> = {};
     const inflight: Promise<void>[] = [];
     for (let i = 0; i < total; i++) {
       const due = t0 + (i * 1000) / cell.rate;
@@ -81,7 +82,11 @@ export async function runPushBench(o: PushBenchOptions): Promise<string> {
       inflight.push(
         conns[k]!.request('message.send', { chatId: chats[k]!, clientMsgId: `bp-${t0.toFixed(0)}-${i}`, body: { text: `push bench ${i}` } }).then(
           (r) => void acked.set(`${chats[k]}#${r.seq}`, Date.now()),
-          () => void (errors += 1),
+          (err: unknown) => {
+            errors += 1;
+            const c = (err as { code?: string }).code ?? 'error';
+            codes[c] = (codes[c] ?? 0) + 1;
+          },
         ),
       );
     }
@@ -99,7 +104,7 @@ export async function runPushBench(o: PushBenchOptions): Promise<string> {
     const lastAt = Math.max(wall0 + 1, ...rec.map((r) => r.at));
     const perS = rec.length / ((lastAt - wall0) / 1000);
     const s = summarize(lat);
-    rows.push([cell.platform, cell.rate, o.durationS, acked.size, rec.length, perS.toFixed(0), ms(s.p50), ms(s.p95), ms(s.p99), ms(s.max), errors]);
+    rows.push([cell.platform, cell.rate, o.durationS, acked.size, rec.length, perS.toFixed(0), ms(s.p50), ms(s.p95), ms(s.p99), ms(s.max), errors ? `${errors} (${Object.entries(codes).map(([k, v]) => `${k} ${v}`).join(', ')})` : 0]);
     o.log(`push: ${rows[rows.length - 1]!.join(' | ')}`);
     await sleep(3000);
   }
