@@ -9,7 +9,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ParleyHttp, randomUsername } from '@parley/client';
 import { mapLimit } from '@parley/kit';
-import { startMesh, type Mesh } from '@parley/testing';
+import { LOOSE_AUTH_RATES, startMesh, type Mesh } from '@parley/testing';
 import { parseArgs, type BenchArgs } from './args.js';
 import { runGroup, type GroupResult } from './group.js';
 import { runMediaBench } from './media.js';
@@ -30,6 +30,12 @@ const PASSWORD = 'bench password 1';
 export const BENCH_MESH_ENV: Record<string, string> = {
   PARLEY_LOG_LEVEL: 'warn',
   SESSION_SCRYPT_COST: '1024',
+  SESSION_SCRYPT_PARALLELISM: '1',
+  ...LOOSE_AUTH_RATES,
+  GROUP_RATE_CREATE_PER_MINUTE: '6000000',
+  GROUP_RATE_CREATE_BURST: '100000',
+  GROUP_RATE_MEMBERS_ADDED_PER_MINUTE: '6000000',
+  GROUP_RATE_MEMBERS_ADDED_BURST: '1000000',
   SESSION_ACCESS_TOKEN_TTL_SECONDS: '86400',
   // The push scenario measures every message as a notification (no collapse); other scenarios have no offline devices.
   PUSH_COLLAPSE_WINDOW: '0',

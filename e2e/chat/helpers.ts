@@ -2,7 +2,7 @@
 // several devices on either gateway, and a Device that records every `message.new` it receives so the
 // suites can prove per-device delivery (protocol.md §8.2, §8.4) rather than infer it from history.
 import { mapLimit } from '@parley/kit';
-import { startMesh, type Mesh } from '@parley/testing';
+import { LOOSE_AUTH_RATES, startMesh, type Mesh } from '@parley/testing';
 import {
   ParleyHttp,
   ParleyRequestError,
@@ -28,14 +28,21 @@ export const LOOSE_RATES: Record<string, string> = Object.fromEntries(
   ['SEND', 'TYPING', 'MUTATE', 'READ', 'ACK', 'MISC'].flatMap((c) => [
     [`GATEWAY_RATE_${c}_PER_MINUTE`, '6000000'],
     [`GATEWAY_RATE_${c}_BURST`, '100000'],
-  ]),
+  ])
+    .concat(Object.entries(LOOSE_AUTH_RATES))
+    .concat([
+      ['GROUP_RATE_CREATE_PER_MINUTE', '6000000'],
+      ['GROUP_RATE_CREATE_BURST', '100000'],
+      ['GROUP_RATE_MEMBERS_ADDED_PER_MINUTE', '6000000'],
+      ['GROUP_RATE_MEMBERS_ADDED_BURST', '1000000'],
+    ]),
 );
 
 /** The whole mesh (all six services, two gateways), cheap password hashing, loose rate limits. */
 export function chatMesh(env: Record<string, string> = {}): Promise<Mesh> {
   return startMesh({
     gateways: 2,
-    env: { PARLEY_LOG_LEVEL: 'warn', SESSION_SCRYPT_COST: '1024', ...LOOSE_RATES, ...env },
+    env: { PARLEY_LOG_LEVEL: 'warn', SESSION_SCRYPT_COST: '1024', SESSION_SCRYPT_PARALLELISM: '1', ...LOOSE_RATES, ...env },
   });
 }
 

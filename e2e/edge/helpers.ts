@@ -1,5 +1,5 @@
 // Shared helpers of the edge e2e suites (not a test file).
-import { startMesh, type Mesh } from '@parley/testing';
+import { LOOSE_AUTH_RATES, startMesh, type Mesh } from '@parley/testing';
 import { ParleyConnectError, connect, signUp, type ParleyConnection } from '@parley/client';
 
 export type { Mesh };
@@ -9,7 +9,11 @@ jest.setTimeout(180_000);
 
 /** A mesh with the services the edge needs (session; group + message for the authorization tests). */
 export function edgeMesh(env: Record<string, string> = {}, services: string[] = ['session']): Promise<Mesh> {
-  return startMesh({ gateways: 2, env: { PARLEY_LOG_LEVEL: 'warn', ...env }, services: services as never });
+  return startMesh({
+    gateways: 2,
+    env: { PARLEY_LOG_LEVEL: 'warn', SESSION_SCRYPT_COST: '1024', SESSION_SCRYPT_PARALLELISM: '1', ...LOOSE_AUTH_RATES, ...env },
+    services: services as never,
+  });
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -14,3 +14,4 @@ export * from './shutdown.js';
 export * from './service.js';
 export * from './admission.js';
 export * from './async.js';
+export * from './rate-limit.js';

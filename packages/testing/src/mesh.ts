@@ -22,6 +22,17 @@ export const DEFAULT_PORTS: Record<BackendService, { grpc: number; http: number 
 };
 export const DEFAULT_GATEWAY_PORT = 8080;
 
+/**
+ * The gateways' cluster-wide auth-route budgets raised far above what a test suite does (every e2e user signs
+ * up from 127.0.0.1); the limits themselves are covered by e2e/edge/auth-limits.test.ts.
+ */
+export const LOOSE_AUTH_RATES: Record<string, string> = Object.fromEntries(
+  ['SIGNUP_IP', 'LOGIN_IP', 'LOGIN_USER', 'REFRESH_IP'].flatMap((c) => [
+    [`GATEWAY_AUTH_RATE_${c}_PER_MINUTE`, '6000000'],
+    [`GATEWAY_AUTH_RATE_${c}_BURST`, '100000'],
+  ]),
+);
+
 export interface MeshOptions {
   /** Number of gateway instances (default 2, so cross-gateway routing is always exercised). */
   gateways?: number;
@@ -39,6 +50,11 @@ export interface MeshOptions {
   onProgress?: (line: string) => void;
   /** Start the local fake push providers (packages/testing/src/push-fakes) and point push at them (default true). */
   pushFakes?: boolean;
+  /**
+   * Let the gateways listen on every interface (0.0.0.0); everything else stays on 127.0.0.1. Default: the
+   * PARLEY_EXPOSE_GATEWAYS environment variable (`1`/`true`), else off: the whole mesh is loopback-only.
+   */
+  exposeGateways?: boolean;
 }
 
 interface Proc {
@@ -101,9 +117,12 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   const gwPorts: number[] = [];
   for (let i = 0; i < gatewayCount; i++) gwPorts.push(fixed ? DEFAULT_GATEWAY_PORT + i : await freePort());
 
+  const expose = opts.exposeGateways ?? /^(1|true|yes)$/i.test(process.env.PARLEY_EXPOSE_GATEWAYS ?? '');
   const shared: Record<string, string> = {
     ...infraEnv(),
     PARLEY_LOG_LEVEL: process.env.PARLEY_LOG_LEVEL ?? 'info',
+    // Not production: allows the cheap password hashing tests use and signing keys without a secret.
+    PARLEY_ENV: process.env.PARLEY_ENV ?? (fixed ? 'development' : 'test'),
     ...(fixed ? {} : { PARLEY_CASSANDRA_KEYSPACE: `e2e_${id}`, PARLEY_NAMESPACE: id }),
     ...(opts.env ?? {}),
   };
@@ -128,6 +147,8 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       script: join(root, 'services', s, 'dist', 'main.js'),
       env: {
         ...shared,
+        // Loopback only: the internal gRPC and metrics ports are never reachable from the network.
+        [`${P}_HOST`]: '127.0.0.1',
         [`${P}_GRPC_PORT`]: String(ports[s]!.grpc),
         [`${P}_HTTP_PORT`]: String(ports[s]!.http),
         ...perService[s],
@@ -143,6 +164,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       script: join(root, 'services', 'gateway', 'dist', 'main.js'),
       env: {
         ...shared,
+        GATEWAY_HOST: expose ? '0.0.0.0' : '127.0.0.1',
         GATEWAY_PORT: String(port),
         GATEWAY_INSTANCE_ID: `${id}-gw${i}`,
         GATEWAY_SESSION_ADDR: addr('session'),
@@ -167,9 +189,11 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     // PARLEY_MESH_NODE_ARGS: extra node flags for every service process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
     // to profile a bench run).
     const extra = (process.env.PARLEY_MESH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    // The caller's environment reaches every service (so `SESSION_MAX_DEVICES_PER_USER=3 ./parley up` works);
+    // the mesh's own settings (ports, addresses, keyspace, bind addresses) win over it.
     const child = spawn(process.execPath, ['--enable-source-maps', ...extra, p.script], {
       cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...p.env },
+      env: { ...process.env, ...p.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.pipe(p.log, { end: false });

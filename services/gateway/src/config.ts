@@ -18,6 +18,25 @@ const rates = {
   misc: rate('MISC', DEFAULT_RATES.misc),
 };
 
+/** Cluster-wide budgets of the unauthenticated auth routes (shared by every gateway through Redis). */
+export const DEFAULT_AUTH_RATES = {
+  signupIp: { perMinute: 20, burst: 20 },
+  loginIp: { perMinute: 60, burst: 60 },
+  loginUser: { perMinute: 30, burst: 10 },
+  refreshIp: { perMinute: 120, burst: 60 },
+} as const;
+type AuthRateClass = keyof typeof DEFAULT_AUTH_RATES;
+const AUTH_ENV: Record<AuthRateClass, string> = { signupIp: 'SIGNUP_IP', loginIp: 'LOGIN_IP', loginUser: 'LOGIN_USER', refreshIp: 'REFRESH_IP' };
+const authRates = Object.fromEntries(
+  Object.entries(AUTH_ENV).flatMap(([cls, name]) => {
+    const d = DEFAULT_AUTH_RATES[cls as AuthRateClass];
+    return [
+      [`auth_${cls}_perMinute`, env.int(`GATEWAY_AUTH_RATE_${name}_PER_MINUTE`, { default: d.perMinute, min: 0 })],
+      [`auth_${cls}_burst`, env.int(`GATEWAY_AUTH_RATE_${name}_BURST`, { default: d.burst, min: 1 })],
+    ];
+  }),
+);
+
 export const envSpec = defineConfig({
   host: env.str('GATEWAY_HOST', { default: '0.0.0.0' }),
   port: env.int('GATEWAY_PORT', { default: 8080, min: 0, max: 65535 }),
@@ -30,6 +49,8 @@ export const envSpec = defineConfig({
   keysRefreshMs: env.int('GATEWAY_KEYS_REFRESH_MS', { default: 60_000, min: 1000 }),
   /** Deadline of a gRPC call made for a client request. */
   upstreamDeadlineMs: env.int('GATEWAY_UPSTREAM_DEADLINE_MS', { default: 5000, min: 100 }),
+  /** Deadline of the session calls of sign-up and login (password hashing is slow on purpose and queued). */
+  authDeadlineMs: env.int('GATEWAY_AUTH_DEADLINE_MS', { default: 15_000, min: 100 }),
   /** Largest media upload a client may declare (protocol.md §7), checked here before media sees it. */
   mediaMaxBytes: env.int('GATEWAY_MEDIA_MAX_BYTES', { default: 100 * 1024 * 1024, min: 1 }),
   /** Load shedding: message.send calls in flight to the message service beyond this get `unavailable` at once. */
@@ -38,6 +59,16 @@ export const envSpec = defineConfig({
   maxConnections: env.int('GATEWAY_MAX_CONNECTIONS', { default: 100_000, min: 1 }),
   /** Time a SIGTERM gives in-flight requests after closing sockets. */
   drainMs: env.int('GATEWAY_DRAIN_MS', { default: 2000, min: 0 }),
+  /**
+   * Addresses or CIDRs of the proxies in front of the gateway (e.g. `10.0.0.0/8`) whose X-Forwarded-For is
+   * believed. Empty (default): the socket's peer is the client, and X-Forwarded-For is ignored.
+   */
+  trustedProxies: env.list('GATEWAY_TRUSTED_PROXIES', { default: [] }),
+  /** Failed logins of one username (within the window) before it is locked out; each further failure doubles the lock. */
+  loginLockoutThreshold: env.int('GATEWAY_LOGIN_LOCKOUT_THRESHOLD', { default: 5, min: 1 }),
+  loginLockoutBaseMs: env.int('GATEWAY_LOGIN_LOCKOUT_BASE_MS', { default: 1000, min: 1 }),
+  loginLockoutMaxMs: env.int('GATEWAY_LOGIN_LOCKOUT_MAX_MS', { default: 900_000, min: 1 }),
+  loginLockoutWindowMs: env.int('GATEWAY_LOGIN_LOCKOUT_WINDOW_MS', { default: 900_000, min: 1000 }),
   sessionAddr: env.str('GATEWAY_SESSION_ADDR', { default: '127.0.0.1:50051' }),
   groupAddr: env.str('GATEWAY_GROUP_ADDR', { default: '127.0.0.1:50052' }),
   messageAddr: env.str('GATEWAY_MESSAGE_ADDR', { default: '127.0.0.1:50053' }),
@@ -54,6 +85,7 @@ export const envSpec = defineConfig({
       [`rate_${cls}_burst`, r.burst],
     ]),
   ),
+  ...authRates,
   ...infraEnv.redis,
   ...infraEnv.common,
 } as const);
@@ -69,6 +101,7 @@ export interface GatewayConfig {
   registryHeartbeatMs: number;
   keysRefreshMs: number;
   upstreamDeadlineMs: number;
+  authDeadlineMs: number;
   mediaMaxBytes: number;
   maxConnections: number;
   maxInflightSends: number;
@@ -77,6 +110,9 @@ export interface GatewayConfig {
   webGateways: string[];
   addrs: { session: string; group: string; message: string; presence: string; media: string; push: string };
   rates: RateConfig;
+  authRates: Record<AuthRateClass, { perMinute: number; burst: number }>;
+  trustedProxies: string[];
+  loginLockout: { threshold: number; baseMs: number; maxMs: number; windowMs: number };
   redisUrl: string;
   logLevel: string;
   namespace: string;
@@ -94,6 +130,7 @@ export function envToCfg(raw: Record<string, string | undefined>): GatewayConfig
     registryHeartbeatMs: c.registryHeartbeatMs,
     keysRefreshMs: c.keysRefreshMs,
     upstreamDeadlineMs: c.upstreamDeadlineMs,
+    authDeadlineMs: c.authDeadlineMs,
     mediaMaxBytes: c.mediaMaxBytes,
     maxConnections: c.maxConnections,
     maxInflightSends: c.maxInflightSends,
@@ -109,6 +146,11 @@ export function envToCfg(raw: Record<string, string | undefined>): GatewayConfig
       push: c.pushAddr,
     },
     rates: { send: r('send'), typing: r('typing'), mutate: r('mutate'), read: r('read'), ack: r('ack'), misc: r('misc') },
+    authRates: Object.fromEntries(
+      (Object.keys(AUTH_ENV) as AuthRateClass[]).map((cls) => [cls, { perMinute: c[`auth_${cls}_perMinute`]!, burst: c[`auth_${cls}_burst`]! }]),
+    ) as GatewayConfig['authRates'],
+    trustedProxies: c.trustedProxies,
+    loginLockout: { threshold: c.loginLockoutThreshold, baseMs: c.loginLockoutBaseMs, maxMs: c.loginLockoutMaxMs, windowMs: c.loginLockoutWindowMs },
     redisUrl: c.redisUrl,
     logLevel: c.logLevel,
     namespace: c.namespace,

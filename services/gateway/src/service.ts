@@ -5,6 +5,7 @@ import type { GatewayConfig } from './config.js';
 import { createGatewayMetrics, createUpstreams, type GatewayMetrics, type Upstreams } from './context.js';
 import { DeliveryChannel } from './storage/delivery-channel.js';
 import { Authenticator } from './transport/auth/authenticator.js';
+import { AuthLimits } from './transport/http/auth-limits.js';
 import { TokenVerifier } from './transport/auth/token-verifier.js';
 import { buildApp } from './transport/http/app.js';
 import { ConnectionManager } from './transport/ws/connection-manager.js';
@@ -64,6 +65,7 @@ export class GatewayService {
         cfg,
         upstreams,
         authenticator,
+        authLimits: new AuthLimits(redis, cfg, logger.child({ subsystem: 'auth-limits' })),
         connections,
         metrics,
         readiness,

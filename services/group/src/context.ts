@@ -26,13 +26,22 @@ export interface Adapters {
   events: ChatEvents;
 }
 
+/** Per-user budgets (RedisRateLimiter in the service): each throws rate_limited when over. */
+export interface UserLimits {
+  chatCreated(userId: string): Promise<void>;
+  membersAdded(userId: string, count: number): Promise<void>;
+}
+
 export interface AppContext {
   cfg: GroupConfig;
   logger: Logger;
   chats: ChatManager;
+  limits: UserLimits;
 }
 
-export function buildContext(cfg: GroupConfig, logger: Logger, metrics: GroupMetrics, a: Adapters): AppContext {
+const noLimits: UserLimits = { chatCreated: async () => {}, membersAdded: async () => {} };
+
+export function buildContext(cfg: GroupConfig, logger: Logger, metrics: GroupMetrics, a: Adapters, limits: UserLimits = noLimits): AppContext {
   const chats = new ChatManager(a.store, a.log, a.users, a.events, {
     maxMembers: cfg.maxMembers,
     listLimit: cfg.listLimit,
@@ -43,5 +52,5 @@ export function buildContext(cfg: GroupConfig, logger: Logger, metrics: GroupMet
     },
     onOp: (kind, healed) => metrics.ops.inc({ kind, healed: String(healed) }),
   });
-  return { cfg, logger, chats };
+  return { cfg, logger, chats, limits };
 }

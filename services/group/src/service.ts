@@ -9,6 +9,9 @@ import {
   createMetrics,
   createRedis,
   loadMigrations,
+  ParleyError,
+  RedisRateLimiter,
+  errors,
   once,
   readinessMonitor,
   runMigrations,
@@ -91,7 +94,24 @@ export class GroupService {
       events: new GatewayPublisher(redis, directory, cfg.namespace, (n) => gm.publishes.inc(n)),
       ...opts.overrides,
     };
-    const ctx = buildContext(cfg, logger.child({ subsystem: 'chats' }), gm, adapters);
+    const buckets = new RedisRateLimiter(redis, cfg.namespace);
+    const over = async (key: string, rate: { perMinute: number; burst: number }, cost: number, what: string) => {
+      let wait: number;
+      try {
+        wait = await buckets.take(key, rate, cost);
+      } catch (err) {
+        throw new ParleyError('unavailable', 'rate limit store unavailable', { retryAfterMs: 1000, cause: err });
+      }
+      if (wait > 0) throw errors.rateLimited(wait, `too many ${what}; retry later`);
+    };
+    const limits = {
+      chatCreated: (u: string) => over(`group:create:user:${u}`, { perMinute: cfg.createPerMinute, burst: cfg.createBurst }, 1, 'chats created'),
+      membersAdded: async (u: string, n: number) => {
+        // A request larger than the whole burst could never pass: the group size limit answers it instead.
+        if (n > 0) await over(`group:members:user:${u}`, { perMinute: cfg.membersAddedPerMinute, burst: cfg.membersAddedBurst }, Math.min(n, cfg.membersAddedBurst), 'members added');
+      },
+    };
+    const ctx = buildContext(cfg, logger.child({ subsystem: 'chats' }), gm, adapters, limits);
     return new GroupService(cfg, logger, ctx, metrics, cassandra, redis, messageClient, sessionClient);
   }
 

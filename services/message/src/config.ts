@@ -2,6 +2,7 @@
 import { defineConfig, env, infraEnv, type ConfigShape } from '@parley/kit';
 
 export const envSpec = defineConfig({
+  host: env.str('MESSAGE_HOST', { default: '0.0.0.0' }),
   grpcPort: env.int('MESSAGE_GRPC_PORT', { default: 50053, min: 0, max: 65535 }),
   httpPort: env.int('MESSAGE_HTTP_PORT', { default: 9463, min: 0, max: 65535 }),
   groupAddr: env.str('MESSAGE_GROUP_ADDR', { default: '127.0.0.1:50052' }),

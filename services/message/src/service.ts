@@ -119,7 +119,7 @@ export class MessageService {
     });
     const server = createGrpcServer({ logger, metrics });
     server.addService(messageV1.MessageService, messageServiceImpl(ctx));
-    return new MessageService(ctx, server, cassandra, kafka, producer, redis, peers, metrics.registry, overrides.host ?? '0.0.0.0');
+    return new MessageService(ctx, server, cassandra, kafka, producer, redis, peers, metrics.registry, overrides.host ?? cfg.host);
   }
 
   async start(): Promise<void> {

@@ -24,7 +24,10 @@ import {
 } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
 import type { SessionConfig } from './config.js';
+import { availableParallelism } from 'node:os';
 import { KeySealer } from './domain/key-sealer.js';
+import { meetsOwasp, type ScryptParams } from './domain/passwords.js';
+import { HashPool } from './hash-pool.js';
 import { KEY_RELOAD_MS } from './domain/keyring.js';
 import { SessionManager } from './domain/session-manager.js';
 import { TokenIssuer } from './domain/token-issuer.js';
@@ -33,6 +36,29 @@ import { KeysStore } from './storage/keys-store.js';
 import { SessionNotifier } from './storage/notifier.js';
 import { ConnectionRegistry } from './storage/registry.js';
 import { sessionServiceImpl } from './transport/grpc/session-service.js';
+
+/**
+ * Refuses settings that must not reach production: a password hash cost below OWASP's minimum and signing keys
+ * stored without the key-encryption secret. PARLEY_ENV=development|test allows them, with a warning.
+ */
+export function checkSecurity(cfg: SessionConfig, logger: Logger): ScryptParams {
+  if ((cfg.scryptCost & (cfg.scryptCost - 1)) !== 0) throw new Error(`SESSION_SCRYPT_COST must be a power of two, got ${cfg.scryptCost}`);
+  const params: ScryptParams = { N: cfg.scryptCost, r: 8, p: cfg.scryptParallelism };
+  const problems: string[] = [];
+  if (!meetsOwasp(params)) {
+    problems.push(
+      `SESSION_SCRYPT_COST=${params.N} with SESSION_SCRYPT_PARALLELISM=${params.p} is below OWASP's minimum for scrypt (N=2^14 with p>=5, N=2^15 with p>=3, N=2^16 with p>=2 or N=2^17)`,
+    );
+  }
+  if (!cfg.signingKeySecret) problems.push('SESSION_SIGNING_KEY_SECRET is not set: signing keys would be stored unencrypted');
+  if (problems.length > 0) {
+    if (cfg.environment === 'production') {
+      throw new Error(`refusing to start in production (PARLEY_ENV=production): ${problems.join('; ')}. Fix them, or set PARLEY_ENV=development or test on a machine that is neither.`);
+    }
+    for (const p of problems) logger.warn(`PARLEY_ENV=${cfg.environment}: ${p} (allowed outside production only)`);
+  }
+  return params;
+}
 
 export interface SessionServiceOptions {
   migrationsDir: string;
@@ -58,6 +84,7 @@ export class SessionService {
     private readonly notifier: SessionNotifier,
     readonly manager: SessionManager,
     readonly issuer: TokenIssuer,
+    private readonly pool: HashPool,
   ) {
     this.destroy = once(async () => {
       if (this.keyTimer) clearInterval(this.keyTimer);
@@ -65,6 +92,7 @@ export class SessionService {
       this.readiness?.stop();
       await this.grpc?.shutdown(10_000);
       await this.ops?.close();
+      await this.pool.close();
       await this.notifier.flush(5_000);
       await this.producer.disconnect().catch(() => {});
       this.redis.disconnect();
@@ -77,8 +105,8 @@ export class SessionService {
   }
 
   static async create(cfg: SessionConfig, opts: SessionServiceOptions): Promise<SessionService> {
-    if ((cfg.scryptCost & (cfg.scryptCost - 1)) !== 0) throw new Error(`SESSION_SCRYPT_COST must be a power of two, got ${cfg.scryptCost}`);
     const logger = opts.logger ?? createLogger('session', cfg.logLevel);
+    const scryptParams = checkSecurity(cfg, logger);
     await SessionService.migrate(cfg, opts.migrationsDir, logger);
     const metrics = createMetrics('session');
     const outcomes = metrics.counter('parley_session_outcomes_total', 'Account, login, refresh and device outcomes', ['outcome']);
@@ -107,18 +135,32 @@ export class SessionService {
       replicationFactor: cfg.kafkaReplicationFactor,
       onEventResult: (ok) => events.inc({ result: ok ? 'ok' : 'failed' }),
     });
+    const hashes = metrics.counter('parley_session_password_hashes_total', 'Password hash jobs, by result (ran | refused)', ['result']);
+    const hashSeconds = metrics.histogram('parley_session_password_hash_seconds', 'Run time of one password hash job');
+    const pool = new HashPool({
+      params: scryptParams,
+      workers: cfg.hashWorkers || Math.max(1, availableParallelism()),
+      maxWaitMs: cfg.hashMaxWaitMs,
+      logger: logger.child({ subsystem: 'hash-pool' }),
+      observe: (o, ms) => {
+        hashes.inc({ result: o });
+        if (ms !== undefined) hashSeconds.observe(ms / 1000);
+      },
+    });
     const manager = new SessionManager(new AccountsStore(cassandra), registry, issuer, notifier, {
       refreshTtlMs: cfg.refreshTokenTtlDays * 86_400_000,
       connectionTtlSeconds: cfg.connectionTtlSeconds,
-      scryptCost: cfg.scryptCost,
+      hasher: pool,
+      maxDevices: cfg.maxDevicesPerUser,
       observe: (outcome) => outcomes.inc({ outcome }),
     });
-    return new SessionService(cfg, logger, metrics, cassandra, redis, producer, notifier, manager, issuer);
+    return new SessionService(cfg, logger, metrics, cassandra, redis, producer, notifier, manager, issuer, pool);
   }
 
   async start(): Promise<void> {
     // The first replica creates the signing key (LWT); the others load it.
     await this.issuer.refresh();
+    await this.pool.calibrate();
     this.keyTimer = setInterval(() => {
       this.issuer.refresh().catch((err: unknown) => this.logger.warn({ err }, 'signing key refresh failed'));
     }, KEY_RELOAD_MS);

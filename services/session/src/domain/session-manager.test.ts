@@ -1,6 +1,7 @@
 import { ParleyError } from '@parley/kit';
 import type { AccountsPort, DeviceRow, LiveConnection, NotifierPort, RefreshRow, RegistryPort, Route, UserRow } from './ports.js';
 import { SessionManager, type AccessTokenSigner } from './session-manager.js';
+import { inProcessHasher } from './passwords.js';
 
 class FakeAccounts implements AccountsPort {
   users = new Map<string, UserRow>();
@@ -136,7 +137,7 @@ function setup() {
   const m = new SessionManager(accounts, registry, signer, notifier, {
     refreshTtlMs: 30 * DAY,
     connectionTtlSeconds: 60,
-    scryptCost: 1024,
+    hasher: inProcessHasher(1024),
     now: () => clock.now,
     observe: (o) => outcomes.push(o),
   });
@@ -193,6 +194,17 @@ describe('login', () => {
     await expect(wrong).rejects.toMatchObject({ code: 'unauthorized', message: 'invalid username or password' });
     await expect(m.login({ username: 'nobody', password: 'password-2' })).rejects.toMatchObject({ code: 'unauthorized', message: 'invalid username or password' });
     expect(await code(m.login({ username: '', password: 'x' }))).toBe('bad_request');
+  });
+
+  it('caps active devices per user; removing one makes room again', async () => {
+    const { m, outcomes } = setup();
+    const first = await userWithDevice(m);
+    for (let i = 1; i < 16; i++) await m.login({ username: 'alice', password: 'password-1' });
+    const refused = m.login({ username: 'alice', password: 'password-1' });
+    await expect(refused).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/device limit reached \(16 devices\)/) });
+    expect(outcomes).toContain('device_limit');
+    await m.removeDevice(first.userId, first.deviceId);
+    await expect(m.login({ username: 'alice', password: 'password-1' })).resolves.toMatchObject({ userId: first.userId });
   });
 });
 

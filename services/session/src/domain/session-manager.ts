@@ -1,7 +1,8 @@
 // Accounts, devices and tokens: the decisions of the session service, over injected ports.
 import { randomBytes } from 'node:crypto';
 import { errors } from '@parley/kit';
-import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
+import { randomBytes as randomPassword } from 'node:crypto';
+import type { PasswordHasher } from './passwords.js';
 import type { AccountsPort, DeviceRow, LiveConnection, NotifierPort, RegistryPort, Route, UserRow } from './ports.js';
 import { hashToken, newRefreshToken } from './token-issuer.js';
 import { validateDeviceName, validateDisplayName, validatePassword, validateUsername } from './validation.js';
@@ -25,6 +26,7 @@ export type SessionOutcome =
   | 'username_taken'
   | 'login'
   | 'login_failed'
+  | 'device_limit'
   | 'refresh'
   | 'refresh_rejected'
   | 'refresh_reuse_revoked'
@@ -34,12 +36,16 @@ export type SessionOutcome =
 export interface SessionManagerOptions {
   refreshTtlMs: number;
   connectionTtlSeconds: number;
-  scryptCost: number;
+  /** Hashes and checks passwords (the bounded worker pool in the service; it may refuse with `rate_limited`). */
+  hasher: PasswordHasher;
+  /** Active (not removed) devices a user may have; a login beyond it is refused with `conflict`. */
+  maxDevices?: number;
   now?: () => number;
   observe?: (outcome: SessionOutcome) => void;
 }
 
 export const MAX_ROUTE_USERS = 4096;
+export const DEFAULT_MAX_DEVICES = 16;
 export const MAX_GET_USERS = 2048;
 
 const newId = (prefix: string) => `${prefix}${randomBytes(12).toString('base64url')}`;
@@ -50,6 +56,9 @@ function requireId(v: string, field: string): string {
 }
 
 export class SessionManager {
+  /** A hash of a random password, to spend the same time when the username does not exist. */
+  private dummy: Promise<string> | undefined;
+
   constructor(
     private readonly accounts: AccountsPort,
     private readonly registry: RegistryPort,
@@ -57,6 +66,15 @@ export class SessionManager {
     private readonly notifier: NotifierPort,
     private readonly opts: SessionManagerOptions,
   ) {}
+
+  private dummyHash(): Promise<string> {
+    // A refused or failed attempt is not cached: the next login computes it again.
+    this.dummy ??= this.opts.hasher.hash(randomPassword(12).toString('hex')).catch((err: unknown) => {
+      this.dummy = undefined;
+      throw err;
+    });
+    return this.dummy;
+  }
 
   private now(): number {
     return this.opts.now?.() ?? Date.now();
@@ -78,7 +96,7 @@ export class SessionManager {
     const userId = newId('u_');
     // The users row first, then the username claim (LWT): a crash in between leaves only an orphan row
     // nobody can log into, never a claimed name without an account.
-    await this.accounts.createUser({ userId, username, displayName, passwordHash: await hashPassword(password, this.opts.scryptCost), createdAt: this.now() });
+    await this.accounts.createUser({ userId, username, displayName, passwordHash: await this.opts.hasher.hash(password), createdAt: this.now() });
     if (!(await this.accounts.claimUsername(username, userId))) {
       await this.accounts.deleteUser(userId);
       this.observe('username_taken');
@@ -96,10 +114,16 @@ export class SessionManager {
     const userId = input.username.length <= 32 ? await this.accounts.userIdByUsername(input.username) : undefined;
     const user = userId ? await this.accounts.getUser(userId) : undefined;
     // Same work whether or not the user exists: no username oracle through timing.
-    const ok = await verifyPassword(input.password, user?.passwordHash ?? (await dummyHash(this.opts.scryptCost)));
+    const ok = await this.opts.hasher.verify(input.password, user?.passwordHash ?? (await this.dummyHash()));
     if (!user || !ok) {
       this.observe('login_failed');
       throw errors.unauthorized('invalid username or password');
+    }
+    const max = this.opts.maxDevices ?? DEFAULT_MAX_DEVICES;
+    const active = (await this.accounts.listDevices(user.userId)).filter((d) => d.removedAt === undefined).length;
+    if (active >= max) {
+      this.observe('device_limit');
+      throw errors.conflict(`device limit reached (${max} devices); sign out or remove a device (DELETE /v1/devices/{deviceId}) first`);
     }
     const deviceId = newId('d_');
     await this.accounts.createDevice({ userId: user.userId, deviceId, deviceName, at: this.now() });

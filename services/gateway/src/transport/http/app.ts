@@ -16,7 +16,9 @@ export async function buildApp(gw: GatewayApp, logger: Logger): Promise<FastifyI
     // The default request log would print the URL, and `access_token` may be in it.
     disableRequestLogging: true,
     bodyLimit: 64 * 1024,
-    trustProxy: true,
+    // X-Forwarded-For is believed only from the configured proxies: the per-address limits of the auth routes
+    // would otherwise be one spoofed header away.
+    trustProxy: gw.cfg.trustedProxies.length > 0 ? gw.cfg.trustedProxies : false,
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }) as unknown as FastifyInstance;

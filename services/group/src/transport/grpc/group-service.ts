@@ -15,6 +15,8 @@ export function groupServiceImpl(ctx: AppContext): ServiceImpl<typeof groupV1.Gr
   return {
     async createChat(req) {
       const actor = requireId(req.actorUserId, 'actorUserId');
+      await ctx.limits.chatCreated(actor);
+      if (req.type === commonV1.ChatType.GROUP) await ctx.limits.membersAdded(actor, new Set(req.memberUserIds).size);
       if (req.type === commonV1.ChatType.DIRECT) return { chat: chatToProto(await m.createDirect(actor, requireId(req.peerUserId, 'userId'))) };
       if (req.type === commonV1.ChatType.GROUP) return { chat: chatToProto(await m.createGroup(actor, req.name, req.memberUserIds)) };
       throw new ParleyError('bad_request', 'type must be "direct" or "group"');
@@ -29,6 +31,7 @@ export function groupServiceImpl(ctx: AppContext): ServiceImpl<typeof groupV1.Gr
       return { chat: chatToProto(await m.rename(requireId(req.actorUserId, 'actorUserId'), requireId(req.chatId, 'chatId'), req.name)) };
     },
     async addMembers(req) {
+      await ctx.limits.membersAdded(requireId(req.actorUserId, 'actorUserId'), new Set(req.userIds).size);
       return { chat: chatToProto(await m.addMembers(requireId(req.actorUserId, 'actorUserId'), requireId(req.chatId, 'chatId'), req.userIds)) };
     },
     async removeMembers(req) {

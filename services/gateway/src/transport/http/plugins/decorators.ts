@@ -6,6 +6,7 @@ import type { ReadinessMonitor } from '@parley/kit';
 import type { GatewayConfig } from '../../../config.js';
 import type { GatewayMetrics, Upstreams } from '../../../context.js';
 import type { AuthContext, Authenticator } from '../../auth/authenticator.js';
+import type { AuthLimits } from '../auth-limits.js';
 import { bearerToken } from '../../auth/token-verifier.js';
 import type { ConnectionManager } from '../../ws/connection-manager.js';
 
@@ -13,6 +14,7 @@ export interface GatewayApp {
   cfg: GatewayConfig;
   upstreams: Upstreams;
   authenticator: Authenticator;
+  authLimits: AuthLimits;
   connections: ConnectionManager;
   metrics: GatewayMetrics;
   readiness: ReadinessMonitor;

@@ -1,6 +1,7 @@
 // protocol.md §2: accounts, sessions (login, refresh), devices, users.
 import type { FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
+import { ParleyError } from '@parley/kit';
 import { deviceToJson, tokensToJson, userToJson } from '../../../domain/mapping.js';
 import { authOf } from '../plugins/decorators.js';
 import {
@@ -20,13 +21,16 @@ import {
 
 export async function accountRoutes(app: FastifyInstance): Promise<void> {
   const { session } = app.gw.upstreams;
+  const limits = app.gw.authLimits;
+  const hashing = { deadlineMs: app.gw.cfg.authDeadlineMs };
 
   app.post<{ Body: Static<typeof CreateAccountBody> }>(
     '/v1/accounts',
     { schema: { body: CreateAccountBody, response: responses({ 201: CreateAccountReply }) } },
     async (req, reply) => {
       const { username, password, displayName } = req.body;
-      const res = await session.createAccount({ username, password, ...(displayName !== undefined ? { displayName } : {}) });
+      await limits.signUp(req.ip);
+      const res = await session.createAccount({ username, password, ...(displayName !== undefined ? { displayName } : {}) }, hashing);
       return reply.status(201).send({ userId: res.userId });
     },
   );
@@ -36,7 +40,15 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
     { schema: { body: LoginBody, response: responses({ 201: TokensReply }) } },
     async (req, reply) => {
       const { username, password, deviceName } = req.body;
-      const res = await session.login({ username, password, ...(deviceName !== undefined ? { deviceName } : {}) });
+      await limits.login(req.ip, username);
+      let res;
+      try {
+        res = await session.login({ username, password, ...(deviceName !== undefined ? { deviceName } : {}) }, hashing);
+      } catch (err) {
+        if (err instanceof ParleyError && err.code === 'unauthorized') await limits.loginFailed(username);
+        throw err;
+      }
+      await limits.loginSucceeded(username);
       return reply.status(201).send(tokensToJson(res.tokens));
     },
   );
@@ -44,7 +56,10 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: Static<typeof RefreshBody> }>(
     '/v1/sessions/refresh',
     { schema: { body: RefreshBody, response: responses({ 200: TokensReply }) } },
-    async (req) => tokensToJson((await session.refreshToken({ refreshToken: req.body.refreshToken })).tokens),
+    async (req) => {
+      await limits.refresh(req.ip);
+      return tokensToJson((await session.refreshToken({ refreshToken: req.body.refreshToken })).tokens);
+    },
   );
 
   app.get('/v1/devices', { onRequest: app.authenticate, schema: { response: responses({ 200: DevicesReply }) } }, async (req) => {
