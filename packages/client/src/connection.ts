@@ -5,10 +5,11 @@ import type { ErrorBody, EventName, Events, Op, ReplyData, RequestData, ServerEv
 
 export interface ConnectOptions {
   /**
-   * How the access token travels on the upgrade: `Authorization: Bearer` (default in Node) or the
-   * `access_token` query parameter (default, and the only way, in a browser).
+   * How the access token travels on the upgrade: `Authorization: Bearer` (default in Node),
+   * `Sec-WebSocket-Protocol: parley.v1, parley.bearer.<token>` (works in browsers too), or the
+   * `access_token` query parameter (default in a browser).
    */
-  tokenIn?: 'header' | 'query';
+  tokenIn?: 'header' | 'subprotocol' | 'query';
   /** Milliseconds to wait for `session.ready` (default 10 000). */
   timeoutMs?: number;
   /** Default timeout of `request` (default 10 000 ms). */
@@ -71,14 +72,14 @@ export class ParleyConnection {
   onOpenFailure: ((err: ParleyConnectError) => void) | undefined;
 
   /** @internal use `connect`. */
-  constructor(url: string, opts: ConnectOptions, headers: Record<string, string> = {}) {
+  constructor(url: string, opts: ConnectOptions, headers: Record<string, string> = {}, protocols: string[] = []) {
     this.recordEvents = opts.recordEvents ?? true;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
     let resolveClosed!: (c: CloseInfo) => void;
     this.closed = new Promise<CloseInfo>((resolve) => (resolveClosed = resolve));
     this.sock = openSocket(
       url,
-      { headers, autoPong: opts.autoPong ?? true, maxPayload: opts.maxPayload ?? 16 * 1024 * 1024 },
+      { headers, protocols, autoPong: opts.autoPong ?? true, maxPayload: opts.maxPayload ?? 16 * 1024 * 1024 },
       {
         onText: (text) => this.onFrame(text),
         onClose: (code, reason) => {
@@ -265,12 +266,14 @@ export function connect(wsUrl: string, accessToken: string, opts: ConnectOptions
   const headers: Record<string, string> = { ...opts.headers };
   let url = wsUrl;
   const tokenIn = opts.tokenIn ?? (isNode() ? 'header' : 'query');
+  const protocols: string[] = [];
   if (tokenIn === 'header') headers['authorization'] = `Bearer ${accessToken}`;
+  else if (tokenIn === 'subprotocol') protocols.push('parley.v1', `parley.bearer.${accessToken}`);
   else url += (url.includes('?') ? '&' : '?') + 'access_token=' + encodeURIComponent(accessToken);
 
   let conn: ParleyConnection;
   try {
-    conn = new ParleyConnection(url, opts, headers);
+    conn = new ParleyConnection(url, opts, headers, protocols);
   } catch (err) {
     return Promise.reject(new ParleyConnectError(err instanceof Error ? err.message : String(err)));
   }

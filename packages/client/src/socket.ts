@@ -31,6 +31,8 @@ export interface RawSocket {
 
 export interface OpenOptions {
   headers: Record<string, string>;
+  /** Offered subprotocols (Sec-WebSocket-Protocol), e.g. the token-carrying one. */
+  protocols?: string[];
   autoPong: boolean;
   maxPayload: number;
 }
@@ -48,17 +50,17 @@ interface BrowserWebSocket {
   close(code?: number, reason?: string): void;
   addEventListener(type: string, cb: (ev: { data?: unknown; code?: number; reason?: string }) => void): void;
 }
-type BrowserWebSocketCtor = new (url: string) => BrowserWebSocket;
+type BrowserWebSocketCtor = new (url: string, protocols?: string[]) => BrowserWebSocket;
 
 export function openSocket(url: string, opts: OpenOptions, h: SocketHandlers): RawSocket {
   if (isNode()) return openNode(url, opts, h);
   const Ctor = (globalThis as { WebSocket?: BrowserWebSocketCtor }).WebSocket;
   if (!Ctor) throw new Error('no WebSocket implementation: neither Node (ws) nor a global WebSocket');
-  return openBrowser(Ctor, url, h);
+  return openBrowser(Ctor, url, h, opts.protocols ?? []);
 }
 
 function openNode(url: string, opts: OpenOptions, h: SocketHandlers): RawSocket {
-  const ws = new NodeWebSocket(url, {
+  const ws = new NodeWebSocket(url, opts.protocols ?? [], {
     headers: opts.headers,
     autoPong: opts.autoPong,
     maxPayload: opts.maxPayload,
@@ -85,8 +87,8 @@ function openNode(url: string, opts: OpenOptions, h: SocketHandlers): RawSocket 
   };
 }
 
-function openBrowser(Ctor: BrowserWebSocketCtor, url: string, h: SocketHandlers): RawSocket {
-  const ws = new Ctor(url);
+function openBrowser(Ctor: BrowserWebSocketCtor, url: string, h: SocketHandlers, protocols: string[]): RawSocket {
+  const ws = protocols.length > 0 ? new Ctor(url, protocols) : new Ctor(url);
   ws.binaryType = 'arraybuffer';
   let closed = false;
   const onClose = (code: number, reason: string): void => {

@@ -5,6 +5,7 @@ import type { Admin, Consumer, Kafka, KafkaMessage, Message, Producer, IHeaders,
 import { fromBinary, toBinary, create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { ParleyError, asParleyError } from './errors.js';
+import { kitMetrics } from './metrics.js';
 
 const { Kafka: KafkaClass, logLevel } = kafkajs;
 export type { Kafka } from 'kafkajs';
@@ -270,6 +271,7 @@ export async function runConsumer<S extends DescMessage>(opts: {
 
   const deadLetter = async (msg: { key: Buffer | null; value: Buffer | null; headers?: IHeaders }, meta: EventMeta, err: unknown, attempts: number) => {
     log.error({ err, partition: meta.partition, offset: meta.offset, attempts }, 'event dead-lettered');
+    kitMetrics.deadLettered.inc({ topic: opts.topic, group: opts.groupId, reason: attempts === 0 ? 'undecodable' : 'failed' });
     await dlqProducer.send({
       topic: dlqTopic(opts.topic),
       acks: -1,
@@ -462,4 +464,97 @@ export function kafkaCheck(kafka: Kafka): (() => Promise<void>) & { close(): Pro
       await a?.disconnect().catch(() => {});
     },
   });
+}
+
+export interface ReplayResult {
+  /** Events republished to their source topic. */
+  replayed: number;
+  /** The DLQ's end offsets when the replay started (what it read up to), by partition. */
+  upTo: Record<number, string>;
+}
+
+/**
+ * Republishes what `<topic>.dlq` holds to `topic` (key, value and the original headers; the x-* error
+ * headers are dropped and `x-replayed-from` records the DLQ offset), from the replay group's committed
+ * position up to the DLQ's end when the replay started, committing as it goes: a second replay only sees
+ * what was dead-lettered since. Consumers dedupe as usual (the fan-out by chat and seq). An event that fails
+ * again is dead-lettered again, with its attempts counted anew. `max` bounds one run.
+ */
+export async function replayDeadLetters(opts: {
+  kafka: Kafka;
+  topic: string;
+  logger: Logger;
+  groupId?: string;
+  max?: number;
+  timeoutMs?: number;
+}): Promise<ReplayResult> {
+  const log = opts.logger.child({ subsystem: 'dlq-replay', topic: opts.topic });
+  const dlq = dlqTopic(opts.topic);
+  const groupId = opts.groupId ?? 'parley-dlq-replay';
+  const admin = opts.kafka.admin();
+  await admin.connect();
+  let ends: { partition: number; offset: string }[];
+  let committed: { partition: number; offset: string }[];
+  try {
+    ends = (await admin.fetchTopicOffsets(dlq)).map((o) => ({ partition: o.partition, offset: o.high }));
+    const c = await admin.fetchOffsets({ groupId, topics: [dlq] });
+    committed = (c[0]?.partitions ?? []).map((p) => ({ partition: p.partition, offset: p.offset }));
+  } finally {
+    await admin.disconnect();
+  }
+  const upTo = Object.fromEntries(ends.map((e) => [e.partition, e.offset]));
+  const start = (p: number) => {
+    const o = committed.find((c) => c.partition === p)?.offset ?? '-1';
+    return BigInt(o) < 0n ? 0n : BigInt(o);
+  };
+  const pending = ends.filter((e) => start(e.partition) < BigInt(e.offset));
+  if (pending.length === 0) {
+    log.info('nothing to replay');
+    return { replayed: 0, upTo };
+  }
+  const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const consumer = opts.kafka.consumer({ groupId, sessionTimeout: 15000, heartbeatInterval: 3000 });
+  await producer.connect();
+  await consumer.connect();
+  let replayed = 0;
+  const max = opts.max ?? Number.POSITIVE_INFINITY;
+  const left = new Set(pending.map((e) => e.partition));
+  try {
+    await consumer.subscribe({ topic: dlq, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`replay of ${dlq} did not finish within ${opts.timeoutMs ?? 120_000} ms`)), opts.timeoutMs ?? 120_000);
+      const finish = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      consumer
+        .run({
+          autoCommit: false,
+          eachMessage: async ({ partition, message }) => {
+            const end = BigInt(upTo[partition] ?? '0');
+            if (!left.has(partition) || BigInt(message.offset) >= end || replayed >= max) {
+              left.delete(partition);
+              if (left.size === 0 || replayed >= max) finish();
+              return;
+            }
+            const headers: IHeaders = {};
+            for (const [k, v] of Object.entries(message.headers ?? {})) if (!k.startsWith('x-') && v !== undefined) headers[k] = v;
+            const source = message.headers?.['x-source-topic']?.toString() || opts.topic;
+            headers['x-replayed-from'] = `${dlq}:${partition}:${message.offset}`;
+            await producer.send({ topic: source, acks: -1, messages: [{ key: message.key, value: message.value, headers }] });
+            await consumer.commitOffsets([{ topic: dlq, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+            replayed += 1;
+            kitMetrics.replayed.inc({ topic: opts.topic });
+            if (BigInt(message.offset) + 1n >= end) left.delete(partition);
+            if (left.size === 0 || replayed >= max) finish();
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect().catch(() => {});
+    await producer.disconnect().catch(() => {});
+  }
+  log.info({ replayed }, 'dead letters replayed');
+  return { replayed, upTo };
 }

@@ -27,3 +27,23 @@ export function createMetrics(service: string, opts: { defaultMetrics?: boolean 
       once(name, () => new Histogram({ name, help, labelNames: labels, buckets, registers: [registry] })),
   };
 }
+
+/**
+ * Metrics the kit itself keeps (dead letters, replays), whatever the service: every ops server's /metrics
+ * serves them beside the service's own registry (`startOpsServer`).
+ */
+export const kitRegistry = new Registry();
+export const kitMetrics = {
+  deadLettered: new Counter({
+    name: 'parley_kafka_dead_lettered_total',
+    help: 'Events parked in <topic>.dlq, by source topic, consumer group and reason (undecodable | failed)',
+    labelNames: ['topic', 'group', 'reason'],
+    registers: [kitRegistry],
+  }),
+  replayed: new Counter({
+    name: 'parley_kafka_dlq_replayed_total',
+    help: 'Dead-lettered events republished to their source topic by a replay, by source topic',
+    labelNames: ['topic'],
+    registers: [kitRegistry],
+  }),
+};

@@ -3,7 +3,8 @@
 // so a store that goes away makes the service not-ready and its return makes it ready, with no restart.
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { kitRegistry } from './metrics.js';
 import type { GrpcServer } from './grpc/server.js';
 
 export type Check = () => Promise<unknown>;
@@ -138,7 +139,8 @@ export async function startOpsServer(opts: {
       return;
     }
     if (url === '/metrics') {
-      void opts.registry.metrics().then(
+      const merged = Registry.merge([opts.registry, kitRegistry]);
+      void merged.metrics().then(
         (text) => send(200, text, opts.registry.contentType),
         () => send(500, { error: { code: 'internal', message: 'metrics failed' } }),
       );

@@ -42,3 +42,14 @@ describe('HashPool', () => {
     }
   }, 60_000);
 });
+
+describe('HashPool on a machine slower than its bound', () => {
+  it('an idle worker always takes a job, so the pool never refuses everything', async () => {
+    const pool = new HashPool({ params: { N: 4096, r: 8, p: 1 }, workers: 1, maxWaitMs: 1, logger });
+    try {
+      for (let i = 0; i < 3; i++) await expect(pool.hash('pw-12345678')).resolves.toMatch(/^scrypt\$/);
+    } finally {
+      await pool.close();
+    }
+  }, 30_000);
+});

@@ -116,7 +116,10 @@ export class HashPool implements PasswordHasher {
   private submit<T extends string | boolean>(job: Job): Promise<T> {
     if (this.closed) return Promise.reject(errors.unavailable('shutting down'));
     const est = this.estimateMs();
-    if (est > this.opts.maxWaitMs) {
+    // An idle worker always takes the job: otherwise a slow machine (one hash longer than maxWaitMs) would
+    // refuse everything forever, and the measured average could never come down.
+    const idle = this.queue.length === 0 && this.slots.some((s) => !s.busy);
+    if (!idle && est > this.opts.maxWaitMs) {
       this.opts.observe?.('refused');
       // When enough of the queue ahead will have drained, jittered so that refused callers spread out.
       const wait = Math.max(200, est - this.opts.maxWaitMs + this.avgMs);

@@ -153,7 +153,7 @@ export class ChatManager {
 
   async getChat(actor: string, chatId: string): Promise<ChatView> {
     let chat = await this.store.getChat(chatId);
-    if (!chat) fail('not_found', 'no such chat');
+    if (!chat) fail('not_member', `not a member of chat ${chatId}`); // same answer as an existing chat's, to a stranger
     if (chat.pendingOp && this.isStale(chat.pendingOp)) chat = await this.settled(chatId);
     return this.viewFor(chat, actor);
   }
@@ -218,7 +218,7 @@ export class ChatManager {
     const deadline = performance.now() + this.busyWaitMs;
     for (;;) {
       const chat = await this.store.getChat(chatId);
-      if (!chat) fail('not_found', 'no such chat');
+      if (!chat) fail('not_member', `not a member of chat ${chatId}`); // same answer as an existing chat's, to a stranger
       if (chat.pendingOp) {
         await this.settleOnce(chat, chat.pendingOp, deadline);
         continue;
@@ -282,7 +282,7 @@ export class ChatManager {
     const deadline = performance.now() + this.busyWaitMs;
     for (;;) {
       const chat = await this.store.getChat(chatId);
-      if (!chat) fail('not_found', 'no such chat');
+      if (!chat) fail('not_member', `not a member of chat ${chatId}`); // same answer as an existing chat's, to a stranger
       if (!chat.pendingOp) return chat;
       await this.settleOnce(chat, chat.pendingOp, deadline);
     }

@@ -54,6 +54,8 @@ export class TokenVerifier {
           }
         }
         if (next.size === 0) throw new Error('session published no signing keys');
+        // Issuer and audience are always checked: a key set without them is refused, never "accept any".
+        if (!res.issuer || !res.audience) throw new Error('session published no issuer or audience');
         this.keys = next;
         this.issuer = res.issuer;
         this.audience = res.audience;
@@ -100,8 +102,8 @@ export class TokenVerifier {
     try {
       const { payload } = await jwtVerify(token, k.key, {
         algorithms: [k.alg],
-        ...(this.issuer ? { issuer: this.issuer } : {}),
-        ...(this.audience ? { audience: this.audience } : {}),
+        issuer: this.issuer,
+        audience: this.audience,
       });
       const did = payload['did'];
       if (typeof payload.sub !== 'string' || !payload.sub || typeof did !== 'string' || !did || typeof payload.exp !== 'number') {
@@ -114,6 +116,21 @@ export class TokenVerifier {
       throw errors.unauthorized('invalid access token');
     }
   }
+}
+
+/** The subprotocol every browser client offers, and the one the server selects (never the token one). */
+export const WS_PROTOCOL = 'parley.v1';
+/** Prefix of the subprotocol that carries the access token (`Sec-WebSocket-Protocol: parley.v1, parley.bearer.<token>`). */
+export const WS_TOKEN_PROTOCOL_PREFIX = 'parley.bearer.';
+
+/** The access token carried in Sec-WebSocket-Protocol, or undefined. */
+export function subprotocolToken(header: string | string[] | undefined): string | undefined {
+  if (!header) return undefined;
+  for (const p of (Array.isArray(header) ? header.join(',') : header).split(',')) {
+    const v = p.trim();
+    if (v.startsWith(WS_TOKEN_PROTOCOL_PREFIX) && v.length > WS_TOKEN_PROTOCOL_PREFIX.length) return v.slice(WS_TOKEN_PROTOCOL_PREFIX.length);
+  }
+  return undefined;
 }
 
 /** The bearer token of an Authorization header, or undefined. */

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ParleyError, httpStatusFor, isErrorCode, toWireError, type ErrorCode } from '@parley/kit';
 import type { GatewayMetrics } from '../../../context.js';
+import { WS_PROTOCOL } from '../../auth/token-verifier.js';
 
 export interface InfrastructureOptions {
   maxFrameBytes: number;
@@ -39,7 +40,14 @@ function validationField(e: AjvLikeError): string {
 
 export const infrastructurePlugin = fp(
   async (app: FastifyInstance, opts: InfrastructureOptions) => {
-    await app.register(websocket, { options: { maxPayload: opts.maxFrameBytes, perMessageDeflate: false } });
+    await app.register(websocket, {
+      options: {
+        maxPayload: opts.maxFrameBytes,
+        perMessageDeflate: false,
+        // Select `parley.v1` when offered; never echo the token-carrying subprotocol.
+        handleProtocols: (protocols: Set<string>) => (protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
+      },
+    });
 
     app.setErrorHandler((err: FastifyError | ParleyError | Error, req, reply) => {
       let status: number;

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import { errors } from '@parley/kit';
-import { bearerToken } from '../../auth/token-verifier.js';
+import { bearerToken, subprotocolToken } from '../../auth/token-verifier.js';
 import { WsQuery, responses } from '../schemas.js';
 
 const T0 = Symbol('t0');
@@ -22,7 +22,9 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
         if (gw.connections.size + gw.connections.handshaking >= gw.cfg.maxConnections) {
           throw errors.unavailable('gateway is full; reconnect to another');
         }
-        const token = bearerToken(req.headers.authorization) ?? req.query.access_token;
+        // Authorization header, else the Sec-WebSocket-Protocol token (browsers), else the query string
+        // (protocol.md §1; kept out of every log line: request logging is off and no log prints the URL).
+        const token = bearerToken(req.headers.authorization) ?? subprotocolToken(req.headers['sec-websocket-protocol']) ?? req.query.access_token;
         req.auth = await gw.authenticator.authenticate(token);
       },
     },
