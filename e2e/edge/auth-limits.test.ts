@@ -4,6 +4,7 @@
 // X-Forwarded-For here only because this mesh trusts one proxy hop (GATEWAY_TRUSTED_PROXIES=127.0.0.1): each
 // case uses its own address, so the cases do not share budgets.
 import { ParleyHttp, randomUsername } from '@parley/client';
+import WebSocket from 'ws';
 import { edgeMesh, sleep, type Mesh } from './helpers.js';
 
 let mesh: Mesh;
@@ -90,4 +91,17 @@ it('refreshes from one address share one budget across both gateways', async () 
   for (let i = 0; i < 5; i++) statuses.push((await post(i % 2, '/v1/sessions/refresh', { refreshToken: `not-a-real-refresh-token-${i}-xxxxxxxx` }, ip)).status);
   expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);
   expect(statuses.slice(3)).toEqual([429, 429]);
+});
+
+it('the diagnostics WebSocket echo route is off by default (404)', async () => {
+  const status = await new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(`${mesh.wsUrls[0]!.replace('/v1/ws', '')}/v1/diag/echo`);
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => reject(new Error('the echo route is served without GATEWAY_DIAG_WS_ECHO')));
+    ws.on('error', () => {});
+  });
+  expect(status).toBe(404);
 });

@@ -3,7 +3,7 @@
 // so a store that goes away makes the service not-ready and its return makes it ready, with no restart.
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { kitRegistry } from './metrics.js';
 import type { GrpcServer } from './grpc/server.js';
 
@@ -139,9 +139,9 @@ export async function startOpsServer(opts: {
       return;
     }
     if (url === '/metrics') {
-      const merged = Registry.merge([opts.registry, kitRegistry]);
-      void merged.metrics().then(
-        (text) => send(200, text, opts.registry.contentType),
+      // The service's registry (with its default labels), then the kit's own metrics (dead letters, replays).
+      void Promise.all([opts.registry.metrics(), kitRegistry.metrics()]).then(
+        ([own, kit]) => send(200, kit ? `${own}\n${kit}` : own, opts.registry.contentType),
         () => send(500, { error: { code: 'internal', message: 'metrics failed' } }),
       );
       return;

@@ -11,6 +11,8 @@ jest.setTimeout(180_000);
 const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: 'kit-dlq-test', logger });
 const Receipt = eventsV1.ReceiptEventSchema;
 
+const sorted = (xs: bigint[]) => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
 async function counter(name: string, labels: Record<string, string>): Promise<number> {
   const m = (await kitRegistry.getMetricsAsJSON()).find((x) => x.name === name);
   const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
@@ -44,7 +46,7 @@ it('counts dead letters, replays them to the source topic once, and the fixed co
     await raw.send({ topic, messages: [{ key: 'poison', value: Buffer.from([0xff, 0xff, 0xff, 0x01]) }] });
     await waitFor(async () => (await counter('parley_kafka_dead_lettered_total', { topic, group, reason: 'failed' })) === 2, 60_000, 'two failed events dead-lettered');
     await waitFor(async () => (await counter('parley_kafka_dead_lettered_total', { topic, group, reason: 'undecodable' })) === 1, 60_000, 'the poison event dead-lettered');
-    expect(handled.sort()).toEqual([1n, 2n]);
+    expect(sorted(handled)).toEqual([1n, 2n]);
     // The counter is on the ops server's /metrics.
     const text = await (await fetch(`http://127.0.0.1:${ops.port}/metrics`)).text();
     expect(text).toMatch(new RegExp(`parley_kafka_dead_lettered_total\\{topic="${topic.replace(/\./g, '\\.')}",group="[^"]+",reason="failed"\\} 2`));
@@ -53,7 +55,7 @@ it('counts dead letters, replays them to the source topic once, and the fixed co
     const first = await replayDeadLetters({ kafka, topic, logger, groupId: `${runId}.replay` });
     expect(first.replayed).toBe(3);
     await waitFor(() => handled.length === 4, 60_000, 'replayed events handled');
-    expect(handled.sort()).toEqual([1n, 2n, 100n, 101n]);
+    expect(sorted(handled)).toEqual([1n, 2n, 100n, 101n]);
     expect(await counter('parley_kafka_dlq_replayed_total', { topic })).toBe(3);
     // The undecodable one is parked again; a second replay sees only that (what arrived since), not the rest.
     await waitFor(async () => (await counter('parley_kafka_dead_lettered_total', { topic, group, reason: 'undecodable' })) === 2, 60_000, 'poison parked again');

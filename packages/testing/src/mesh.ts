@@ -123,7 +123,11 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     PARLEY_LOG_LEVEL: process.env.PARLEY_LOG_LEVEL ?? 'info',
     // Not production: allows the cheap password hashing tests use and signing keys without a secret.
     PARLEY_ENV: process.env.PARLEY_ENV ?? (fixed ? 'development' : 'test'),
-    ...(fixed ? {} : { PARLEY_CASSANDRA_KEYSPACE: `e2e_${id}`, PARLEY_NAMESPACE: id }),
+    // Test meshes: cheap password hashing and auth-route budgets far above a suite's sign-ups (all from
+    // 127.0.0.1); suites that test those set their own values in `env`.
+    ...(fixed
+      ? {}
+      : { PARLEY_CASSANDRA_KEYSPACE: `e2e_${id}`, PARLEY_NAMESPACE: id, SESSION_SCRYPT_COST: '1024', SESSION_SCRYPT_PARALLELISM: '1', ...LOOSE_AUTH_RATES }),
     ...(opts.env ?? {}),
   };
   const addr = (s: BackendService) => `127.0.0.1:${ports[s]!.grpc}`;

@@ -49,6 +49,12 @@ export const envSpec = defineConfig({
   keysRefreshMs: env.int('GATEWAY_KEYS_REFRESH_MS', { default: 60_000, min: 1000 }),
   /** Deadline of a gRPC call made for a client request. */
   upstreamDeadlineMs: env.int('GATEWAY_UPSTREAM_DEADLINE_MS', { default: 5000, min: 100 }),
+  /**
+   * Diagnostics only: serve GET /v1/diag/echo, an unauthenticated WebSocket that echoes every frame (text and
+   * binary) with the gateway's own ws stack, for WebSocket conformance suites (e.g. Autobahn|Testsuite). Off
+   * by default; never enable it on a public deployment.
+   */
+  diagEcho: env.bool('GATEWAY_DIAG_WS_ECHO', { default: false }),
   /** Deadline of the session calls of sign-up and login (password hashing is slow on purpose and queued). */
   authDeadlineMs: env.int('GATEWAY_AUTH_DEADLINE_MS', { default: 15_000, min: 100 }),
   /** Largest media upload a client may declare (protocol.md §7), checked here before media sees it. */
@@ -102,6 +108,7 @@ export interface GatewayConfig {
   keysRefreshMs: number;
   upstreamDeadlineMs: number;
   authDeadlineMs: number;
+  diagEcho: boolean;
   mediaMaxBytes: number;
   maxConnections: number;
   maxInflightSends: number;
@@ -131,6 +138,7 @@ export function envToCfg(raw: Record<string, string | undefined>): GatewayConfig
     keysRefreshMs: c.keysRefreshMs,
     upstreamDeadlineMs: c.upstreamDeadlineMs,
     authDeadlineMs: c.authDeadlineMs,
+    diagEcho: c.diagEcho,
     mediaMaxBytes: c.mediaMaxBytes,
     maxConnections: c.maxConnections,
     maxInflightSends: c.maxInflightSends,

@@ -33,6 +33,10 @@ beforeAll(async () => {
     GROUP_MESSAGE_ADDR: peers.messageAddr,
     GROUP_SESSION_ADDR: peers.sessionAddr,
     GROUP_STALE_OP_MS: String(STALE_MS),
+    // The per-user budgets are covered by e2e/chat/user-limits.test.ts; this suite adds thousands of members.
+    GROUP_RATE_CREATE_BURST: '100000',
+    GROUP_RATE_MEMBERS_ADDED_BURST: '1000000',
+    GROUP_RATE_MEMBERS_ADDED_PER_MINUTE: '60000000',
     PARLEY_CASSANDRA_KEYSPACE: `grp_${id}`,
     PARLEY_NAMESPACE: ns,
     PARLEY_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',

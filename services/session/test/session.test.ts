@@ -10,6 +10,8 @@ import { SessionService } from '../src/service.js';
 import { TokenIssuer } from '../src/domain/token-issuer.js';
 import { KeysStore } from '../src/storage/keys-store.js';
 
+// jest does not apply the project's testTimeout here; account() hashes and runs LWTs, slow on a busy box.
+jest.setTimeout(60_000);
 const run = `s${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const logger = createLogger('session-test', 'silent');
 let svc: SessionService;

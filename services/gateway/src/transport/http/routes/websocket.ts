@@ -33,4 +33,12 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
       void gw.connections.accept(socket, auth, (req as Timed)[T0] ?? process.hrtime.bigint());
     },
   );
+
+  // Diagnostics echo (GATEWAY_DIAG_WS_ECHO=true only; docs/operations.md): same ws server options as /v1/ws
+  // (maxPayload, no compression), no authentication, no Parley framing.
+  if (gw.cfg.diagEcho) {
+    app.get('/v1/diag/echo', { websocket: true }, (socket) => {
+      socket.on('message', (data: Buffer, isBinary: boolean) => socket.send(data, { binary: isBinary }));
+    });
+  }
 }
