@@ -32,7 +32,6 @@ beforeAll(async () => {
       throw new ParleyError('internal', `cassandra said: password=${SECRET}`, { cause: new Error('deep') });
     },
     refreshToken: async () => {
-      // eslint-disable-next-line @typescript-eslint/only-throw-error
       throw `raw string with ${SECRET}`;
     },
     getUser: async () => boom(),

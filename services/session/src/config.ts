@@ -23,7 +23,7 @@ export const envSpec = defineConfig({
   /** scrypt cost N (power of two) and parallelization p (r = 8). The default 2^14 × 5 is OWASP's minimum. */
   scryptCost: env.int('SESSION_SCRYPT_COST', { default: 16384, min: 1024, max: 1_048_576 }),
   scryptParallelism: env.int('SESSION_SCRYPT_PARALLELISM', { default: 5, min: 1, max: 64 }),
-  /** Worker threads that hash passwords (0: one per available CPU). */
+  /** Worker threads that hash passwords (0: one per available CPU, at most 4). */
   hashWorkers: env.int('SESSION_HASH_WORKERS', { default: 0, min: 0, max: 64 }),
   /**
    * A login or sign-up whose hash is not expected to be done within this is refused with rate_limited. Must fit

@@ -139,7 +139,8 @@ export class SessionService {
     const hashSeconds = metrics.histogram('parley_session_password_hash_seconds', 'Run time of one password hash job');
     const pool = new HashPool({
       params: scryptParams,
-      workers: cfg.hashWorkers || Math.max(1, availableParallelism()),
+      // Default: one per CPU, at most 4 (each hash holds 16 MiB at the default cost; the chart's limit is 512 MiB).
+      workers: cfg.hashWorkers || Math.min(4, Math.max(1, availableParallelism())),
       maxWaitMs: cfg.hashMaxWaitMs,
       logger: logger.child({ subsystem: 'hash-pool' }),
       observe: (o, ms) => {

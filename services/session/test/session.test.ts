@@ -26,6 +26,8 @@ const cfg = envSpec.parse({
   PARLEY_ENV: 'test',
   SESSION_SCRYPT_COST: '1024',
   SESSION_SCRYPT_PARALLELISM: '1',
+  // Well inside the client's 10 s deadline below: what the pool refuses is retried by admitted().
+  SESSION_HASH_MAX_WAIT_MS: '2000',
   SESSION_CONNECTION_TTL_SECONDS: '2',
 });
 
