@@ -9,6 +9,7 @@ import { fromBinary, type DescMessage, type MessageShape } from '@bufbuild/proto
 import type { Logger } from 'pino';
 import { asParleyError } from './errors.js';
 import { dlqTopic, type EventMeta } from './kafka.js';
+import { kitMetrics } from './metrics.js';
 
 export interface PipelinedConsumerHandle {
   consumer: Consumer;
@@ -63,6 +64,7 @@ export async function runPipelinedConsumer<S extends DescMessage>(opts: {
 
   const deadLetter = async (msg: KafkaMessage, meta: EventMeta, err: unknown, attempts: number) => {
     log.error({ err, partition: meta.partition, offset: meta.offset, attempts }, 'event dead-lettered');
+    kitMetrics.deadLettered.inc({ topic: opts.topic, group: opts.groupId, reason: attempts === 0 ? 'undecodable' : 'failed' });
     await dlqProducer.send({
       topic: dlqTopic(opts.topic),
       acks: -1,
