@@ -26,7 +26,7 @@ const cfg = envSpec.parse({
   PARLEY_ENV: 'test',
   SESSION_SCRYPT_COST: '1024',
   SESSION_SCRYPT_PARALLELISM: '1',
-  // Well inside the client's 10 s deadline below: what the pool refuses is retried by admitted().
+  // Well inside the client's deadline below: what the pool refuses is retried by admitted().
   SESSION_HASH_MAX_WAIT_MS: '2000',
   SESSION_CONNECTION_TTL_SECONDS: '2',
 });
@@ -34,7 +34,8 @@ const cfg = envSpec.parse({
 beforeAll(async () => {
   svc = await SessionService.create(cfg, { migrationsDir: join(__dirname, '..', 'migrations'), logger });
   await svc.start();
-  c = createClient(sessionV1.SessionService, `127.0.0.1:${svc.grpcPort}`, { deadlineMs: 10_000 });
+  // 30 s: 128 concurrent sign-ups (hash + LWT each) on a busy shared box.
+  c = createClient(sessionV1.SessionService, `127.0.0.1:${svc.grpcPort}`, { deadlineMs: 30_000 });
 }, 90_000);
 
 afterAll(async () => {
