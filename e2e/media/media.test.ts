@@ -10,9 +10,12 @@ import { createObjectStore } from '@parley/kit';
 import { chatMesh, Device, newUser, sleep, type Mesh } from '../chat/helpers';
 import { download, fixture, sha256, uploadMedia } from './helpers';
 
+/** Uploads never completed expire after this (short, so the kill -9 test can watch it happen). */
+const PENDING_TTL_MS = 45_000;
+
 let mesh: Mesh;
 beforeAll(async () => {
-  mesh = await chatMesh({ MEDIA_PENDING_TTL_MS: '15000', MEDIA_SWEEP_INTERVAL_MS: '1000', MEDIA_MAX_UPLOAD_BYTES: String(8 * 1024 * 1024), GATEWAY_MEDIA_MAX_BYTES: String(8 * 1024 * 1024) });
+  mesh = await chatMesh({ MEDIA_PENDING_TTL_MS: String(PENDING_TTL_MS), MEDIA_SWEEP_INTERVAL_MS: '1000', MEDIA_MAX_UPLOAD_BYTES: String(8 * 1024 * 1024), GATEWAY_MEDIA_MAX_BYTES: String(8 * 1024 * 1024) });
 });
 afterAll(async () => mesh?.stop());
 
@@ -24,6 +27,16 @@ const store = () =>
     secretKey: mesh.env['PARLEY_MINIO_SECRET_KEY']!,
     bucket: mesh.env['PARLEY_MINIO_BUCKET'] ?? 'media',
   });
+
+/** As a client does: retry 503 `unavailable` with a pause (the gateways reconnect to a restarted service). */
+async function retryUnavailable<T extends { status: number }>(f: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await f();
+    if (r.status !== 503 || Date.now() - t0 > timeoutMs) return r;
+    await sleep(250);
+  }
+}
 
 async function sendCode(d: Device, data: Record<string, unknown>): Promise<string> {
   try {
@@ -143,12 +156,23 @@ it('bad input gets the protocol codes and leaves no bytes behind', async () => {
 it('kill -9 of the media service during a burst of completes: nothing ready and missing, nothing pending forever', async () => {
   const u = await new Device(mesh, await newUser(mesh, 'burst'), 'burst').login();
   const http = httpOf(u, 0);
-  const n = 24;
+  const n = 32;
   const files = Array.from({ length: n }, (_, i) => Buffer.from(`${i} ${randomUUID()} `.repeat(2000 + i)));
+  const createdAt = Date.now();
   const ups = await Promise.all(files.map((f) => http.createUpload({ contentType: 'application/zip', size: f.length, sha256: sha256(f) })));
   await Promise.all(ups.map((up, i) => fetch(up.upload.url, { method: 'PUT', headers: up.upload.headers, body: files[i]! }).then((r) => expect(r.status).toBe(200))));
-  const burst = ups.map((up) => http.raw<{ media?: { state: string } }>('POST', `/v1/media/${up.mediaId}/complete`, {}));
-  await sleep(30);
+  // A burst spread over ~1 s (one complete every 30 ms, each in flight concurrently with the next); the media
+  // service is killed once 6 have answered, so the rest are in flight, half done, or sent to a dead service.
+  let ok = 0;
+  const burst = ups.map((up, i) =>
+    sleep(i * 30)
+      .then(() => http.raw<{ media?: { state: string } }>('POST', `/v1/media/${up.mediaId}/complete`, {}))
+      .then((r) => {
+        if (r.status === 200) ok += 1;
+        return r;
+      }),
+  );
+  for (let t = 0; t < 200 && ok < 6; t++) await sleep(10);
   await mesh.kill('media', 'SIGKILL');
   const first = await Promise.all(burst);
   const answered = first.filter((r) => r.status === 200).length;
@@ -157,17 +181,18 @@ it('kill -9 of the media service during a burst of completes: nothing ready and 
   // The first half is retried (as a client does): every one ends ready, with its bytes.
   const half = n / 2;
   for (let i = 0; i < half; i++) {
-    const r = await http.raw<{ media: { state: string; sha256: string } }>('POST', `/v1/media/${ups[i]!.mediaId}/complete`, {});
-    expect([r.status, r.body.media.state, r.body.media.sha256]).toEqual([200, 'ready', sha256(files[i]!)]);
+    const r = await retryUnavailable(() => http.raw<{ media?: { state: string; sha256: string }; error?: unknown }>('POST', `/v1/media/${ups[i]!.mediaId}/complete`, {}));
+    expect([r.status, r.body.media?.state, r.body.media?.sha256, r.body.error]).toEqual([200, 'ready', sha256(files[i]!), undefined]);
     const d = await download(http, ups[i]!.mediaId);
     expect(sha256(d.bytes!)).toBe(sha256(files[i]!));
   }
-  // The rest, never retried: those the crash left pending expire (MEDIA_PENDING_TTL_MS=15 s) and lose their
-  // bytes; those that did complete stay ready with their bytes. None is ready without bytes.
-  await sleep(17_000);
+  // The rest, never retried: those the crash left pending expire (MEDIA_PENDING_TTL_MS) and lose their bytes
+  // (the sweeper runs every second here); those that did complete stay ready with their bytes. None is ready
+  // without bytes.
+  await sleep(Math.max(0, createdAt + PENDING_TTL_MS + 4000 - Date.now()));
   const s = store();
   for (let i = half; i < n; i++) {
-    const r = await http.raw<{ media?: { state: string }; error?: { code: string } }>('POST', `/v1/media/${ups[i]!.mediaId}/complete`, {});
+    const r = await retryUnavailable(() => http.raw<{ media?: { state: string }; error?: { code: string } }>('POST', `/v1/media/${ups[i]!.mediaId}/complete`, {}));
     const bytes = await s.stat(`m/${ups[i]!.mediaId}`);
     if (r.status === 200) {
       expect(r.body.media!.state).toBe('ready');

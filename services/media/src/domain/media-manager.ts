@@ -73,6 +73,7 @@ export class MediaManager {
       expiresAt,
       thumbState: Thumb.none,
       resolvedAt: 0,
+      linkedAt: 0,
     });
     // The client sends these; content-length is signed too (fetch and browsers set it from the body).
     const headers = { 'content-type': d.contentType, 'x-amz-checksum-sha256': sha256HexToBase64(d.sha256) };
@@ -157,7 +158,7 @@ export class MediaManager {
   }
 
   async recordLink(mediaId: string, chatId: string, seq: number): Promise<void> {
-    await this.o.rows.recordLink(mediaId, chatId, seq);
+    await this.o.rows.recordLink(mediaId, chatId, seq, this.now());
   }
 
   /** A short-lived presigned GET for the uploader and for members who can see a message carrying it. */
@@ -191,12 +192,16 @@ export class MediaManager {
     };
     if (await check()) return true;
     // The link is recorded from chat.messages.v1, alongside the fan-out that delivers the message: a recipient
-    // who fetches at once may be ahead of it. Only for media a send just used, wait for it briefly.
+    // who fetches at once may be ahead of it. Only while a send that used the media (in the last minute) has
+    // no link yet (resolved after the last link was recorded), wait for it briefly.
     const deadline = this.now() + this.o.linkWaitMs;
-    if (m.resolvedAt === 0 || m.resolvedAt < this.now() - 60_000) return false;
+    const awaitingLink = (x: MediaRecord) => x.resolvedAt > x.linkedAt && x.resolvedAt >= this.now() - 60_000;
+    if (!awaitingLink(m)) return false;
     while (this.now() < deadline) {
       await this.sleep(100);
+      const again = await this.o.rows.get(m.mediaId); // read before the links: linked_at is written after them
       if (await check()) return true;
+      if (!again || !awaitingLink(again)) return false;
     }
     return false;
   }

@@ -18,6 +18,8 @@ export interface MediaRecord {
   thumbState: number;
   /** Last time ResolveAttachments accepted it for a send (ms), 0 if never. */
   resolvedAt: number;
+  /** Last time a media -> chat link was recorded for it (ms), 0 if never. */
+  linkedAt: number;
 }
 
 export const objectKey = (mediaId: string) => `m/${mediaId}`;

@@ -12,7 +12,7 @@ export interface MediaRows {
   unindex(mediaId: string, createdAt: number): Promise<void>;
   pendingInHour(hour: number): Promise<string[]>;
   deleteIndexRow(hour: number, mediaId: string): Promise<void>;
-  recordLink(mediaId: string, chatId: string, seq: number): Promise<void>;
+  recordLink(mediaId: string, chatId: string, seq: number, at: number): Promise<void>;
   links(mediaId: string): Promise<MediaLink[]>;
 }
 

@@ -14,7 +14,7 @@ const Long = types.Long;
 const long = (n: number) => Long.fromNumber(n);
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number((v as { toString(): string }).toString()));
 
-const COLS = 'media_id, owner_user_id, content_type, size, sha256, file_name, state, created_at, expires_at, thumb_state, resolved_at';
+const COLS = 'media_id, owner_user_id, content_type, size, sha256, file_name, state, created_at, expires_at, thumb_state, resolved_at, linked_at';
 
 function toRecord(r: cassandra.types.Row): MediaRecord {
   return {
@@ -29,6 +29,7 @@ function toRecord(r: cassandra.types.Row): MediaRecord {
     expiresAt: num(r.get('expires_at')),
     thumbState: num(r.get('thumb_state')),
     resolvedAt: num(r.get('resolved_at')),
+    linkedAt: num(r.get('linked_at')),
   };
 }
 
@@ -40,8 +41,8 @@ export class MediaStore {
     // unindexed pending upload.
     await this.db.execute('INSERT INTO media_pending (hour, media_id) VALUES (?, ?)', [long(hourOf(m.createdAt)), m.mediaId], Q);
     await this.db.execute(
-      `INSERT INTO media (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [m.mediaId, m.ownerUserId, m.contentType, long(m.size), m.sha256, m.fileName ?? null, m.state, long(m.createdAt), long(m.expiresAt), m.thumbState, long(0)],
+      `INSERT INTO media (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [m.mediaId, m.ownerUserId, m.contentType, long(m.size), m.sha256, m.fileName ?? null, m.state, long(m.createdAt), long(m.expiresAt), m.thumbState, long(0), long(0)],
       Q,
     );
   }
@@ -93,8 +94,9 @@ export class MediaStore {
   }
 
   /** Idempotent; the highest seq per (media, chat) wins (the write timestamp is the seq). */
-  async recordLink(mediaId: string, chatId: string, seq: number): Promise<void> {
+  async recordLink(mediaId: string, chatId: string, seq: number, at: number): Promise<void> {
     await this.db.execute('INSERT INTO media_links (media_id, chat_id, seq) VALUES (?, ?, ?) USING TIMESTAMP ?', [mediaId, chatId, long(seq), long(seq)], Q);
+    await this.db.execute('UPDATE media SET linked_at = ? WHERE media_id = ?', [long(at), mediaId], Q);
   }
 
   async links(mediaId: string): Promise<MediaLink[]> {
