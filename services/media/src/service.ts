@@ -11,7 +11,6 @@ import {
   createLogger,
   createMetrics,
   createObjectStore,
-  ensureTopics,
   kafkaCheck,
   loadMigrations,
   nsTopic,
@@ -57,6 +56,7 @@ export class MediaService {
   private readiness?: ReadinessMonitor;
   private links?: ConsumerHandle;
   private sweepTimer?: NodeJS.Timeout;
+  private stopping = false;
   readonly destroy: () => Promise<void>;
 
   private constructor(
@@ -70,6 +70,7 @@ export class MediaService {
     private readonly opts: MediaServiceOverrides,
   ) {
     this.destroy = once(async () => {
+      this.stopping = true;
       this.readiness?.drain();
       this.readiness?.stop();
       if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -79,6 +80,31 @@ export class MediaService {
       this.group?.close();
       await this.cassandra.shutdown();
     });
+  }
+
+  private async startLinksWhenTopicExists(): Promise<void> {
+    const topic = nsTopic(this.cfg.namespace, TOPICS.chatMessages);
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        const admin = this.kafka.admin();
+        await admin.connect();
+        let exists = false;
+        try {
+          exists = (await admin.listTopics()).includes(topic);
+        } finally {
+          await admin.disconnect();
+        }
+        if (exists) {
+          this.links = await startLinksConsumer({ kafka: this.kafka, namespace: this.cfg.namespace, partitions: this.cfg.kafkaTopicPartitions, logger: this.logger, mgr: this.manager });
+          if (this.stopping) await this.links.stop().catch(() => {});
+          return;
+        }
+        if (attempt % 30 === 5) this.logger.warn({ topic }, 'waiting for the message service to create the topic');
+      } catch (err) {
+        this.logger.warn({ err }, 'starting the media-links consumer failed; retrying');
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 
   static async migrate(cfg: MediaConfig, migrationsDir: string, logger: Logger): Promise<void> {
@@ -135,20 +161,10 @@ export class MediaService {
     this.ops = await startOpsServer({ host, port: cfg.httpPort, logger: this.logger, registry: metrics.registry, readiness: this.readiness });
     this.httpPort = this.ops.port;
     // The message service creates the topic too; whoever starts first wins (idempotent).
-    // Both may try at once: a lost creation race is retried (the second look finds the topic).
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await ensureTopics(this.kafka, [
-          { topic: nsTopic(cfg.namespace, TOPICS.chatMessages), numPartitions: cfg.kafkaTopicPartitions, replicationFactor: cfg.kafkaReplicationFactor },
-        ]);
-        break;
-      } catch (err) {
-        if (attempt >= 10) throw err;
-        this.logger.warn({ err, attempt }, 'creating chat.messages.v1 failed; retrying');
-        await new Promise((r) => setTimeout(r, 300 * attempt));
-      }
-    }
-    this.links = await startLinksConsumer({ kafka: this.kafka, namespace: cfg.namespace, partitions: cfg.kafkaTopicPartitions, logger: this.logger, mgr: this.manager });
+    // The message service creates chat.messages.v1 (topics); media only consumes it. Creating it here too
+    // raced message's own creation at start (and subscribing to a missing topic could auto-create it with
+    // the broker's default partitions), so the consumer starts once the topic exists, in the background.
+    void this.startLinksWhenTopicExists();
     if (this.opts.sweeper !== false) {
       let running = false;
       this.sweepTimer = setInterval(() => {

@@ -2,7 +2,7 @@
 // an in-memory stand-in for the group service's membership answers (a service, not a store).
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { createClient, createLogger, type Client } from '@parley/kit';
+import { createClient, createKafka, createLogger, ensureTopics, nsTopic, TOPICS, type Client } from '@parley/kit';
 import { mediaV1 } from '@parley/proto';
 import { envSpec, type MediaConfig } from '../src/config.js';
 import { MediaService } from '../src/service.js';
@@ -43,6 +43,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   });
   const members = new FakeMembers();
   const logger = createLogger('media-test', cfg.logLevel);
+  // The message service creates chat.messages.v1 in a mesh; here the test does.
+  await ensureTopics(createKafka({ brokers: cfg.kafkaBrokers, clientId: 'media-test', logger }), [{ topic: nsTopic(ns, TOPICS.chatMessages), numPartitions: 2 }]);
   const svc = await MediaService.create(cfg, { logger, migrationsDir: join(__dirname, '..', 'migrations'), host: '127.0.0.1', members, sweeper: false });
   await svc.start();
   const client = createClient(mediaV1.MediaService, `127.0.0.1:${svc.grpcPort}`, { deadlineMs: 20_000 });
