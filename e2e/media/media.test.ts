@@ -183,7 +183,7 @@ it('kill -9 of the media service during a burst of completes: nothing ready and 
   for (let i = 0; i < half; i++) {
     const r = await retryUnavailable(() => http.raw<{ media?: { state: string; sha256: string }; error?: unknown }>('POST', `/v1/media/${ups[i]!.mediaId}/complete`, {}));
     expect([r.status, r.body.media?.state, r.body.media?.sha256, r.body.error]).toEqual([200, 'ready', sha256(files[i]!), undefined]);
-    const d = await download(http, ups[i]!.mediaId);
+    const d = await retryUnavailable(() => download(http, ups[i]!.mediaId));
     expect(sha256(d.bytes!)).toBe(sha256(files[i]!));
   }
   // The rest, never retried: those the crash left pending expire (MEDIA_PENDING_TTL_MS) and lose their bytes
@@ -200,7 +200,7 @@ it('kill -9 of the media service during a burst of completes: nothing ready and 
     } else {
       expect([r.status, r.body.error!.code]).toEqual([409, 'conflict']);
       expect(bytes).toBeUndefined();
-      expect((await download(http, ups[i]!.mediaId)).status).toBe(404);
+      expect((await retryUnavailable(() => download(http, ups[i]!.mediaId))).status).toBe(404);
       expect(first[i]!.status).not.toBe(200); // what was answered ready stays ready
     }
   }
