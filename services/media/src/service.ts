@@ -153,7 +153,15 @@ export class MediaService {
     const grpc = this.grpc;
     this.readiness = readinessMonitor({
       logger: this.logger,
-      checks: { cassandra: checks.cassandra(this.cassandra), minio: checks.objectStore(this.store), kafka: kafkaCheck(this.kafka) },
+      checks: {
+        cassandra: checks.cassandra(this.cassandra),
+        minio: checks.objectStore(this.store),
+        kafka: kafkaCheck(this.kafka),
+        // Downloads of just-sent media need the links: not ready until the consumer runs (once).
+        links: async () => {
+          if (!this.links) throw new Error('media-links consumer not started (waiting for chat.messages.v1)');
+        },
+      },
       onChange: (ready) => grpc.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
     });
     const host = this.opts.host ?? cfg.host;

@@ -2,7 +2,7 @@
 // an in-memory stand-in for the group service's membership answers (a service, not a store).
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { createClient, createKafka, createLogger, ensureTopics, nsTopic, TOPICS, type Client } from '@parley/kit';
+import { createCassandra, createClient, createKafka, createLogger, ensureTopics, nsTopic, TOPICS, type Client } from '@parley/kit';
 import { mediaV1 } from '@parley/proto';
 import { envSpec, type MediaConfig } from '../src/config.js';
 import { MediaService } from '../src/service.js';
@@ -57,6 +57,10 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     stop: async () => {
       client.close();
       await svc.destroy();
+      // The shared Cassandra holds every suite's keyspaces in one heap: drop ours.
+      const admin = createCassandra({ contactPoints: cfg.cassandraContactPoints, localDataCenter: cfg.cassandraDatacenter });
+      await admin.execute(`DROP KEYSPACE IF EXISTS ${cfg.cassandraKeyspace}`).catch(() => {});
+      await admin.shutdown();
     },
   };
 }
