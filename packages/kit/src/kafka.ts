@@ -55,6 +55,23 @@ export interface TopicSpec {
 }
 
 /** Creates the topics (and their `.dlq` twins) that do not exist yet. */
+/** True once every topic exists and has metadata (leaders), retrying for up to ~10 s. */
+async function topicsSettle(admin: Admin, topics: string[]): Promise<boolean> {
+  for (let i = 0; i < 20; i++) {
+    try {
+      const have = new Set(await admin.listTopics());
+      if (topics.every((t) => have.has(t))) {
+        await admin.fetchTopicMetadata({ topics });
+        return true;
+      }
+    } catch {
+      /* leaders not elected yet: retry */
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
+}
+
 export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], opts: { dlq?: boolean } = {}): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
@@ -67,10 +84,16 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], opts: { dl
     }
     const missing = wanted.filter((t) => !existing.has(t.topic));
     if (missing.length) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions ?? 12, replicationFactor: t.replicationFactor ?? 1 })),
-      });
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions ?? 12, replicationFactor: t.replicationFactor ?? 1 })),
+        });
+      } catch (err) {
+        // Several services create shared topics at start (message, push, …): losing that race (topic already
+        // exists, or its leaders not elected yet) is not a failure once every wanted topic exists.
+        if (!(await topicsSettle(admin, wanted.map((t) => t.topic)))) throw err;
+      }
     }
     return missing.map((t) => t.topic);
   } finally {

@@ -52,6 +52,13 @@ describe('Kafka', () => {
     expect(md.topics[0]!.partitions).toHaveLength(3);
   });
 
+  it('services racing to create the same topics all succeed (message, push and others do at start)', async () => {
+    const topics = [`${runId}.race-a.v1`, `${runId}.race-b.v1`].map((topic) => ({ topic, numPartitions: 4 }));
+    const clients = [0, 1, 2, 3].map((i) => createKafka({ brokers: infra.kafkaBrokers, clientId: `kit-race-${i}`, logger }));
+    const results = await Promise.allSettled(clients.map((k) => ensureTopics(k, topics)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+  });
+
   it('round-trips protobuf events, commits after the effect, dead-letters poison and keeps going', async () => {
     const topic = `${runId}.chat.receipts.v1`;
     await ensureTopics(kafka, [{ topic, numPartitions: 2 }]);
