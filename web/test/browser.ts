@@ -137,3 +137,16 @@ export async function probeCapabilities(mesh: Mesh): Promise<{ receipts: boolean
     await Promise.all([ca.close(), cb.close()]);
   }
 }
+
+/** Controls without an accessible name (label, aria-label or text): the page must have none. */
+export async function unlabelled(page: Page): Promise<string[]> {
+  return page.$$eval('button, input:not([type=hidden]), textarea, select, a[href]', (els) =>
+    els
+      .filter((el) => {
+        const e = el as HTMLInputElement;
+        const name = e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') || (e.labels && e.labels.length > 0 ? 'label' : '') || e.textContent?.trim() || e.getAttribute('title');
+        return !name;
+      })
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
+}

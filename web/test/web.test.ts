@@ -22,6 +22,7 @@ import {
   shownSeqs,
   signUpInPage,
   unique,
+  unlabelled,
   waitOnline,
 } from './browser.js';
 
@@ -87,6 +88,7 @@ it('two users sign up in two browsers, start a direct chat and exchange messages
   alice = await page();
   bob = await page();
   await screenshot(alice, 'login');
+  expect(await unlabelled(alice)).toEqual([]);
   await signUpInPage(alice, users.alice, 'Alice');
   await signUpInPage(bob, users.bob, 'Bob');
 
@@ -102,9 +104,13 @@ it('two users sign up in two browsers, start a direct chat and exchange messages
   await item.waitFor();
   await expectAttr(item, 'data-unread', '1');
   await screenshot(bob, 'chat-list');
-  await openChat(bob, 'Alice');
+  // keyboard: the chat list entries are buttons; Enter opens one
+  await item.focus();
+  await bob.keyboard.press('Enter');
+  await bob.getByTestId('chat-title').filter({ hasText: 'Alice' }).waitFor();
   await message(bob, 'Hi Bob, this is Parley in a browser').waitFor();
   await expectAttr(item, 'data-unread', '0');
+  expect(await unlabelled(bob)).toEqual([]);
 
   if (caps.typing) {
     await bob.getByLabel('Message', { exact: true }).pressSequentially('typing…', { delay: 20 });
@@ -200,6 +206,7 @@ it('a group of three: create, rename, remove a member; system messages inline', 
   await message(carol, 'removed you').waitFor();
   await carol.getByText('You are no longer a member of this group.').waitFor();
   await screenshot(alice, 'group');
+  expect(await unlabelled(alice)).toEqual([]);
   await info.getByRole('button', { name: 'Close group info' }).click();
 
   // Carol sees nothing sent after her removal
