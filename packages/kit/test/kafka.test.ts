@@ -8,6 +8,9 @@ const fromBinaryReceipt = (v: Buffer) => fromBinary(eventsV1.ReceiptEventSchema,
 import { EventProducer, ParleyError, checks, createKafka, dlqTopic, ensureTopics, errors, runConsumer, type ConsumerHandle } from '../src/index.js';
 import { infra, logger, runId, waitFor } from './support.js';
 
+// jest 30 ignores the project's testTimeout; topic creation alone can take > 5 s on the shared busy box.
+jest.setTimeout(60_000);
+
 const kafka = createKafka({ brokers: infra.kafkaBrokers, clientId: 'kit-test', logger });
 const Receipt = eventsV1.ReceiptEventSchema;
 const ev = (n: number) => create(Receipt, { chatId: 'c1', userId: 'u', upToSeq: BigInt(n) });
