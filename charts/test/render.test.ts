@@ -157,7 +157,7 @@ describe.each(Object.keys(MODES))('chart, %s values', (mode) => {
     expect(generation).toMatch(/^[0-9a-f]{16}$/);
     const steps = [...podSpec(job).initContainers, ...podSpec(job).containers].filter((c: Obj) => c.args);
     expect(steps.map((c: Obj) => `${c.args[0]}:${c.image.split('/').pop().split(':')[0]}`)).toEqual([
-      'migrate:session', 'migrate:group', 'migrate:message', 'migrate:media', 'migrate:push', 'topics:message',
+      'migrate:session', 'migrate:group', 'migrate:message', 'migrate:presence', 'migrate:media', 'migrate:push', 'topics:message',
     ]);
     const role = byKindName(objects, 'Role', `${fullname('schema-reader')}`);
     expect(role.rules).toEqual([{ apiGroups: ['batch'], resources: ['jobs'], resourceNames: [job.metadata.name], verbs: ['get'] }]);

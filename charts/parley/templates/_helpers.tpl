@@ -211,7 +211,7 @@ A name in <service>.env replaces the chart's entry of the same name.
 {{/* Services whose image applies Cassandra migrations (`migrate`), in the order they run. */}}
 {{- define "parley.migratingServices" -}}
 {{- $out := list -}}
-{{- range list "session" "group" "message" "media" "push" -}}
+{{- range list "session" "group" "message" "presence" "media" "push" -}}
 {{- if (index $.Values .).enabled }}{{ $out = append $out . }}{{ end -}}
 {{- end -}}
 {{- toJson $out -}}
@@ -224,7 +224,7 @@ A name in <service>.env replaces the chart's entry of the same name.
 {{/* Changes whenever what the Job does changes: the images that migrate, the keyspace, its replication. */}}
 {{- define "parley.schemaGeneration" -}}
 {{- $in := dict "keyspace" .Values.cassandra.keyspace "replication" .Values.cassandra.replication "contactPoints" (include "parley.cassandraContactPoints" .) "brokers" (include "parley.kafkaBrokers" .) -}}
-{{- range list "session" "group" "message" "media" "push" -}}
+{{- range list "session" "group" "message" "presence" "media" "push" -}}
 {{- $_ := set $in . (include "parley.image" (dict "root" $ "name" .)) -}}
 {{- end -}}
 {{- toJson $in | sha256sum | trunc 16 -}}

@@ -104,6 +104,7 @@ export interface Requests {
     { lastSeen?: 'everyone' | 'contacts' | 'nobody'; readReceipts?: boolean },
     { settings: Settings },
   ];
+  'settings.get': [Record<string, never>, { settings: Settings }];
   'push.register': [{ platform: 'fcm' | 'apns' | 'webpush' | 'webhook'; token: string }, Record<string, never>];
   'push.unregister': [Record<string, never>, Record<string, never>];
 }
@@ -111,14 +112,18 @@ export type Op = keyof Requests;
 export type RequestData<K extends Op> = Requests[K][0];
 export type ReplyData<K extends Op> = Requests[K][1];
 
+export type Receipt =
+  | { chatId: string; userId: string; status: 'delivered'; seqs: number[]; upToSeq?: number }
+  | { chatId: string; userId: string; status: 'read'; upToSeq: number };
+
 /** event → data (protocol.md §5). */
 export interface Events {
   'session.ready': { userId: string; deviceId: string; heartbeatIntervalMs: number; serverTime: string };
   'message.new': { message: Message };
   'inbox.drained': { count: number };
-  receipt:
-    | { chatId: string; userId: string; status: 'delivered'; seqs: number[] }
-    | { chatId: string; userId: string; status: 'read'; upToSeq: number };
+  receipt: Receipt;
+  /** Several receipts of one chat coalesced (groups; docs/protocol.md). */
+  receipts: { chatId: string; receipts: Receipt[] };
   'chat.updated': { chat: Chat };
   presence: { presence: Presence };
   typing: { chatId: string; userId: string; state: 'typing' | 'paused' };

@@ -15,3 +15,4 @@ export * from './service.js';
 export * from './admission.js';
 export * from './async.js';
 export * from './rate-limit.js';
+export * from './chat-ids.js';

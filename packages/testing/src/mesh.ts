@@ -135,7 +135,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     session: {},
     group: { GROUP_MESSAGE_ADDR: addr('message'), GROUP_SESSION_ADDR: addr('session') },
     message: { MESSAGE_GROUP_ADDR: addr('group'), MESSAGE_SESSION_ADDR: addr('session'), MESSAGE_MEDIA_ADDR: addr('media') },
-    presence: { PRESENCE_SESSION_ADDR: addr('session'), PRESENCE_GROUP_ADDR: addr('group') },
+    presence: { PRESENCE_SESSION_ADDR: addr('session'), PRESENCE_GROUP_ADDR: addr('group'), PRESENCE_MESSAGE_ADDR: addr('message') },
     media: { MEDIA_GROUP_ADDR: addr('group') },
     push: { PUSH_SESSION_ADDR: addr('session') },
   };

@@ -2,6 +2,7 @@ import { defineConfig, env, infraEnv, type ConfigShape } from '@parley/kit';
 
 export const envSpec = defineConfig({
   ...infraEnv.common,
+  ...infraEnv.cassandra,
   ...infraEnv.redis,
   ...infraEnv.kafka,
   host: env.str('PRESENCE_HOST', { default: '0.0.0.0' }),
@@ -9,5 +10,22 @@ export const envSpec = defineConfig({
   httpPort: env.int('PRESENCE_HTTP_PORT', { default: 9464, min: 0, max: 65535 }),
   sessionAddr: env.str('PRESENCE_SESSION_ADDR', { default: '127.0.0.1:50051' }),
   groupAddr: env.str('PRESENCE_GROUP_ADDR', { default: '127.0.0.1:50052' }),
+  messageAddr: env.str('PRESENCE_MESSAGE_ADDR', { default: '127.0.0.1:50053' }),
+  /** A device that went away without a close frame and comes back within this window shows no offline/online pair. */
+  graceMs: env.duration('PRESENCE_GRACE_MS', { default: '2s' }),
+  /** How often expired connections, grace windows and lapsed typing are swept. */
+  sweepMs: env.duration('PRESENCE_SWEEP_MS', { default: '250ms' }),
+  /** Receipts of a group chat are coalesced per recipient over this window (direct chats: the next tick). */
+  receiptWindowMs: env.duration('PRESENCE_RECEIPT_WINDOW_MS', { default: '250ms' }),
+  /** Typing lapses (subscribers get `paused`) this long after the last refresh. */
+  typingTtlMs: env.duration('PRESENCE_TYPING_TTL_MS', { default: '6s' }),
+  /** Typing is not relayed in chats with more members than this. */
+  typingMaxMembers: env.int('PRESENCE_TYPING_MAX_MEMBERS', { default: 100, min: 2 }),
+  /** Presence subscriptions one connection may hold. */
+  maxSubscriptions: env.int('PRESENCE_MAX_SUBSCRIPTIONS', { default: 2000, min: 1 }),
+  /** How long a replica trusts its cached copy of a user's settings. */
+  settingsCacheMs: env.duration('PRESENCE_SETTINGS_CACHE_MS', { default: '2s' }),
+  /** Consume chat.receipts.v1 and deliver receipts (off: this replica serves only presence, typing, settings). */
+  receiptsEnabled: env.bool('PRESENCE_RECEIPTS_ENABLED', { default: true }),
 });
 export type PresenceConfig = ConfigShape<typeof envSpec.vars>;

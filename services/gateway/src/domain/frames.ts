@@ -104,6 +104,7 @@ export const OPS = {
     }),
     rate: 'mutate',
   },
+  'settings.get': { schema: Empty, rate: 'read' },
   'push.register': {
     schema: Type.Object({
       platform: Type.Union([Type.Literal('fcm'), Type.Literal('apns'), Type.Literal('webpush'), Type.Literal('webhook')]),

@@ -82,4 +82,30 @@ describe('mapping', () => {
     const r = create(eventsV1.GatewayDeliverySchema, { payload: { case: 'deviceRevoked', value: { userId: 'u', deviceId: 'd' } } });
     expect(deliveryToEvent(r)).toBeUndefined();
   });
+  it('maps a coalesced receipt batch and a replayed delivered watermark', () => {
+    const ev = deliveryToEvent(
+      create(eventsV1.GatewayDeliverySchema, {
+        payload: {
+          case: 'receipts',
+          value: {
+            chatId: 'g',
+            receipts: [
+              { chatId: 'g', userId: 'a', status: eventsV1.ReceiptStatus.DELIVERED, seqs: [4n], upToSeq: 4n },
+              { chatId: 'g', userId: 'b', status: eventsV1.ReceiptStatus.READ, upToSeq: 3n },
+            ],
+          },
+        },
+      }),
+    );
+    expect(ev).toEqual({
+      event: 'receipts',
+      data: {
+        chatId: 'g',
+        receipts: [
+          { chatId: 'g', userId: 'a', status: 'delivered', seqs: [4], upToSeq: 4 },
+          { chatId: 'g', userId: 'b', status: 'read', upToSeq: 3 },
+        ],
+      },
+    });
+  });
 });

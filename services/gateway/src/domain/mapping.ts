@@ -99,7 +99,10 @@ export function receiptToJson(r: eventsV1.ReceiptEvent): Json {
   if (r.status === eventsV1.ReceiptStatus.READ) {
     return { chatId: r.chatId, userId: r.userId, status: 'read', upToSeq: num(r.upToSeq) };
   }
-  return { chatId: r.chatId, userId: r.userId, status: 'delivered', seqs: r.seqs.map(num) };
+  const out: Json = { chatId: r.chatId, userId: r.userId, status: 'delivered', seqs: r.seqs.map(num) };
+  // A replayed delivered watermark (on connect): everything up to upToSeq was delivered to userId.
+  if (r.upToSeq > 0n) out['upToSeq'] = num(r.upToSeq);
+  return out;
 }
 
 export function typingToJson(t: eventsV1.TypingEvent): Json {
@@ -183,6 +186,8 @@ export function deliveryToEvent(d: eventsV1.GatewayDelivery): { event: string; d
       return { event: 'typing', data: typingToJson(p.value) };
     case 'presence':
       return { event: 'presence', data: { presence: presenceToJson(p.value) } };
+    case 'receipts':
+      return { event: 'receipts', data: { chatId: p.value.chatId, receipts: p.value.receipts.map(receiptToJson) } };
     default:
       return undefined;
   }

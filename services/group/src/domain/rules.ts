@@ -1,17 +1,12 @@
 // Who may do what to a chat, and the invariants a membership change must keep. Pure functions.
-import { createHash } from 'node:crypto';
 import { fail } from './errors.js';
 import type { ChatRecord, MemberRecord, Role } from './model.js';
 
 export const NAME_MAX_CHARS = 128;
 export const USER_ID_MAX_CHARS = 128;
 
-/** Deterministic id of the direct chat between two users: the same for (a, b) and (b, a); length-prefixed so no two pairs collide. */
-export function directChatId(a: string, b: string): string {
-  const [x, y] = a < b ? [a, b] : [b, a];
-  const digest = createHash('sha256').update(`${x.length}:${x}|${y}`).digest('base64url');
-  return `d_${digest.slice(0, 27)}`;
-}
+/** Deterministic id of the direct chat between two users (defined in the kit; presence uses it too). */
+export { directChatId } from '@parley/kit';
 
 /** A group name: trimmed, 1–128 characters (code points), no control characters. */
 export function validateName(raw: string): string {

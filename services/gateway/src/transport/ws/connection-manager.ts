@@ -25,8 +25,9 @@ export class ConnectionManager {
   private nextPingAt = 0;
   private nextRegistryAt = 0;
   private nextLimiterGcAt = 0;
+  private nextPresenceAt = 0;
   private readonly backlog: MessageStream;
-  private readonly reqCtxBase: Omit<RequestContext, 'userId' | 'deviceId'>;
+  private readonly reqCtxBase: Omit<RequestContext, 'userId' | 'deviceId' | 'connectionId'>;
   /** Upgrades in flight (authenticated, not yet ready). */
   handshaking = 0;
 
@@ -50,7 +51,7 @@ export class ConnectionManager {
   }
 
   requestContext(c: WebSocketConnection): RequestContext {
-    return { ...this.reqCtxBase, userId: c.userId, deviceId: c.deviceId };
+    return { ...this.reqCtxBase, userId: c.userId, deviceId: c.deviceId, connectionId: c.connectionId };
   }
 
   limiterFor(deviceId: string): DeviceLimiter {
@@ -111,6 +112,52 @@ export class ConnectionManager {
     this.metrics.handshake.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     c.markReady();
     this.backlog.start(c);
+    this.presenceOpened(c);
+  }
+
+  // ---- presence (services/presence): opened / closed / heartbeat. Failures are logged only: the heartbeat
+  // re-creates what presence missed within half an interval, and its TTL (two intervals) expires what it
+  // was not told about.
+  private presenceConn(c: WebSocketConnection) {
+    return { userId: c.userId, deviceId: c.deviceId, gatewayId: this.cfg.instanceId, connectionId: c.connectionId };
+  }
+
+  private presenceTtlMs(): bigint {
+    return BigInt(2 * this.cfg.heartbeatIntervalMs);
+  }
+
+  private presenceOpened(c: WebSocketConnection): void {
+    c.presenceOpen = true;
+    this.upstreams.presence
+      .connectionOpened({ connection: this.presenceConn(c), ttlMs: this.presenceTtlMs() }, { deadlineMs: 5000 })
+      .catch((err: unknown) => this.logger.warn({ err, connectionId: c.connectionId }, 'presence: connection opened not reported'));
+  }
+
+  private presenceClosed(c: WebSocketConnection, code: number): void {
+    if (!c.presenceOpen) return;
+    c.presenceOpen = false;
+    // Offline at once when the client closed the socket itself or went silent; otherwise (a drop, a gateway
+    // restart, token expiry) presence waits its grace window for a reconnect.
+    const clean = code === 1000 || code === 1001 || c.silent;
+    const p = this.upstreams.presence
+      .connectionClosed({ connection: this.presenceConn(c), clean }, { deadlineMs: 5000 })
+      .catch((err: unknown) => this.logger.warn({ err, connectionId: c.connectionId }, 'presence: connection closed not reported (its TTL expires it)'));
+    this.pendingUnregisters.add(p);
+    void p.finally(() => this.pendingUnregisters.delete(p));
+  }
+
+  private async heartbeatPresence(): Promise<void> {
+    const all = [...this.conns.values()].filter((c) => c.presenceOpen && !c.closed).map((c) => this.presenceConn(c));
+    for (let i = 0; i < all.length; i += REGISTRY_BATCH) {
+      try {
+        await this.upstreams.presence.heartbeatConnections(
+          { gatewayId: this.cfg.instanceId, connections: all.slice(i, i + REGISTRY_BATCH), ttlMs: this.presenceTtlMs() },
+          { deadlineMs: Math.max(1000, Math.floor(this.cfg.heartbeatIntervalMs / 2)) },
+        );
+      } catch (err) {
+        this.logger.warn({ err }, 'presence heartbeat failed');
+      }
+    }
   }
 
   private onClose(c: WebSocketConnection, code: number): void {
@@ -126,6 +173,7 @@ export class ConnectionManager {
       }
       this.metrics.connections.set(this.conns.size);
     }
+    this.presenceClosed(c, code);
     this.unregister(c);
   }
 
@@ -157,6 +205,8 @@ export class ConnectionManager {
     const text = JSON.stringify(ev);
     for (const t of d.targets) {
       const exact = t.connectionId ? this.conns.get(t.connectionId) : undefined;
+      // A presence event belongs to the subscribing connection only (subscriptions die with it).
+      if (d.payload.case === 'presence' && t.connectionId && !(exact && exact.deviceId === t.deviceId)) continue;
       const targets = exact && exact.deviceId === t.deviceId ? [exact] : this.forDevice(t.deviceId);
       for (const c of targets) if (c.userId === t.userId && c.ready) c.sendText(text, ev.event);
     }
@@ -188,6 +238,7 @@ export class ConnectionManager {
         c.close(CLOSE.revoked, 'token expired');
       } else if (c.lastSeen < silentBefore) {
         this.metrics.closes.inc({ code: 'silent' });
+        c.silent = true;
         c.terminate();
       } else if (ping) {
         try {
@@ -200,6 +251,10 @@ export class ConnectionManager {
     if (now >= this.nextRegistryAt) {
       this.nextRegistryAt = now + this.cfg.registryHeartbeatMs;
       void this.heartbeatRegistry();
+    }
+    if (now >= this.nextPresenceAt) {
+      this.nextPresenceAt = now + Math.max(250, Math.floor(hb / 2));
+      void this.heartbeatPresence();
     }
     if (now >= this.nextLimiterGcAt) {
       this.nextLimiterGcAt = now + 60_000;

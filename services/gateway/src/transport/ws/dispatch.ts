@@ -21,6 +21,8 @@ import {
 export interface RequestContext {
   userId: string;
   deviceId: string;
+  /** The WebSocket connection the request came on (presence subscriptions live and die with it). */
+  connectionId: string;
   gatewayId: string;
   upstreams: Upstreams;
   deadlineMs: number;
@@ -121,14 +123,14 @@ export const dispatchTable: DispatchTable = {
   },
   'presence.subscribe': async (c, d) => {
     const res = await c.upstreams.presence.subscribePresence(
-      { userId: c.userId, deviceId: c.deviceId, gatewayId: c.gatewayId, userIds: d.userIds },
+      { userId: c.userId, deviceId: c.deviceId, gatewayId: c.gatewayId, connectionId: c.connectionId, userIds: d.userIds },
       opts(c),
     );
     return { presence: res.presence.map(presenceToJson) };
   },
   'presence.unsubscribe': async (c, d) => {
     await c.upstreams.presence.unsubscribePresence(
-      { userId: c.userId, deviceId: c.deviceId, gatewayId: c.gatewayId, userIds: d.userIds },
+      { userId: c.userId, deviceId: c.deviceId, gatewayId: c.gatewayId, connectionId: c.connectionId, userIds: d.userIds },
       opts(c),
     );
     return {};
@@ -143,6 +145,10 @@ export const dispatchTable: DispatchTable = {
       opts(c),
     );
     return { settings: settingsToJson(res.settings) };
+  },
+  'settings.get': async (c) => {
+    const res = await c.upstreams.presence.getSettings({ userIds: [c.userId] }, opts(c));
+    return { settings: settingsToJson(res.settings[c.userId]) };
   },
 
   'push.register': async (c, d) => {

@@ -33,6 +33,10 @@ export class WebSocketConnection {
   ready = false;
   closed = false;
   registered = false;
+  /** Reported to presence as opened (and not yet as closed). */
+  presenceOpen = false;
+  /** Cut by the sweep for silence (no pong or frame for two heartbeat intervals). */
+  silent = false;
   backlogAbort: AbortController | undefined;
   private early: string[] | undefined = [];
   private bad: BadFrameCounter | undefined;

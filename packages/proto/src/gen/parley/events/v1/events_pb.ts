@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/events/v1/events.proto.
  */
 export const file_parley_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch1wYXJsZXkvZXZlbnRzL3YxL2V2ZW50cy5wcm90bxIQcGFybGV5LmV2ZW50cy52MSI+ChBDaGF0TWVzc2FnZUV2ZW50EioKB21lc3NhZ2UYASABKAsyGS5wYXJsZXkuY29tbW9uLnYxLk1lc3NhZ2UijgEKDFJlY2VpcHRFdmVudBIPCgdjaGF0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoGc3RhdHVzGAMgASgOMh8ucGFybGV5LmV2ZW50cy52MS5SZWNlaXB0U3RhdHVzEgwKBHNlcXMYBCADKAMSEQoJdXBfdG9fc2VxGAUgASgDEgoKAmF0GAYgASgDIpsBCgxTZXNzaW9uRXZlbnQSMAoEa2luZBgBIAEoDjIiLnBhcmxleS5ldmVudHMudjEuU2Vzc2lvbkV2ZW50S2luZBIPCgd1c2VyX2lkGAIgASgJEhEKCWRldmljZV9pZBgDIAEoCRISCgpnYXRld2F5X2lkGAQgASgJEhUKDWNvbm5lY3Rpb25faWQYBSABKAkSCgoCYXQYBiABKAMi9wEKEFB1c2hSZXF1ZXN0RXZlbnQSDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSDwoHY2hhdF9pZBgDIAEoCRILCgNzZXEYBCABKAMSEgoKbWVzc2FnZV9pZBgFIAEoCRIWCg5zZW5kZXJfdXNlcl9pZBgGIAEoCRISCgpjcmVhdGVkX2F0GAcgASgDEjEKCWJvZHlfa2luZBgIIAEoDjIeLnBhcmxleS5ldmVudHMudjEuUHVzaEJvZHlLaW5kEhQKDHRleHRfcHJldmlldxgJIAEoCRIYChBhdHRhY2htZW50X2NvdW50GAogASgFIksKDkRlbGl2ZXJ5VGFyZ2V0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhUKDWNvbm5lY3Rpb25faWQYAyABKAkiPwoLVHlwaW5nRXZlbnQSDwoHY2hhdF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg4KBnR5cGluZxgDIAEoCCJDCg1QcmVzZW5jZUV2ZW50Eg8KB3VzZXJfaWQYASABKAkSDgoGb25saW5lGAIgASgIEhEKCWxhc3Rfc2VlbhgDIAEoAyJDCg1EZXZpY2VSZXZva2VkEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSKBAwoPR2F0ZXdheURlbGl2ZXJ5EjEKB3RhcmdldHMYASADKAsyIC5wYXJsZXkuZXZlbnRzLnYxLkRlbGl2ZXJ5VGFyZ2V0EiwKB21lc3NhZ2UYAiABKAsyGS5wYXJsZXkuY29tbW9uLnYxLk1lc3NhZ2VIABIuCgxjaGF0X3VwZGF0ZWQYAyABKAsyFi5wYXJsZXkuY29tbW9uLnYxLkNoYXRIABIxCgdyZWNlaXB0GAQgASgLMh4ucGFybGV5LmV2ZW50cy52MS5SZWNlaXB0RXZlbnRIABIvCgZ0eXBpbmcYBSABKAsyHS5wYXJsZXkuZXZlbnRzLnYxLlR5cGluZ0V2ZW50SAASMwoIcHJlc2VuY2UYBiABKAsyHy5wYXJsZXkuZXZlbnRzLnYxLlByZXNlbmNlRXZlbnRIABI5Cg5kZXZpY2VfcmV2b2tlZBgHIAEoCzIfLnBhcmxleS5ldmVudHMudjEuRGV2aWNlUmV2b2tlZEgAQgkKB3BheWxvYWQqZgoNUmVjZWlwdFN0YXR1cxIeChpSRUNFSVBUX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGFJFQ0VJUFRfU1RBVFVTX0RFTElWRVJFRBABEhcKE1JFQ0VJUFRfU1RBVFVTX1JFQUQQAiqkAQoQU2Vzc2lvbkV2ZW50S2luZBIiCh5TRVNTSU9OX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIgChxTRVNTSU9OX0VWRU5UX0tJTkRfQ09OTkVDVEVEEAESIwofU0VTU0lPTl9FVkVOVF9LSU5EX0RJU0NPTk5FQ1RFRBACEiUKIVNFU1NJT05fRVZFTlRfS0lORF9ERVZJQ0VfUkVNT1ZFRBADKoYBCgxQdXNoQm9keUtpbmQSHgoaUFVTSF9CT0RZX0tJTkRfVU5TUEVDSUZJRUQQABIXChNQVVNIX0JPRFlfS0lORF9URVhUEAESHQoZUFVTSF9CT0RZX0tJTkRfQ0lQSEVSVEVYVBACEh4KGlBVU0hfQk9EWV9LSU5EX0FUVEFDSE1FTlRTEANiBnByb3RvMw", [file_parley_common_v1_common]);
+  fileDesc("Ch1wYXJsZXkvZXZlbnRzL3YxL2V2ZW50cy5wcm90bxIQcGFybGV5LmV2ZW50cy52MSI+ChBDaGF0TWVzc2FnZUV2ZW50EioKB21lc3NhZ2UYASABKAsyGS5wYXJsZXkuY29tbW9uLnYxLk1lc3NhZ2UijgEKDFJlY2VpcHRFdmVudBIPCgdjaGF0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoGc3RhdHVzGAMgASgOMh8ucGFybGV5LmV2ZW50cy52MS5SZWNlaXB0U3RhdHVzEgwKBHNlcXMYBCADKAMSEQoJdXBfdG9fc2VxGAUgASgDEgoKAmF0GAYgASgDIpsBCgxTZXNzaW9uRXZlbnQSMAoEa2luZBgBIAEoDjIiLnBhcmxleS5ldmVudHMudjEuU2Vzc2lvbkV2ZW50S2luZBIPCgd1c2VyX2lkGAIgASgJEhEKCWRldmljZV9pZBgDIAEoCRISCgpnYXRld2F5X2lkGAQgASgJEhUKDWNvbm5lY3Rpb25faWQYBSABKAkSCgoCYXQYBiABKAMi9wEKEFB1c2hSZXF1ZXN0RXZlbnQSDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSDwoHY2hhdF9pZBgDIAEoCRILCgNzZXEYBCABKAMSEgoKbWVzc2FnZV9pZBgFIAEoCRIWCg5zZW5kZXJfdXNlcl9pZBgGIAEoCRISCgpjcmVhdGVkX2F0GAcgASgDEjEKCWJvZHlfa2luZBgIIAEoDjIeLnBhcmxleS5ldmVudHMudjEuUHVzaEJvZHlLaW5kEhQKDHRleHRfcHJldmlldxgJIAEoCRIYChBhdHRhY2htZW50X2NvdW50GAogASgFIksKDkRlbGl2ZXJ5VGFyZ2V0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhUKDWNvbm5lY3Rpb25faWQYAyABKAkiPwoLVHlwaW5nRXZlbnQSDwoHY2hhdF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg4KBnR5cGluZxgDIAEoCCJDCg1QcmVzZW5jZUV2ZW50Eg8KB3VzZXJfaWQYASABKAkSDgoGb25saW5lGAIgASgIEhEKCWxhc3Rfc2VlbhgDIAEoAyJRCgxSZWNlaXB0QmF0Y2gSDwoHY2hhdF9pZBgBIAEoCRIwCghyZWNlaXB0cxgCIAMoCzIeLnBhcmxleS5ldmVudHMudjEuUmVjZWlwdEV2ZW50IkMKDURldmljZVJldm9rZWQSDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIrUDCg9HYXRld2F5RGVsaXZlcnkSMQoHdGFyZ2V0cxgBIAMoCzIgLnBhcmxleS5ldmVudHMudjEuRGVsaXZlcnlUYXJnZXQSLAoHbWVzc2FnZRgCIAEoCzIZLnBhcmxleS5jb21tb24udjEuTWVzc2FnZUgAEi4KDGNoYXRfdXBkYXRlZBgDIAEoCzIWLnBhcmxleS5jb21tb24udjEuQ2hhdEgAEjEKB3JlY2VpcHQYBCABKAsyHi5wYXJsZXkuZXZlbnRzLnYxLlJlY2VpcHRFdmVudEgAEi8KBnR5cGluZxgFIAEoCzIdLnBhcmxleS5ldmVudHMudjEuVHlwaW5nRXZlbnRIABIzCghwcmVzZW5jZRgGIAEoCzIfLnBhcmxleS5ldmVudHMudjEuUHJlc2VuY2VFdmVudEgAEjkKDmRldmljZV9yZXZva2VkGAcgASgLMh8ucGFybGV5LmV2ZW50cy52MS5EZXZpY2VSZXZva2VkSAASMgoIcmVjZWlwdHMYCCABKAsyHi5wYXJsZXkuZXZlbnRzLnYxLlJlY2VpcHRCYXRjaEgAQgkKB3BheWxvYWQqZgoNUmVjZWlwdFN0YXR1cxIeChpSRUNFSVBUX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGFJFQ0VJUFRfU1RBVFVTX0RFTElWRVJFRBABEhcKE1JFQ0VJUFRfU1RBVFVTX1JFQUQQAiqkAQoQU2Vzc2lvbkV2ZW50S2luZBIiCh5TRVNTSU9OX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIgChxTRVNTSU9OX0VWRU5UX0tJTkRfQ09OTkVDVEVEEAESIwofU0VTU0lPTl9FVkVOVF9LSU5EX0RJU0NPTk5FQ1RFRBACEiUKIVNFU1NJT05fRVZFTlRfS0lORF9ERVZJQ0VfUkVNT1ZFRBADKoYBCgxQdXNoQm9keUtpbmQSHgoaUFVTSF9CT0RZX0tJTkRfVU5TUEVDSUZJRUQQABIXChNQVVNIX0JPRFlfS0lORF9URVhUEAESHQoZUFVTSF9CT0RZX0tJTkRfQ0lQSEVSVEVYVBACEh4KGlBVU0hfQk9EWV9LSU5EX0FUVEFDSE1FTlRTEANiBnByb3RvMw", [file_parley_common_v1_common]);
 
 /**
  * A committed message (user or system), published after the commit and before the sender's reply.
@@ -69,7 +69,8 @@ export type ReceiptEvent = Message<"parley.events.v1.ReceiptEvent"> & {
   seqs: bigint[];
 
   /**
-   * READ: everything up to this seq is read.
+   * READ: everything up to this seq is read. DELIVERED (only in a replayed watermark, never from the
+   * message service): everything up to this seq sent to the chat was delivered to this user.
    *
    * @generated from field: int64 up_to_seq = 5;
    */
@@ -280,6 +281,30 @@ export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
   messageDesc(file_parley_events_v1_events, 6);
 
 /**
+ * Receipts of one chat coalesced over a short window (groups): one frame instead of one per member.
+ *
+ * @generated from message parley.events.v1.ReceiptBatch
+ */
+export type ReceiptBatch = Message<"parley.events.v1.ReceiptBatch"> & {
+  /**
+   * @generated from field: string chat_id = 1;
+   */
+  chatId: string;
+
+  /**
+   * @generated from field: repeated parley.events.v1.ReceiptEvent receipts = 2;
+   */
+  receipts: ReceiptEvent[];
+};
+
+/**
+ * Describes the message parley.events.v1.ReceiptBatch.
+ * Use `create(ReceiptBatchSchema)` to create a new message.
+ */
+export const ReceiptBatchSchema: GenMessage<ReceiptBatch> = /*@__PURE__*/
+  messageDesc(file_parley_events_v1_events, 7);
+
+/**
  * Tells a gateway to close a device's connections with 4001 (device removed, token revoked).
  *
  * @generated from message parley.events.v1.DeviceRevoked
@@ -306,7 +331,7 @@ export type DeviceRevoked = Message<"parley.events.v1.DeviceRevoked"> & {
  * Use `create(DeviceRevokedSchema)` to create a new message.
  */
 export const DeviceRevokedSchema: GenMessage<DeviceRevoked> = /*@__PURE__*/
-  messageDesc(file_parley_events_v1_events, 7);
+  messageDesc(file_parley_events_v1_events, 8);
 
 /**
  * The payload published on a gateway's delivery channel `parley:gw:<gatewayId>`.
@@ -359,6 +384,12 @@ export type GatewayDelivery = Message<"parley.events.v1.GatewayDelivery"> & {
      */
     value: DeviceRevoked;
     case: "deviceRevoked";
+  } | {
+    /**
+     * @generated from field: parley.events.v1.ReceiptBatch receipts = 8;
+     */
+    value: ReceiptBatch;
+    case: "receipts";
   } | { case: undefined; value?: undefined };
 };
 
@@ -367,7 +398,7 @@ export type GatewayDelivery = Message<"parley.events.v1.GatewayDelivery"> & {
  * Use `create(GatewayDeliverySchema)` to create a new message.
  */
 export const GatewayDeliverySchema: GenMessage<GatewayDelivery> = /*@__PURE__*/
-  messageDesc(file_parley_events_v1_events, 8);
+  messageDesc(file_parley_events_v1_events, 9);
 
 /**
  * @generated from enum parley.events.v1.ReceiptStatus

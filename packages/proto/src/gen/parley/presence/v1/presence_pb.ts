@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/presence/v1/presence.proto.
  */
 export const file_parley_presence_v1_presence: GenFile = /*@__PURE__*/
-  fileDesc("CiFwYXJsZXkvcHJlc2VuY2UvdjEvcHJlc2VuY2UucHJvdG8SEnBhcmxleS5wcmVzZW5jZS52MSJcCghTZXR0aW5ncxI5CglsYXN0X3NlZW4YASABKA4yJi5wYXJsZXkucHJlc2VuY2UudjEuTGFzdFNlZW5WaXNpYmlsaXR5EhUKDXJlYWRfcmVjZWlwdHMYAiABKAgiPgoIUHJlc2VuY2USDwoHdXNlcl9pZBgBIAEoCRIOCgZvbmxpbmUYAiABKAgSEQoJbGFzdF9zZWVuGAMgASgDImQKGFN1YnNjcmliZVByZXNlbmNlUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRISCgpnYXRld2F5X2lkGAMgASgJEhAKCHVzZXJfaWRzGAQgAygJIksKGVN1YnNjcmliZVByZXNlbmNlUmVzcG9uc2USLgoIcHJlc2VuY2UYASADKAsyHC5wYXJsZXkucHJlc2VuY2UudjEuUHJlc2VuY2UiZgoaVW5zdWJzY3JpYmVQcmVzZW5jZVJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSEgoKZ2F0ZXdheV9pZBgDIAEoCRIQCgh1c2VyX2lkcxgEIAMoCSIdChtVbnN1YnNjcmliZVByZXNlbmNlUmVzcG9uc2UiVwoQU2V0VHlwaW5nUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRIPCgdjaGF0X2lkGAMgASgJEg4KBnR5cGluZxgEIAEoCCITChFTZXRUeXBpbmdSZXNwb25zZSKkAQoVVXBkYXRlU2V0dGluZ3NSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSPgoJbGFzdF9zZWVuGAIgASgOMiYucGFybGV5LnByZXNlbmNlLnYxLkxhc3RTZWVuVmlzaWJpbGl0eUgAiAEBEhoKDXJlYWRfcmVjZWlwdHMYAyABKAhIAYgBAUIMCgpfbGFzdF9zZWVuQhAKDl9yZWFkX3JlY2VpcHRzIkgKFlVwZGF0ZVNldHRpbmdzUmVzcG9uc2USLgoIc2V0dGluZ3MYASABKAsyHC5wYXJsZXkucHJlc2VuY2UudjEuU2V0dGluZ3MiJgoSR2V0U2V0dGluZ3NSZXF1ZXN0EhAKCHVzZXJfaWRzGAEgAygJIq0BChNHZXRTZXR0aW5nc1Jlc3BvbnNlEkcKCHNldHRpbmdzGAEgAygLMjUucGFybGV5LnByZXNlbmNlLnYxLkdldFNldHRpbmdzUmVzcG9uc2UuU2V0dGluZ3NFbnRyeRpNCg1TZXR0aW5nc0VudHJ5EgsKA2tleRgBIAEoCRIrCgV2YWx1ZRgCIAEoCzIcLnBhcmxleS5wcmVzZW5jZS52MS5TZXR0aW5nczoCOAEqoQEKEkxhc3RTZWVuVmlzaWJpbGl0eRIkCiBMQVNUX1NFRU5fVklTSUJJTElUWV9VTlNQRUNJRklFRBAAEiEKHUxBU1RfU0VFTl9WSVNJQklMSVRZX0VWRVJZT05FEAESIQodTEFTVF9TRUVOX1ZJU0lCSUxJVFlfQ09OVEFDVFMQAhIfChtMQVNUX1NFRU5fVklTSUJJTElUWV9OT0JPRFkQAzKeBAoPUHJlc2VuY2VTZXJ2aWNlEnAKEVN1YnNjcmliZVByZXNlbmNlEiwucGFybGV5LnByZXNlbmNlLnYxLlN1YnNjcmliZVByZXNlbmNlUmVxdWVzdBotLnBhcmxleS5wcmVzZW5jZS52MS5TdWJzY3JpYmVQcmVzZW5jZVJlc3BvbnNlEnYKE1Vuc3Vic2NyaWJlUHJlc2VuY2USLi5wYXJsZXkucHJlc2VuY2UudjEuVW5zdWJzY3JpYmVQcmVzZW5jZVJlcXVlc3QaLy5wYXJsZXkucHJlc2VuY2UudjEuVW5zdWJzY3JpYmVQcmVzZW5jZVJlc3BvbnNlElgKCVNldFR5cGluZxIkLnBhcmxleS5wcmVzZW5jZS52MS5TZXRUeXBpbmdSZXF1ZXN0GiUucGFybGV5LnByZXNlbmNlLnYxLlNldFR5cGluZ1Jlc3BvbnNlEmcKDlVwZGF0ZVNldHRpbmdzEikucGFybGV5LnByZXNlbmNlLnYxLlVwZGF0ZVNldHRpbmdzUmVxdWVzdBoqLnBhcmxleS5wcmVzZW5jZS52MS5VcGRhdGVTZXR0aW5nc1Jlc3BvbnNlEl4KC0dldFNldHRpbmdzEiYucGFybGV5LnByZXNlbmNlLnYxLkdldFNldHRpbmdzUmVxdWVzdBonLnBhcmxleS5wcmVzZW5jZS52MS5HZXRTZXR0aW5nc1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiFwYXJsZXkvcHJlc2VuY2UvdjEvcHJlc2VuY2UucHJvdG8SEnBhcmxleS5wcmVzZW5jZS52MSJcCghTZXR0aW5ncxI5CglsYXN0X3NlZW4YASABKA4yJi5wYXJsZXkucHJlc2VuY2UudjEuTGFzdFNlZW5WaXNpYmlsaXR5EhUKDXJlYWRfcmVjZWlwdHMYAiABKAgiPgoIUHJlc2VuY2USDwoHdXNlcl9pZBgBIAEoCRIOCgZvbmxpbmUYAiABKAgSEQoJbGFzdF9zZWVuGAMgASgDInsKGFN1YnNjcmliZVByZXNlbmNlUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRISCgpnYXRld2F5X2lkGAMgASgJEhAKCHVzZXJfaWRzGAQgAygJEhUKDWNvbm5lY3Rpb25faWQYBSABKAkiSwoZU3Vic2NyaWJlUHJlc2VuY2VSZXNwb25zZRIuCghwcmVzZW5jZRgBIAMoCzIcLnBhcmxleS5wcmVzZW5jZS52MS5QcmVzZW5jZSJ9ChpVbnN1YnNjcmliZVByZXNlbmNlUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRISCgpnYXRld2F5X2lkGAMgASgJEhAKCHVzZXJfaWRzGAQgAygJEhUKDWNvbm5lY3Rpb25faWQYBSABKAkiHQobVW5zdWJzY3JpYmVQcmVzZW5jZVJlc3BvbnNlIlcKEFNldFR5cGluZ1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSDwoHY2hhdF9pZBgDIAEoCRIOCgZ0eXBpbmcYBCABKAgiEwoRU2V0VHlwaW5nUmVzcG9uc2UipAEKFVVwZGF0ZVNldHRpbmdzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEj4KCWxhc3Rfc2VlbhgCIAEoDjImLnBhcmxleS5wcmVzZW5jZS52MS5MYXN0U2VlblZpc2liaWxpdHlIAIgBARIaCg1yZWFkX3JlY2VpcHRzGAMgASgISAGIAQFCDAoKX2xhc3Rfc2VlbkIQCg5fcmVhZF9yZWNlaXB0cyJIChZVcGRhdGVTZXR0aW5nc1Jlc3BvbnNlEi4KCHNldHRpbmdzGAEgASgLMhwucGFybGV5LnByZXNlbmNlLnYxLlNldHRpbmdzIiYKEkdldFNldHRpbmdzUmVxdWVzdBIQCgh1c2VyX2lkcxgBIAMoCSKtAQoTR2V0U2V0dGluZ3NSZXNwb25zZRJHCghzZXR0aW5ncxgBIAMoCzI1LnBhcmxleS5wcmVzZW5jZS52MS5HZXRTZXR0aW5nc1Jlc3BvbnNlLlNldHRpbmdzRW50cnkaTQoNU2V0dGluZ3NFbnRyeRILCgNrZXkYASABKAkSKwoFdmFsdWUYAiABKAsyHC5wYXJsZXkucHJlc2VuY2UudjEuU2V0dGluZ3M6AjgBIl8KDkxpdmVDb25uZWN0aW9uEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhIKCmdhdGV3YXlfaWQYAyABKAkSFQoNY29ubmVjdGlvbl9pZBgEIAEoCSJhChdDb25uZWN0aW9uT3BlbmVkUmVxdWVzdBI2Cgpjb25uZWN0aW9uGAEgASgLMiIucGFybGV5LnByZXNlbmNlLnYxLkxpdmVDb25uZWN0aW9uEg4KBnR0bF9tcxgCIAEoAyIaChhDb25uZWN0aW9uT3BlbmVkUmVzcG9uc2UiYAoXQ29ubmVjdGlvbkNsb3NlZFJlcXVlc3QSNgoKY29ubmVjdGlvbhgBIAEoCzIiLnBhcmxleS5wcmVzZW5jZS52MS5MaXZlQ29ubmVjdGlvbhINCgVjbGVhbhgCIAEoCCIaChhDb25uZWN0aW9uQ2xvc2VkUmVzcG9uc2UiegobSGVhcnRiZWF0Q29ubmVjdGlvbnNSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSNwoLY29ubmVjdGlvbnMYAiADKAsyIi5wYXJsZXkucHJlc2VuY2UudjEuTGl2ZUNvbm5lY3Rpb24SDgoGdHRsX21zGAMgASgDIh4KHEhlYXJ0YmVhdENvbm5lY3Rpb25zUmVzcG9uc2UqoQEKEkxhc3RTZWVuVmlzaWJpbGl0eRIkCiBMQVNUX1NFRU5fVklTSUJJTElUWV9VTlNQRUNJRklFRBAAEiEKHUxBU1RfU0VFTl9WSVNJQklMSVRZX0VWRVJZT05FEAESIQodTEFTVF9TRUVOX1ZJU0lCSUxJVFlfQ09OVEFDVFMQAhIfChtMQVNUX1NFRU5fVklTSUJJTElUWV9OT0JPRFkQAzL3BgoPUHJlc2VuY2VTZXJ2aWNlEnAKEVN1YnNjcmliZVByZXNlbmNlEiwucGFybGV5LnByZXNlbmNlLnYxLlN1YnNjcmliZVByZXNlbmNlUmVxdWVzdBotLnBhcmxleS5wcmVzZW5jZS52MS5TdWJzY3JpYmVQcmVzZW5jZVJlc3BvbnNlEnYKE1Vuc3Vic2NyaWJlUHJlc2VuY2USLi5wYXJsZXkucHJlc2VuY2UudjEuVW5zdWJzY3JpYmVQcmVzZW5jZVJlcXVlc3QaLy5wYXJsZXkucHJlc2VuY2UudjEuVW5zdWJzY3JpYmVQcmVzZW5jZVJlc3BvbnNlElgKCVNldFR5cGluZxIkLnBhcmxleS5wcmVzZW5jZS52MS5TZXRUeXBpbmdSZXF1ZXN0GiUucGFybGV5LnByZXNlbmNlLnYxLlNldFR5cGluZ1Jlc3BvbnNlEmcKDlVwZGF0ZVNldHRpbmdzEikucGFybGV5LnByZXNlbmNlLnYxLlVwZGF0ZVNldHRpbmdzUmVxdWVzdBoqLnBhcmxleS5wcmVzZW5jZS52MS5VcGRhdGVTZXR0aW5nc1Jlc3BvbnNlEl4KC0dldFNldHRpbmdzEiYucGFybGV5LnByZXNlbmNlLnYxLkdldFNldHRpbmdzUmVxdWVzdBonLnBhcmxleS5wcmVzZW5jZS52MS5HZXRTZXR0aW5nc1Jlc3BvbnNlEm0KEENvbm5lY3Rpb25PcGVuZWQSKy5wYXJsZXkucHJlc2VuY2UudjEuQ29ubmVjdGlvbk9wZW5lZFJlcXVlc3QaLC5wYXJsZXkucHJlc2VuY2UudjEuQ29ubmVjdGlvbk9wZW5lZFJlc3BvbnNlEm0KEENvbm5lY3Rpb25DbG9zZWQSKy5wYXJsZXkucHJlc2VuY2UudjEuQ29ubmVjdGlvbkNsb3NlZFJlcXVlc3QaLC5wYXJsZXkucHJlc2VuY2UudjEuQ29ubmVjdGlvbkNsb3NlZFJlc3BvbnNlEnkKFEhlYXJ0YmVhdENvbm5lY3Rpb25zEi8ucGFybGV5LnByZXNlbmNlLnYxLkhlYXJ0YmVhdENvbm5lY3Rpb25zUmVxdWVzdBowLnBhcmxleS5wcmVzZW5jZS52MS5IZWFydGJlYXRDb25uZWN0aW9uc1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message parley.presence.v1.Settings
@@ -88,6 +88,13 @@ export type SubscribePresenceRequest = Message<"parley.presence.v1.SubscribePres
    * @generated from field: repeated string user_ids = 4;
    */
   userIds: string[];
+
+  /**
+   * The subscribing connection: a subscription lives and dies with it.
+   *
+   * @generated from field: string connection_id = 5;
+   */
+  connectionId: string;
 };
 
 /**
@@ -137,6 +144,11 @@ export type UnsubscribePresenceRequest = Message<"parley.presence.v1.Unsubscribe
    * @generated from field: repeated string user_ids = 4;
    */
   userIds: string[];
+
+  /**
+   * @generated from field: string connection_id = 5;
+   */
+  connectionId: string;
 };
 
 /**
@@ -283,6 +295,159 @@ export const GetSettingsResponseSchema: GenMessage<GetSettingsResponse> = /*@__P
   messageDesc(file_parley_presence_v1_presence, 11);
 
 /**
+ * A live WebSocket connection as a gateway reports it.
+ *
+ * @generated from message parley.presence.v1.LiveConnection
+ */
+export type LiveConnection = Message<"parley.presence.v1.LiveConnection"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string device_id = 2;
+   */
+  deviceId: string;
+
+  /**
+   * @generated from field: string gateway_id = 3;
+   */
+  gatewayId: string;
+
+  /**
+   * @generated from field: string connection_id = 4;
+   */
+  connectionId: string;
+};
+
+/**
+ * Describes the message parley.presence.v1.LiveConnection.
+ * Use `create(LiveConnectionSchema)` to create a new message.
+ */
+export const LiveConnectionSchema: GenMessage<LiveConnection> = /*@__PURE__*/
+  messageDesc(file_parley_presence_v1_presence, 12);
+
+/**
+ * The gateway reports a connection that finished its handshake (after session.ready).
+ *
+ * @generated from message parley.presence.v1.ConnectionOpenedRequest
+ */
+export type ConnectionOpenedRequest = Message<"parley.presence.v1.ConnectionOpenedRequest"> & {
+  /**
+   * @generated from field: parley.presence.v1.LiveConnection connection = 1;
+   */
+  connection?: LiveConnection | undefined;
+
+  /**
+   * How long the connection counts as alive without a heartbeat (the gateway's 2 heartbeat intervals).
+   *
+   * @generated from field: int64 ttl_ms = 2;
+   */
+  ttlMs: bigint;
+};
+
+/**
+ * Describes the message parley.presence.v1.ConnectionOpenedRequest.
+ * Use `create(ConnectionOpenedRequestSchema)` to create a new message.
+ */
+export const ConnectionOpenedRequestSchema: GenMessage<ConnectionOpenedRequest> = /*@__PURE__*/
+  messageDesc(file_parley_presence_v1_presence, 13);
+
+/**
+ * @generated from message parley.presence.v1.ConnectionOpenedResponse
+ */
+export type ConnectionOpenedResponse = Message<"parley.presence.v1.ConnectionOpenedResponse"> & {
+};
+
+/**
+ * Describes the message parley.presence.v1.ConnectionOpenedResponse.
+ * Use `create(ConnectionOpenedResponseSchema)` to create a new message.
+ */
+export const ConnectionOpenedResponseSchema: GenMessage<ConnectionOpenedResponse> = /*@__PURE__*/
+  messageDesc(file_parley_presence_v1_presence, 14);
+
+/**
+ * @generated from message parley.presence.v1.ConnectionClosedRequest
+ */
+export type ConnectionClosedRequest = Message<"parley.presence.v1.ConnectionClosedRequest"> & {
+  /**
+   * @generated from field: parley.presence.v1.LiveConnection connection = 1;
+   */
+  connection?: LiveConnection | undefined;
+
+  /**
+   * The client closed the socket itself (close frame 1000/1001): offline at once, no grace window.
+   *
+   * @generated from field: bool clean = 2;
+   */
+  clean: boolean;
+};
+
+/**
+ * Describes the message parley.presence.v1.ConnectionClosedRequest.
+ * Use `create(ConnectionClosedRequestSchema)` to create a new message.
+ */
+export const ConnectionClosedRequestSchema: GenMessage<ConnectionClosedRequest> = /*@__PURE__*/
+  messageDesc(file_parley_presence_v1_presence, 15);
+
+/**
+ * @generated from message parley.presence.v1.ConnectionClosedResponse
+ */
+export type ConnectionClosedResponse = Message<"parley.presence.v1.ConnectionClosedResponse"> & {
+};
+
+/**
+ * Describes the message parley.presence.v1.ConnectionClosedResponse.
+ * Use `create(ConnectionClosedResponseSchema)` to create a new message.
+ */
+export const ConnectionClosedResponseSchema: GenMessage<ConnectionClosedResponse> = /*@__PURE__*/
+  messageDesc(file_parley_presence_v1_presence, 16);
+
+/**
+ * Every connection a gateway holds, refreshed every half heartbeat interval; re-creates entries the
+ * presence store lost (a Redis or presence restart).
+ *
+ * @generated from message parley.presence.v1.HeartbeatConnectionsRequest
+ */
+export type HeartbeatConnectionsRequest = Message<"parley.presence.v1.HeartbeatConnectionsRequest"> & {
+  /**
+   * @generated from field: string gateway_id = 1;
+   */
+  gatewayId: string;
+
+  /**
+   * @generated from field: repeated parley.presence.v1.LiveConnection connections = 2;
+   */
+  connections: LiveConnection[];
+
+  /**
+   * @generated from field: int64 ttl_ms = 3;
+   */
+  ttlMs: bigint;
+};
+
+/**
+ * Describes the message parley.presence.v1.HeartbeatConnectionsRequest.
+ * Use `create(HeartbeatConnectionsRequestSchema)` to create a new message.
+ */
+export const HeartbeatConnectionsRequestSchema: GenMessage<HeartbeatConnectionsRequest> = /*@__PURE__*/
+  messageDesc(file_parley_presence_v1_presence, 17);
+
+/**
+ * @generated from message parley.presence.v1.HeartbeatConnectionsResponse
+ */
+export type HeartbeatConnectionsResponse = Message<"parley.presence.v1.HeartbeatConnectionsResponse"> & {
+};
+
+/**
+ * Describes the message parley.presence.v1.HeartbeatConnectionsResponse.
+ * Use `create(HeartbeatConnectionsResponseSchema)` to create a new message.
+ */
+export const HeartbeatConnectionsResponseSchema: GenMessage<HeartbeatConnectionsResponse> = /*@__PURE__*/
+  messageDesc(file_parley_presence_v1_presence, 18);
+
+/**
  * @generated from enum parley.presence.v1.LastSeenVisibility
  */
 export enum LastSeenVisibility {
@@ -356,6 +521,30 @@ export const PresenceService: GenService<{
     methodKind: "unary";
     input: typeof GetSettingsRequestSchema;
     output: typeof GetSettingsResponseSchema;
+  },
+  /**
+   * @generated from rpc parley.presence.v1.PresenceService.ConnectionOpened
+   */
+  connectionOpened: {
+    methodKind: "unary";
+    input: typeof ConnectionOpenedRequestSchema;
+    output: typeof ConnectionOpenedResponseSchema;
+  },
+  /**
+   * @generated from rpc parley.presence.v1.PresenceService.ConnectionClosed
+   */
+  connectionClosed: {
+    methodKind: "unary";
+    input: typeof ConnectionClosedRequestSchema;
+    output: typeof ConnectionClosedResponseSchema;
+  },
+  /**
+   * @generated from rpc parley.presence.v1.PresenceService.HeartbeatConnections
+   */
+  heartbeatConnections: {
+    methodKind: "unary";
+    input: typeof HeartbeatConnectionsRequestSchema;
+    output: typeof HeartbeatConnectionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_parley_presence_v1_presence, 0);
