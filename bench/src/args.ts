@@ -1,6 +1,6 @@
 // Command line of `./parley bench` (see bench/README.md).
 
-export type Scenario = 'oneone' | 'ramp' | 'group' | 'media' | 'push';
+export type Scenario = 'oneone' | 'ramp' | 'group' | 'media' | 'push' | 'presence' | 'receipts';
 
 export interface BenchArgs {
   scenarios: Scenario[];
@@ -39,6 +39,13 @@ export interface BenchArgs {
   pushPlatforms: Array<'webhook' | 'webpush'>;
   pushDuration: number;
   pushPairs: number;
+  /** Presence scenario: churning devices, watchers, devices connecting at once. */
+  presenceDevices: number;
+  presenceWatchers: number;
+  presenceConcurrency: number;
+  /** Receipts scenario: group size (with the sender), messages. */
+  receiptsGroupSize: number;
+  receiptsMessages: number;
 }
 
 const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--rate 1000] [--duration 20] [--pairs 100]
@@ -46,8 +53,10 @@ const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--r
        [--group-size 1024] [--group-messages 20] [--group-interval 500] [--group-no-ack]
        [--media-sizes 1,20] [--media-concurrency 1,4] [--media-count 16]
        [--push-rates 50,150] [--push-platforms webhook,webpush] [--push-duration 15] [--push-pairs 50]
+       [--presence-devices 10000] [--presence-watchers 1000] [--presence-concurrency 100]
+       [--receipts-group-size 1024] [--receipts-messages 5]
        [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10] [--tag name]
-The media and push scenarios run only when named (--scenario media, --scenario push); "all" keeps its meaning (ramp, group, oneone).
+The media, push, presence and receipts scenarios run only when named (--scenario media, --scenario push, …); "all" keeps its meaning (ramp, group, oneone).
 Without --targets the bench starts its own mesh (all services, two gateways, a fresh keyspace).`;
 
 export function parseArgs(argv: string[]): BenchArgs {
@@ -76,6 +85,11 @@ export function parseArgs(argv: string[]): BenchArgs {
     pushPlatforms: ['webhook', 'webpush'],
     pushDuration: 15,
     pushPairs: 50,
+    presenceDevices: 10_000,
+    presenceWatchers: 1000,
+    presenceConcurrency: 100,
+    receiptsGroupSize: 1024,
+    receiptsMessages: 5,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -93,7 +107,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--scenario': {
         const s = v();
         a.scenarios = s === 'all' ? ['oneone', 'ramp', 'group'] : (s.split(',') as Scenario[]);
-        for (const x of a.scenarios) if (!['oneone', 'ramp', 'group', 'media', 'push'].includes(x)) throw new Error(`unknown scenario ${x}\n${HELP}`);
+        for (const x of a.scenarios) if (!['oneone', 'ramp', 'group', 'media', 'push', 'presence', 'receipts'].includes(x)) throw new Error(`unknown scenario ${x}\n${HELP}`);
         break;
       }
       case '--rate': a.rate = num(); break;
@@ -118,6 +132,11 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--push-platforms': a.pushPlatforms = v().split(',').filter((x): x is 'webhook' | 'webpush' => x === 'webhook' || x === 'webpush'); break;
       case '--push-duration': a.pushDuration = num(); break;
       case '--push-pairs': a.pushPairs = Math.floor(num()); break;
+      case '--presence-devices': a.presenceDevices = Math.floor(num()); break;
+      case '--presence-watchers': a.presenceWatchers = Math.floor(num()); break;
+      case '--presence-concurrency': a.presenceConcurrency = Math.floor(num()); break;
+      case '--receipts-group-size': a.receiptsGroupSize = Math.floor(num()); break;
+      case '--receipts-messages': a.receiptsMessages = Math.floor(num()); break;
       case '--tag': a.tag = v().replace(/[^a-z0-9-]/gi, ''); break;
       case '-h': case '--help': console.log(HELP); process.exit(0); break;
       default: throw new Error(`unknown argument ${k}\n${HELP}`);

@@ -4,6 +4,8 @@
 //   oneone  1:1 chats at a fixed offered rate (open loop), senders on gateway 0, receivers on gateway 1
 //   ramp    the same, stepping the rate up until p99 > 1 s, errors > 1 % or acked < 90 % of offered
 //   group   one sender in a group of --group-size members, per-recipient fan-out latency
+//   presence devices connecting and disconnecting, watched by subscribers: time to the `presence` event
+//   receipts one sender in a group where every member acks and reads: receipt frames/bytes per message
 // and writes bench/results/<date>-<scenario>.md.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +16,7 @@ import { parseArgs, type BenchArgs } from './args.js';
 import { runGroup, type GroupResult } from './group.js';
 import { runMediaBench } from './media.js';
 import { runPushBench } from './push.js';
+import { runGroupReceipts, runPresenceChurn } from './presence.js';
 import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js';
 import { machine, table, writeResult } from './report.js';
 import { addCounts, ms, summarize } from './stats.js';
@@ -331,6 +334,42 @@ async function main(): Promise<void> {
       log(`wrote ${writeResult(a.out, 'push' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Push\n\n${t}`);
       console.log(t);
+    }
+    if (a.scenarios.includes('presence')) {
+      log(`presence: creating ${a.presenceWatchers} watchers and ${a.presenceDevices} devices…`);
+      const watchers = await users(gatewayUrls[0]!, a.presenceWatchers, 'bw');
+      const targets = await users(gatewayUrls[0]!, a.presenceDevices, 'bt');
+      const r = await runPresenceChurn(wsUrls, watchers, targets, { concurrency: a.presenceConcurrency, log });
+      const t = table(
+        ['devices', 'watchers', 'event', 'p50', 'p95', 'p99', 'max', 'count', 'missing', 'churn wall time'],
+        [
+          [r.targets, r.watchers, 'online (session.ready → presence)', ms(r.online.p50), ms(r.online.p95), ms(r.online.p99), ms(r.online.max), r.online.count, r.missing, `${r.wallS.toFixed(1)} s`],
+          [r.targets, r.watchers, 'offline (close → presence)', ms(r.offline.p50), ms(r.offline.p95), ms(r.offline.p99), ms(r.offline.max), r.offline.count, '', ''],
+        ],
+      );
+      const body =
+        header('Presence churn', a, date, target, [
+          `load: ${r.targets} devices (one per user) each connect, stay 200 ms, close cleanly, ${a.presenceConcurrency} at a time, on alternating gateways; ${r.watchers} watchers each subscribed to ${Math.ceil(r.targets / r.watchers)} of them; one generator process`,
+          'latency = the target\'s session.ready (online) or its close call (offline) → the watcher\'s `presence` event, same process clock',
+        ]) + `\n${t}\n`;
+      log(`wrote ${writeResult(a.out, 'presence' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
+      summaries.push(`### Presence churn\n\n${t}`);
+    }
+    if (a.scenarios.includes('receipts')) {
+      log(`receipts: creating ${a.receiptsGroupSize} accounts…`);
+      const us = await users(gatewayUrls[0]!, a.receiptsGroupSize, 'br');
+      const r = await runGroupReceipts(wsUrls, us, { messages: a.receiptsMessages, log });
+      const t = table(
+        ['group size', 'messages', 'receipt frames to the sender / message', 'bytes / message', 'receipts / message', 'last read → sender has all, p50', 'p99', 'max', 'incomplete'],
+        [[r.members, r.messages, r.framesPerMessage.toFixed(1), Math.round(r.bytesPerMessage), r.receiptsPerMessage.toFixed(0), ms(r.lastReadToSender.p50), ms(r.lastReadToSender.p99), ms(r.lastReadToSender.max), r.incomplete]],
+      );
+      const body =
+        header(`Group receipts (${r.members} members)`, a, date, target, [
+          `load: the sender (gateway 0) sends ${r.messages} messages one at a time; for each, all ${r.members - 1} members (alternating gateways) ack it, then all read it (64 requests in flight); 1 s pause between messages`,
+          'frames/bytes = `receipt` and `receipts` frames the sender\'s one device got (delivered + read, coalesced per 250 ms window); latency = the last `message.read` reply → the sender holding a read receipt of every member',
+        ]) + `\n${t}\n`;
+      log(`wrote ${writeResult(a.out, 'receipts' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
+      summaries.push(`### Group receipts\n\n${t}`);
     }
   } finally {
     await cleanup();
