@@ -9,6 +9,7 @@ import {
   presenceMesh,
   readBy,
   receiptFrames,
+  retryUnavailable,
   receiptsOf,
   sleep,
   type Mesh,
@@ -143,8 +144,9 @@ describe('receipts in groups', () => {
     const chat = (await od!.c.request('chat.create', { type: 'group', name: 'big', members: members.map((m) => m.userId) })).chat;
     const { seq } = await od!.c.request('message.send', { chatId: chat.chatId, clientMsgId: 'rco-1-aaaa', body: { text: 'all' } });
     await Promise.all(mds.map((d) => d.waitForSeqs(chat.chatId, [seq])));
-    await Promise.all(mds.map((d) => d.c.request('message.ack', { items: [{ chatId: chat.chatId, seq }] })));
-    await Promise.all(mds.map((d) => d.c.request('message.read', { chatId: chat.chatId, seq })));
+    // `unavailable` (e.g. a deadline on a loaded box) is retryable, as a client would
+    await Promise.all(mds.map((d) => retryUnavailable(() => d.c.request('message.ack', { items: [{ chatId: chat.chatId, seq }] }))));
+    await Promise.all(mds.map((d) => retryUnavailable(() => d.c.request('message.read', { chatId: chat.chatId, seq }))));
     await od!.until(
       () => members.every((m) => deliveredTo(od!, chat.chatId, m.userId, seq) && readBy(od!, chat.chatId, m.userId, seq)),
       20_000,
