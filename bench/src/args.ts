@@ -46,13 +46,14 @@ export interface BenchArgs {
   /** Receipts scenario: group size (with the sender), messages. */
   receiptsGroupSize: number;
   receiptsMessages: number;
+  pushDirect: boolean;
 }
 
 const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--rate 1000] [--duration 20] [--pairs 100]
        [--workers 2] [--ramp-start 10] [--ramp-factor 1.5] [--ramp-step 10] [--ramp-max 5000]
        [--group-size 1024] [--group-messages 20] [--group-interval 500] [--group-no-ack]
        [--media-sizes 1,20] [--media-concurrency 1,4] [--media-count 16]
-       [--push-rates 50,150] [--push-platforms webhook,webpush] [--push-duration 15] [--push-pairs 50]
+       [--push-rates 50,150] [--push-platforms webhook,webpush] [--push-duration 15] [--push-pairs 50] [--push-direct]
        [--presence-devices 10000] [--presence-watchers 1000] [--presence-concurrency 100]
        [--receipts-group-size 1024] [--receipts-messages 5]
        [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10] [--tag name]
@@ -90,6 +91,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     presenceConcurrency: 100,
     receiptsGroupSize: 1024,
     receiptsMessages: 5,
+    pushDirect: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -137,6 +139,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--presence-concurrency': a.presenceConcurrency = Math.floor(num()); break;
       case '--receipts-group-size': a.receiptsGroupSize = Math.floor(num()); break;
       case '--receipts-messages': a.receiptsMessages = Math.floor(num()); break;
+      case '--push-direct': a.pushDirect = true; break;
       case '--tag': a.tag = v().replace(/[^a-z0-9-]/gi, ''); break;
       case '-h': case '--help': console.log(HELP); process.exit(0); break;
       default: throw new Error(`unknown argument ${k}\n${HELP}`);

@@ -7,7 +7,9 @@
 // PUSH_COLLAPSE_WINDOW=0 in the bench mesh (every message notified); with a window, a burst in one chat
 // folds into one notification per window, which is not a throughput question.
 import { connect, type ParleyConnection } from '@parley/client';
-import { mapLimit } from '@parley/kit';
+import { create } from '@bufbuild/protobuf';
+import { EventProducer, createKafka, createLogger, mapLimit, nsTopic, TOPICS } from '@parley/kit';
+import { eventsV1 } from '@parley/proto';
 import type { PushFakes } from '@parley/testing';
 import { table } from './report.js';
 import { ms, summarize } from './stats.js';
@@ -111,6 +113,75 @@ export async function runPushBench(o: PushBenchOptions): Promise<string> {
   for (const { conns } of setups.values()) await Promise.all(conns.map((c) => c.close()));
   return table(
     ['provider (fake)', 'offered msg/s', 's', 'acked', 'notifications received', 'notifications/s', 'ack → receipt p50', 'p95', 'p99', 'max', 'send errors'],
+    rows,
+  );
+}
+
+/**
+ * `--push-direct`: the push service alone. Push requests are produced straight to push.requests.v1 (as the
+ * fan-out would), so the send path and the fan-out are out of the measurement; latency = the produce's ack
+ * → the fake's receipt.
+ */
+export async function runPushDirect(o: PushBenchOptions & { kafkaBrokers: string[]; namespace: string }): Promise<string> {
+  const logger = createLogger('bench-push', 'warn');
+  const producer = new EventProducer(createKafka({ brokers: o.kafkaBrokers, clientId: 'bench-push', logger }), logger);
+  const topic = nsTopic(o.namespace, TOPICS.pushRequests);
+  const rows: (string | number)[][] = [];
+  try {
+    for (const cell of o.cells) {
+      o.log(`push (direct): ${cell.platform} at ${cell.rate}/s for ${o.durationS} s over ${o.pairs} devices`);
+      const receivers = await o.makeUsers(o.pairs, 'bpd');
+      const devices = await mapLimit(receivers, 8, async (r) => {
+        const rc = await retrying(() => connect(o.wsUrls[1]!, r.accessToken, { requestTimeoutMs: 15_000 }));
+        const reg = cell.platform === 'webhook' ? o.fakes.webhookUrl() : o.fakes.webPushSubscription();
+        await retrying(() => rc.request('push.register', { platform: cell.platform, token: reg.token }));
+        await rc.close();
+        const did = (JSON.parse(Buffer.from(r.accessToken.split('.')[1]!, 'base64url').toString('utf8')) as { did: string }).did;
+        return { userId: r.userId, deviceId: did };
+      });
+      const produced = new Map<string, number>();
+      const startIdx = o.fakes.received.length;
+      const total = Math.round(cell.rate * o.durationS);
+      const t0 = performance.now();
+      const wall0 = Date.now();
+      const tag = `${wall0.toString(36)}`;
+      const inflight: Promise<void>[] = [];
+      let errors = 0;
+      for (let i = 0; i < total; i++) {
+        const wait = t0 + (i * 1000) / cell.rate - performance.now();
+        if (wait > 0) await sleep(wait);
+        const d = devices[i % devices.length]!;
+        const chatId = `bench-${tag}-${i}`;
+        inflight.push(
+          producer
+            .send(topic, eventsV1.PushRequestEventSchema, d.deviceId, create(eventsV1.PushRequestEventSchema, {
+              ...d, chatId, seq: 1n, messageId: `m-${i}`, senderUserId: d.userId, createdAt: BigInt(Date.now()),
+              bodyKind: eventsV1.PushBodyKind.TEXT, textPreview: `push bench ${i}`,
+            }))
+            .then(() => void produced.set(`${chatId}#1`, Date.now()), () => void (errors += 1)),
+        );
+      }
+      await Promise.all(inflight);
+      const keyOf = (r: { payload: unknown }) => {
+        const p = r.payload as { chatId: string; seq: number };
+        return `${p.chatId}#${p.seq}`;
+      };
+      const got = () => o.fakes.received.slice(startIdx).filter((r) => r.provider === cell.platform && produced.has(keyOf(r)));
+      const deadline = Date.now() + 30_000;
+      while (got().length < produced.size && Date.now() < deadline) await sleep(200);
+      const rec = got();
+      const lat = rec.map((r) => r.at - produced.get(keyOf(r))!);
+      const lastAt = Math.max(wall0 + 1, ...rec.map((r) => r.at));
+      const s = summarize(lat);
+      rows.push([cell.platform, cell.rate, o.durationS, produced.size, rec.length, (rec.length / ((lastAt - wall0) / 1000)).toFixed(0), ms(s.p50), ms(s.p95), ms(s.p99), ms(s.max), errors]);
+      o.log(`push (direct): ${rows[rows.length - 1]!.join(' | ')}`);
+      await sleep(3000);
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return table(
+    ['provider (fake)', 'offered requests/s', 's', 'produced', 'notifications received', 'notifications/s', 'produce ack → receipt p50', 'p95', 'p99', 'max', 'produce errors'],
     rows,
   );
 }

@@ -15,7 +15,7 @@ import { LOOSE_AUTH_RATES, startMesh, type Mesh } from '@parley/testing';
 import { parseArgs, type BenchArgs } from './args.js';
 import { runGroup, type GroupResult } from './group.js';
 import { runMediaBench } from './media.js';
-import { runPushBench } from './push.js';
+import { runPushBench, runPushDirect } from './push.js';
 import { runGroupReceipts, runPresenceChurn } from './presence.js';
 import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js';
 import { machine, table, writeResult } from './report.js';
@@ -317,21 +317,27 @@ async function main(): Promise<void> {
     }
     if (a.scenarios.includes('push')) {
       if (!mesh?.pushFakes) throw new Error('the push scenario needs the bench\'s own mesh (no --targets): it reads what the fake providers received');
-      const t = await runPushBench({
+      const pushOpts = {
         wsUrls,
         fakes: mesh.pushFakes,
         cells: a.pushPlatforms.flatMap((platform) => a.pushRates.map((rate) => ({ platform, rate }))),
         pairs: a.pushPairs,
         durationS: a.pushDuration,
-        makeUsers: (n, prefix) => users(gatewayUrls[0]!, n, prefix),
+        makeUsers: (n: number, prefix: string) => users(gatewayUrls[0]!, n, prefix),
         log,
-      });
+      };
+      const t = a.pushDirect
+        ? await runPushDirect({ ...pushOpts, kafkaBrokers: mesh.env.PARLEY_KAFKA_BROKERS!.split(','), namespace: mesh.env.PARLEY_NAMESPACE ?? '' })
+        : await runPushBench(pushOpts);
       const body =
-        header('Push notifications through the fake providers', a, date, target, [
-          `load: ${a.pushPairs} direct chats; each receiver's only device registered a push token and is offline; open-loop sends on gateway 0 at the offered rate for ${a.pushDuration} s; PUSH_COLLAPSE_WINDOW=0 (every message is a notification)`,
+        header(a.pushDirect ? 'Push service alone (requests produced to push.requests.v1)' : 'Push notifications through the fake providers', a, date, target, [
+          a.pushDirect
+            ? `load: ${a.pushPairs} offline devices with a push registration; push requests produced straight to push.requests.v1 (no send path, no fan-out) at the offered rate for ${a.pushDuration} s, each for a distinct chat; PUSH_COLLAPSE_WINDOW=0`
+            : `load: ${a.pushPairs} direct chats; each receiver's only device registered a push token and is offline; open-loop sends on gateway 0 at the offered rate for ${a.pushDuration} s; PUSH_COLLAPSE_WINDOW=0 (every message is a notification)`,
+          a.pushDirect ? 'produce ack → receipt = the producer\'s ack from Kafka → the fake provider accepted the request' :
           'notifications/s = notifications the fake accepted ÷ (first send → last receipt); ack → receipt = the sender\'s ok:true reply → the fake provider accepted the request (webhook: HMAC verified; Web Push: VAPID JWT verified and aes128gcm payload decrypted)',
         ]) + `\n${t}\n`;
-      log(`wrote ${writeResult(a.out, 'push' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
+      log(`wrote ${writeResult(a.out, (a.pushDirect ? 'push-direct' : 'push') + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Push\n\n${t}`);
       console.log(t);
     }

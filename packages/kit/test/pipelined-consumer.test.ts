@@ -56,3 +56,15 @@ it('keeps going past a slow event, and redelivers only what was unfinished after
   // 1 and 2 were committed; 3 was unfinished, so 3, 4, 5 come again.
   expect(second.sort()).toEqual([3, 4, 5]);
 });
+
+it('ensureTopics: concurrent creators of the same topics all succeed (the lost race is retried)', async () => {
+  const topics = [1, 2, 3].map((i) => ({ topic: `${runId}.race${i}.v1`, numPartitions: 3 }));
+  const clients = [1, 2, 3].map((i) => createKafka({ brokers: infra.kafkaBrokers, clientId: `race-${i}`, logger }));
+  const results = await Promise.allSettled(clients.map((k) => ensureTopics(k, topics)));
+  expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+  const admin = clients[0]!.admin();
+  await admin.connect();
+  const md = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+  await admin.disconnect();
+  expect(md.topics.map((t) => t.partitions.length)).toEqual([3, 3, 3]);
+});
