@@ -32,11 +32,11 @@ test('every service Dockerfile passes BuildKit\'s parser and lint rules, and pul
 test('the Dockerfile check can fail', () => {
   const dir = mkdtempSync(join(tmpdir(), 'parley-dockerfile-'));
   const bad = join(dir, 'Dockerfile');
-  writeFileSync(bad, dockerfile('gateway').replace('FROM deps AS build', 'from deps as build').replace('COPY --from=build /out /app', 'COPY --from=buidl /out /app'));
+  writeFileSync(bad, dockerfile('gateway').replace('FROM deps AS build', 'from deps as build').replace('COPY --from=deploy /out /app', 'COPY --from=deploy-typo /out /app'));
   const r = check([bad]);
   expect(r.ok).toBe(false);
   expect(r.out).toMatch(/FromAsCasing|ConsistentInstructionCasing/);
-  expect(r.out).toMatch(/buidl/); // a typo'd stage becomes an image pull: reported
+  expect(r.out).toMatch(/deploy-typo/); // a typo'd stage becomes an image pull: reported
   for (const broken of ['FROM node:24\nCOPY only-one-argument\n', 'FROM node:24\nRUNN echo hi\n', 'FROM node:24 AS a\nFROM node:24 AS a\n']) {
     writeFileSync(bad, broken);
     expect({ broken, ok: check([bad]).ok }).toEqual({ broken, ok: false });
@@ -76,7 +76,7 @@ describe('image properties', () => {
 
   test('the final stage: only the deployed service, non-root, tini as PID 1, no package managers', () => {
     expect(runtime).toMatch(/^\$\{NODE_IMAGE\} AS runtime/);
-    expect(runtime.match(/^COPY .*/gm)).toEqual(['COPY --from=build /out /app']);
+    expect(runtime.match(/^COPY .*/gm)).toEqual(['COPY --from=deploy /out /app']);
     expect(runtime).not.toMatch(/pnpm|npm install|yarn install/);
     expect(runtime).toMatch(/^USER 1000:1000$/m);
     expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", .*"dist\/main\.js"\]$/m);

@@ -55,10 +55,17 @@ export interface MeshOptions {
    * PARLEY_EXPOSE_GATEWAYS environment variable (`1`/`true`), else off: the whole mesh is loopback-only.
    */
   exposeGateways?: boolean;
+  /**
+   * Run every process from its container image (`./parley images`) instead of from source: `podman run`
+   * on the host network (so loopback works as for processes), read-only root filesystem with a tmpfs
+   * /tmp, as the image's non-root user. `env` is podman's own env (CONTAINERS_CONF, ...).
+   */
+  images?: { tag?: string; repository?: string; podman?: string; env?: Record<string, string> };
 }
 
 interface Proc {
   name: string;
+  service: string;
   script: string;
   env: Record<string, string>;
   readyUrl: string;
@@ -81,6 +88,8 @@ export interface Mesh {
   pid(name: string): number | undefined;
   /** The /readyz URL of a process. */
   readyUrl(name: string): string | undefined;
+  /** The container a process runs in (only with `images`). */
+  container(name: string): string | undefined;
   /** The env a process was started with (ports, addresses). */
   envOf(name: string): Record<string, string> | undefined;
   /** The fake push providers push sends to (unless `pushFakes: false`). */
@@ -148,6 +157,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     const P = s.toUpperCase();
     procs.set(s, {
       name: s,
+      service: s,
       script: join(root, 'services', s, 'dist', 'main.js'),
       env: {
         ...shared,
@@ -165,6 +175,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     const name = `gateway-${i}`;
     procs.set(name, {
       name,
+      service: 'gateway',
       script: join(root, 'services', 'gateway', 'dist', 'main.js'),
       env: {
         ...shared,
@@ -187,7 +198,28 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
 
   const logFile = (name: string) => join(logDir, `${name}.log`);
 
+  const images = opts.images;
+  const podman = images?.podman ?? 'podman';
+  const podmanEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...(images?.env ?? {}) };
+  const containerName = (p: Proc) => `parley-${id}-${p.name}`;
+
+  function spawnImage(p: Proc): void {
+    p.log = createWriteStream(logFile(p.name), { flags: 'a' });
+    const image = `${images!.repository ?? 'localhost/parley'}/${p.service}:${images!.tag ?? 'dev'}`;
+    const envArgs = Object.entries(p.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    const child = spawn(
+      podman,
+      ['run', '--rm', '--name', containerName(p), '--network', 'host', '--read-only', '--tmpfs', '/tmp', '--pull', 'never', ...envArgs, image],
+      { env: podmanEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout?.pipe(p.log, { end: false });
+    child.stderr?.pipe(p.log, { end: false });
+    p.child = child;
+    p.exited = new Promise((r) => child.once('exit', () => r()));
+  }
+
   function spawnProc(p: Proc): void {
+    if (images) return spawnImage(p);
     if (!existsSync(p.script)) throw new Error(`${p.script} is missing: run \`pnpm exec tsc --build\` first`);
     p.log = createWriteStream(logFile(p.name), { flags: 'a' });
     // PARLEY_MESH_NODE_ARGS: extra node flags for every service process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
@@ -237,11 +269,16 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   async function killOne(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = procs.get(name);
     if (!p?.child || p.child.exitCode !== null || p.child.signalCode !== null) return;
-    p.child.kill(signal);
+    // A container gets the signal through podman (tini, PID 1, forwards it to node).
+    const send = (sig: NodeJS.Signals) =>
+      images ? void spawn(podman, ['kill', '--signal', sig, containerName(p)], { env: podmanEnv, stdio: 'ignore' }) : p.child!.kill(sig);
+    send(signal);
     const bound = signal === 'SIGKILL' ? 5000 : 30_000;
     await Promise.race([p.exited, sleep(bound)]);
     if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
+      send('SIGKILL');
+      await Promise.race([p.exited, sleep(10_000)]);
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
       await p.exited;
     }
     p.log?.end();
@@ -267,6 +304,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     },
     logFile,
     pid: (name) => procs.get(name)?.child?.pid,
+    container: (name) => (images && procs.has(name) ? containerName(procs.get(name)!) : undefined),
     readyUrl: (name) => procs.get(name)?.readyUrl,
     envOf: (name) => procs.get(name)?.env,
     ...(pushFakes ? { pushFakes } : {}),

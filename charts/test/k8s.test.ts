@@ -1,0 +1,277 @@
+// The chart on a real Kubernetes control plane (infra/k8s/parley-k8s: etcd, kube-apiserver v1.36,
+// controller-manager, scheduler, kwok nodes on loopback). Every object goes through the real admission,
+// defaulting and validation; Deployments and StatefulSets are reconciled by the real controllers, pods
+// are scheduled by the real scheduler onto kwok nodes, which mark them Running/Ready (and the schema Job's
+// pod Succeeded) without running containers.
+//   dev values:        install --wait (in-cluster infra, PVs provided), every pod Ready, the post-install
+//                      schema Job complete; upgrade rolls every Deployment; uninstall leaves nothing
+//   production values: install --wait against external stores (their Secrets exist first), the
+//                      pre-install schema Job complete, hard anti-affinity spreads pods over nodes,
+//                      HPA and PDB objects accepted exactly where the chart renders them
+//   negative:          values that break required fields are refused by the API server itself
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CHART, HELM, MODES, ROOT, ensureTools, render, run, type Obj } from './lib.js';
+
+jest.setTimeout(600_000);
+
+const K8S = join(ROOT, 'infra', 'k8s', 'parley-k8s');
+let kubeconfig = '';
+let bin = '';
+let startedHere = false;
+const tmp = mkdtempSync(join(tmpdir(), 'parley-k8s-test-'));
+// Namespaces and PVs of this run (a plane reused from an earlier, interrupted run may still hold older ones).
+const RUN_ID = Date.now().toString(36);
+const NS = { dev: `parley-dev-${RUN_ID}`, prod: `parley-prod-${RUN_ID}`, bad: `parley-bad-${RUN_ID}` };
+
+function kubectl(args: string[]): { status: number; stdout: string; stderr: string } {
+  return run(join(bin, 'kubectl'), ['--kubeconfig', kubeconfig, ...args]);
+}
+function kubeJson(args: string[]): Obj {
+  const r = kubectl([...args, '-o', 'json']);
+  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+function helm(args: string[]) {
+  return run(HELM, ['--kubeconfig', kubeconfig, ...args]);
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(() => {
+  ensureTools();
+  startedHere = spawnSync(K8S, ['status'], { stdio: 'ignore' }).status !== 0;
+  // First run: builds the control plane (~15 min on 2 cores, cached in ~/.cache/parley afterwards).
+  const up = spawnSync(K8S, ['up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 3_600_000 });
+  if (up.status !== 0) throw new Error(`parley-k8s up failed:\n${up.stderr.slice(-4000)}`);
+  kubeconfig = up.stdout.trim().split('\n').pop()!;
+  bin = spawnSync(join(ROOT, 'infra', 'k8s', 'build.sh'), ['--print-dir'], { encoding: 'utf8' }).stdout.trim();
+}, 3_700_000);
+
+afterAll(() => {
+  for (const ns of Object.values(NS)) kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']);
+  kubectl(['delete', 'pv', '-l', `parley-test=k8s-${RUN_ID}`, '--ignore-not-found', '--wait=false']);
+  if (startedHere) spawnSync(K8S, ['down'], { stdio: 'ignore' });
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test('the control plane is Kubernetes v1.36 with Ready kwok nodes', () => {
+  const v = kubeJson(['version']);
+  expect(v.serverVersion.gitVersion).toBe('v1.36.3');
+  const nodes = kubeJson(['get', 'nodes']).items as Obj[];
+  expect(nodes.length).toBeGreaterThanOrEqual(4);
+  for (const n of nodes) expect(n.status.conditions.find((c: Obj) => c.type === 'Ready')?.status).toBe('True');
+});
+
+/** Every Deployment/StatefulSet of the release fully rolled out, every pod Ready on a kwok node. */
+function expectAllReady(ns: string): void {
+  for (const d of kubeJson(['get', 'deployments', '-n', ns]).items as Obj[]) {
+    const want = d.spec.replicas;
+    expect({ d: d.metadata.name, ready: d.status.readyReplicas, updated: d.status.updatedReplicas, gen: d.status.observedGeneration })
+      .toEqual({ d: d.metadata.name, ready: want, updated: want, gen: d.metadata.generation });
+  }
+  for (const s of kubeJson(['get', 'statefulsets', '-n', ns]).items as Obj[]) {
+    expect({ s: s.metadata.name, ready: s.status.readyReplicas }).toEqual({ s: s.metadata.name, ready: s.spec.replicas });
+  }
+  const pods = (kubeJson(['get', 'pods', '-n', ns]).items as Obj[]).filter((p) => !p.metadata.ownerReferences?.some((o: Obj) => o.kind === 'Job'));
+  expect(pods.length).toBeGreaterThan(0);
+  for (const p of pods) {
+    expect({ p: p.metadata.name, node: /^kwok-node-\d+$/.test(p.spec.nodeName ?? ''), phase: p.status.phase,
+      ready: p.status.conditions?.find((c: Obj) => c.type === 'Ready')?.status })
+      .toEqual({ p: p.metadata.name, node: true, phase: 'Running', ready: 'True' });
+  }
+}
+
+function schemaJobSucceeded(ns: string): void {
+  const job = kubeJson(['get', 'job', 'parley-schema', '-n', ns]);
+  expect(job.status.succeeded).toBe(1);
+  expect(job.status.conditions?.find((c: Obj) => c.type === 'Complete')?.status).toBe('True');
+}
+
+/** Runs `helm <args>` while acting as the cloud's load-balancer controller: a LoadBalancer Service gets an
+ * ingress address in its status (helm --wait waits for one), as a real cloud would assign. */
+async function helmWithLoadBalancer(ns: string, args: string[]): Promise<{ status: number; out: string; ms: number }> {
+  const t0 = Date.now();
+  const child = spawn(HELM, ['--kubeconfig', kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const done = new Promise<number>((r) => child.once('exit', (c) => r(c ?? -1)));
+  let status: number | undefined;
+  void done.then((c) => (status = c));
+  while (status === undefined) {
+    const svcs = kubectl(['get', 'svc', '-n', ns, '-o', 'json']);
+    if (svcs.status === 0) {
+      for (const s of JSON.parse(svcs.stdout).items as Obj[]) {
+        if (s.spec.type === 'LoadBalancer' && !s.status?.loadBalancer?.ingress) {
+          kubectl(['patch', 'svc', s.metadata.name, '-n', ns, '--subresource=status', '--type=merge',
+            '-p', JSON.stringify({ status: { loadBalancer: { ingress: [{ ip: '192.0.2.10' }] } } })]);
+        }
+      }
+    }
+    await sleep(500);
+  }
+  return { status, out, ms: Date.now() - t0 };
+}
+
+/** PersistentVolumes for the dev infra StatefulSets' claims (no provisioner in this cluster). */
+function providePVs(n: number, prefix = 'pv'): void {
+  const pvs = Array.from({ length: n }, (_, i) => ({
+    apiVersion: 'v1', kind: 'PersistentVolume',
+    metadata: { name: `parley-test-${RUN_ID}-${prefix}-${i}`, labels: { 'parley-test': `k8s-${RUN_ID}` } },
+    spec: { capacity: { storage: '8Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', hostPath: { path: `/tmp/parley-pv-${i}` } },
+  }));
+  const f = join(tmp, 'pvs.json');
+  writeFileSync(f, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: pvs }));
+  const r = kubectl(['apply', '-f', f]);
+  expect(r.stderr).toBe('');
+}
+
+const timings: Record<string, number> = {};
+
+describe('dev values (in-cluster infra)', () => {
+  const ns = NS.dev;
+
+  test('helm install --wait: accepted, every pod Ready on kwok nodes, the schema hook Job completed', async () => {
+    providePVs(4);
+    const r = await helmWithLoadBalancer(ns, ['install', 'parley', CHART, '-n', ns, '--create-namespace', ...MODES.dev!.flatMap((f) => ['-f', f]), '--wait', '--timeout', '5m']);
+    expect(r.out).toMatch(/STATUS: deployed/);
+    expect(r.status).toBe(0);
+    timings['dev install → all Ready'] = r.ms;
+    expectAllReady(ns);
+    schemaJobSucceeded(ns);
+    // What the API server holds is what the chart renders (nothing dropped, nothing refused).
+    const rendered = render(CHART, MODES.dev!).objects.filter((o) => !(o.metadata.annotations ?? {})['helm.sh/hook']);
+    for (const o of rendered) {
+      const got = kubectl(['get', o.kind, o.metadata.name, '-n', ns, '-o', 'name']);
+      expect({ o: `${o.kind}/${o.metadata.name}`, status: got.status }).toEqual({ o: `${o.kind}/${o.metadata.name}`, status: 0 });
+    }
+    // Defaults and admission are the real ones: e.g. the ServiceAccount token is not mounted into services.
+    const gw = kubeJson(['get', 'deployment', 'parley-gateway', '-n', ns]);
+    expect(gw.spec.template.spec.automountServiceAccountToken).toBe(false);
+    expect(gw.spec.strategy.type).toBe('RollingUpdate');
+  });
+
+  test('helm upgrade with changed values rolls every Deployment', async () => {
+    const before = Object.fromEntries((kubeJson(['get', 'deployments', '-n', ns]).items as Obj[]).map((d) => [d.metadata.name, d]));
+    const r = await helmWithLoadBalancer(ns, ['upgrade', 'parley', CHART, '-n', ns, ...MODES.dev!.flatMap((f) => ['-f', f]), '--set', 'global.logLevel=info', '--wait', '--timeout', '5m']);
+    expect(r.status).toBe(0);
+    timings['dev upgrade → all rolled'] = r.ms;
+    const after = kubeJson(['get', 'deployments', '-n', ns]).items as Obj[];
+    expect(after.length).toBe(7);
+    for (const d of after) {
+      const b = before[d.metadata.name];
+      expect({ d: d.metadata.name, rolled: d.metadata.generation > b.metadata.generation,
+        revision: Number(d.metadata.annotations['deployment.kubernetes.io/revision']) })
+        .toEqual({ d: d.metadata.name, rolled: true, revision: Number(b.metadata.annotations['deployment.kubernetes.io/revision']) + 1 });
+    }
+    expectAllReady(ns);
+    // Old pods are gone: every pod runs the new template.
+    const rs = kubeJson(['get', 'replicasets', '-n', ns]).items as Obj[];
+    for (const x of rs) {
+      const rev = Number(x.metadata.annotations['deployment.kubernetes.io/revision']);
+      expect({ rs: x.metadata.name, replicas: rev >= 2 ? 1 : x.status.replicas }).toEqual({ rs: x.metadata.name, replicas: rev >= 2 ? 1 : 0 });
+    }
+    schemaJobSucceeded(ns); // post-upgrade hook ran again (before-hook-creation replaced it)
+  });
+
+  test('helm uninstall removes the release; only what is kept by design remains', async () => {
+    const r = helm(['uninstall', 'parley', '-n', ns, '--wait', '--timeout', '3m']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const kinds = 'deployments,statefulsets,replicasets,pods,services,configmaps,secrets,serviceaccounts,jobs,roles,rolebindings,poddisruptionbudgets,horizontalpodautoscalers,ingresses,networkpolicies,persistentvolumeclaims';
+    const left = () => kubectl(['get', kinds, '-n', ns, '-o', 'name']).stdout.trim().split('\n').filter(Boolean)
+      .map((n) => n.replace(/^pod\/parley-schema-[a-z0-9]+$/, 'pod/parley-schema-<pod>')).sort();
+    // ReplicaSets and pods go with their Deployments through the garbage collector, after helm returns.
+    let all = left();
+    for (let i = 0; i < 120 && all.some((n) => /^(pod\/parley-(?!schema-<pod>)|replicaset\.apps\/|controllerrevision)/.test(n)); i++) {
+      await sleep(500);
+      all = left();
+    }
+    expect(all).toEqual([
+      'configmap/kube-root-ca.crt',
+      'job.batch/parley-schema',
+      'persistentvolumeclaim/data-parley-cassandra-0',
+      'persistentvolumeclaim/data-parley-kafka-0',
+      'persistentvolumeclaim/data-parley-minio-0',
+      'persistentvolumeclaim/data-parley-redis-0',
+      'pod/parley-schema-<pod>',
+      'secret/parley-session-signing-key',
+      'serviceaccount/default',
+    ]);
+    expect(kubeJson(['get', 'secret', 'parley-session-signing-key', '-n', ns]).metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    expect(helm(['list', '-n', ns, '-a', '-q']).stdout.trim()).toBe('');
+  });
+});
+
+describe('production values (external stores)', () => {
+  const ns = NS.prod;
+
+  test('helm install --wait: pre-install schema Job, pods spread by hard anti-affinity, HPA and PDB where rendered', async () => {
+    expect(kubectl(['create', 'namespace', ns]).status).toBe(0);
+    for (const [name, data] of Object.entries({
+      'parley-cassandra-credentials': { PARLEY_CASSANDRA_USERNAME: 'parley', PARLEY_CASSANDRA_PASSWORD: 'x' },
+      'parley-redis': { PARLEY_REDIS_URL: 'rediss://redis.example:6380' },
+      'parley-minio': { PARLEY_MINIO_ACCESS_KEY: 'a', PARLEY_MINIO_SECRET_KEY: 'b' },
+      'parley-session-signing-key': { SESSION_SIGNING_KEY_SECRET: 'k'.repeat(32) },
+    })) {
+      const r = kubectl(['create', 'secret', 'generic', name, '-n', ns, ...Object.entries(data).map(([k, v]) => `--from-literal=${k}=${v}`)]);
+      expect(r.stderr).toBe('');
+    }
+    const r = await helmWithLoadBalancer(ns, ['install', 'parley', CHART, '-n', ns, ...MODES.production!.flatMap((f) => ['-f', f]), '--wait', '--timeout', '5m']);
+    expect(r.out).toMatch(/STATUS: deployed/);
+    expect(r.status).toBe(0);
+    timings['production install → all Ready'] = r.ms;
+    expectAllReady(ns);
+    schemaJobSucceeded(ns);
+    // Hard anti-affinity: no two pods of one component on one node.
+    const pods = kubeJson(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=gateway']).items as Obj[];
+    expect(pods.length).toBe(4);
+    expect(new Set(pods.map((p) => p.spec.nodeName)).size).toBe(4);
+    // HPA and PDB objects: the API server holds exactly the ones the chart renders for these values.
+    const rendered = render(CHART, MODES.production!).objects;
+    for (const kind of ['HorizontalPodAutoscaler', 'PodDisruptionBudget']) {
+      const want = rendered.filter((o) => o.kind === kind).map((o) => o.metadata.name).sort();
+      const got = (kubeJson(['get', kind, '-n', ns]).items as Obj[]).map((o) => o.metadata.name).sort();
+      expect({ kind, got }).toEqual({ kind, want: undefined, got: want });
+      expect(want.length).toBeGreaterThan(0);
+    }
+    // The PDBs select their pods (the disruption controller counts them).
+    for (const pdb of kubeJson(['get', 'pdb', '-n', ns]).items as Obj[]) {
+      expect({ pdb: pdb.metadata.name, healthy: pdb.status.currentHealthy > 0 }).toEqual({ pdb: pdb.metadata.name, healthy: true });
+    }
+    const hpa = kubeJson(['get', 'hpa', 'parley-session', '-n', ns]);
+    expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'parley-session' });
+    expect(helm(['uninstall', 'parley', '-n', ns, '--wait']).status).toBe(0);
+  });
+});
+
+describe('refusals by the real API server', () => {
+  const ns = NS.bad;
+  beforeAll(() => {
+    kubectl(['create', 'namespace', ns]);
+  });
+
+  test.each([
+    ['a container port of 0 (containerPort is a required field)', 'presence:\n  ports: {grpc: 0, http: 9464}\n', /containerPort: Required value/],
+    ['a port out of range', 'session:\n  ports: {grpc: 70000, http: 9461}\n', /containerPort: Invalid value: 70000|must be between 1 and 65535/],
+    ['a malformed resource quantity', 'push:\n  resources:\n    requests: {cpu: "two cores"}\n', /quantities must match the regular expression|unable to parse quantity/],
+  ])('%s', (_what, values, message) => {
+    const name = `bad-${Math.random().toString(36).slice(2, 8)}`;
+    const f = join(tmp, `${name}.yaml`);
+    writeFileSync(f, values);
+    // helm template accepts it (the chart has no opinion), the API server does not.
+    expect(render(CHART, [...MODES.dev!, f]).objects.length).toBeGreaterThan(0);
+    const r = helm(['install', name, CHART, '-n', ns, ...MODES.dev!.flatMap((x) => ['-f', x]), '-f', f, '--timeout', '1m']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/ is invalid: | cannot be handled as a /); // the API server's validation or decoding refusal
+    helm(['uninstall', name, '-n', ns]);
+  });
+});
+
+afterAll(() => {
+  // Measured numbers, for docs/operations.md.
+  if (Object.keys(timings).length) console.log(`[k8s] ${Object.entries(timings).map(([k, v]) => `${k}: ${(v / 1000).toFixed(1)}s`).join('; ')}`);
+});
