@@ -20,6 +20,7 @@ import { runGroupReceipts, runPresenceChurn } from './presence.js';
 import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js';
 import { machine, table, writeResult } from './report.js';
 import { addCounts, ms, summarize } from './stats.js';
+import { diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
 
 const log = (s: string) => console.log(`[bench] ${s}`);
 /** Between scenarios: let queues (the fan-out's Kafka lag, Cassandra compactions) settle. */
@@ -174,6 +175,19 @@ function oneoneTable(rows: Row[]): string {
   );
 }
 
+function cpuTable(used: Map<string, number>, delivered: number, seconds: number): string {
+  const rows = [...used.entries()].sort((a, b) => b[1] - a[1]);
+  const sut = rows.filter(([n]) => n !== 'load generator').reduce((t, [, v]) => t + v, 0);
+  const per = (v: number) => (delivered ? (v / delivered).toFixed(3) : '—');
+  return table(
+    ['process', 'CPU s', '% of one core', 'CPU ms per delivered msg'],
+    [
+      ...rows.map(([n, v]) => [n, (v / 1000).toFixed(1), ((100 * v) / (seconds * 1000)).toFixed(0), per(v)]),
+      ['**all but the generator**', (sut / 1000).toFixed(1), ((100 * sut) / (seconds * 1000)).toFixed(0), `**${per(sut)}**`],
+    ],
+  );
+}
+
 function header(title: string, a: BenchArgs, date: string, target: string, extra: string[]): string {
   const m = machine();
   return [
@@ -201,6 +215,10 @@ async function main(): Promise<void> {
     target = `a fresh mesh started by the bench (${mesh.id}): all services + 2 gateways on this machine, SESSION_SCRYPT_COST=1024, gateway rate limits raised`;
   }
   const wsUrls = gatewayUrls.map((u) => u.replace(/^http/, 'ws') + '/v1/ws');
+  const procs = (): ProcRef[] => [
+    ...(mesh ? mesh.names().flatMap((n) => (mesh!.pid(n) ? [{ name: n, pid: mesh!.pid(n)! }] : [])) : []),
+    ...infraProcs(),
+  ];
   const summaries: string[] = [];
   const cleanup = async () => {
     await mesh?.stop();
@@ -287,11 +305,20 @@ async function main(): Promise<void> {
         if (a.scenarios.includes('oneone')) {
           if (a.scenarios.includes('ramp') || a.scenarios.includes('group')) await pause(15);
           log(`oneone: ${a.rate} msg/s for ${a.duration} s`);
-          const r = row(await fleet.run(a.rate, a.duration, a.grace));
+          const ps = procs();
+          const before = snapshot(ps);
+          const raw = await fleet.run(a.rate, a.duration, a.grace);
+          const used = diff(before, snapshot(ps));
+          used.set('load generator', raw.cpuMs);
+          const r = row(raw);
+          const cpu = cpuTable(used, raw.delivered, a.duration + a.grace);
+          console.log(cpu);
           const body =
             header(`1:1 at a fixed offered rate`, a, date, target, [`load: ${load}`, `offered: ${a.rate} msg/s for ${a.duration} s`]) +
             '\n' +
             oneoneTable([r]) +
+            '\n\n**CPU per delivered message, by process** (user+system from /proc over the run and its grace period; the infra servers are shared with anything else on the box):\n\n' +
+            cpu +
             '\n\ne2e = send due time → the receiver\'s `message.new` (same process clock). send→ack = due time → `ok:true` reply.\n';
           log(`wrote ${writeResult(a.out, 'oneone' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
           summaries.push(`### 1:1 at ${a.rate} msg/s offered\n\n${oneoneTable([r])}`);

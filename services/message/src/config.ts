@@ -16,8 +16,14 @@ export const envSpec = defineConfig({
   newDeviceBacklogLimit: env.int('MESSAGE_NEW_DEVICE_BACKLOG_LIMIT', { default: 0, min: 0 }),
   /** The owner of a send gives up committing after this long (then a retry may take the claim over). */
   sendCommitTimeoutMs: env.int('MESSAGE_SEND_COMMIT_TIMEOUT_MS', { default: 5_000, min: 100 }),
-  /** A claim whose owner has been silent this long is abandoned (must exceed commit timeout + store timeouts). */
-  sendClaimLeaseMs: env.int('MESSAGE_SEND_CLAIM_LEASE_MS', { default: 15_000, min: 200 }),
+  /** Chats hash onto this many sequencer shards, each owned by one replica at a time. Fixed per deployment. */
+  sequencerShards: env.int('MESSAGE_SEQUENCER_SHARDS', { default: 16, min: 1, max: 4096 }),
+  /** A shard holder's heartbeat lifetime: a crashed holder's shards move after this long. */
+  sequencerLeaseMs: env.int('MESSAGE_SEQUENCER_LEASE_MS', { default: 5_000, min: 200 }),
+  /** The holder stops using its lease this long before it expires (clock skew + the store's write timeout). */
+  sequencerLeaseMarginMs: env.int('MESSAGE_SEQUENCER_LEASE_MARGIN_MS', { default: 2_000, min: 0 }),
+  /** Address other replicas forward a chat's sends to when this replica holds its shard (default host:grpcPort). */
+  advertiseAddr: env.str('MESSAGE_ADVERTISE_ADDR', { default: '' }),
   /** Membership cache lifetime (positive answers only; see domain/authorizer.ts). */
   membershipCacheTtlMs: env.int('MESSAGE_MEMBERSHIP_CACHE_TTL_MS', { default: 30_000, min: 0 }),
   /** How many chats the fan-out worker routes at once per partition (each chat stays in seq order). */

@@ -9,6 +9,7 @@ import { MessageSender } from './domain/message-sender.js';
 import { InboxManager } from './domain/inbox.js';
 import { ChatReader } from './domain/history.js';
 import { FanoutRouter } from './domain/fanout-router.js';
+import { ShardLeases, type LeaseStore } from './domain/shard-leases.js';
 import { dedupeKeyOf, type DedupeStore, type GroupPort, type HeadsStore, type MediaPort, type RoutesPort } from './domain/ports.js';
 import type { MessagesStore } from './storage/messages-store.js';
 import type { CursorTable } from './storage/inbox-store.js';
@@ -50,6 +51,7 @@ export interface Adapters {
   groups: GroupPort;
   routes: RoutesPort;
   media: MediaPort;
+  leases: LeaseStore;
 }
 
 export interface AppContext {
@@ -58,6 +60,7 @@ export interface AppContext {
   metrics: MessageMetrics;
   instanceId: string;
   sequencer: ChatSequencer;
+  leases: ShardLeases;
   authorizer: SendAuthorizer;
   sender: MessageSender;
   sendAdmission: Admission;
@@ -68,21 +71,34 @@ export interface AppContext {
   adapters: Adapters;
 }
 
-export function buildContext(cfg: MessageConfig, logger: Logger, metrics: MessageMetrics, a: Adapters): AppContext {
+export function buildContext(cfg: MessageConfig, logger: Logger, metrics: MessageMetrics, a: Adapters, selfAddr = ''): AppContext {
   const instanceId = `${process.pid}-${randomBytes(6).toString('hex')}`;
   const log = logger.child({ subsystem: 'sequencer' });
+  const leaseLog = logger.child({ subsystem: 'shard-leases' });
+  const leases = new ShardLeases(a.leases, {
+    owner: instanceId,
+    addr: selfAddr,
+    shards: cfg.sequencerShards,
+    leaseMs: cfg.sequencerLeaseMs,
+    marginMs: cfg.sequencerLeaseMarginMs,
+    onChange: (event, shard, epoch) => leaseLog.info({ shard, epoch: String(epoch) }, `shard ${event}`),
+    onError: (err) => leaseLog.warn({ err }, 'lease round failed'),
+  });
   const sequencer = new ChatSequencer(
     a.log,
     async (chatId, msgs) => {
-      // After the commit, before anyone is answered: record the seqs in the dedupe rows, publish (in seq
-      // order), and move the chat head hint (best effort: the log is the truth).
-      await Promise.all(msgs.map((m) => a.dedupe.setSeq(dedupeKeyOf(m), m.seq)));
+      // After the commit (and the lease check), before anyone is answered, all at once: the permanent dedupe
+      // rows, the publish (in seq order), and the chat head hint (best effort: the log is the truth).
       const last = msgs[msgs.length - 1]!;
       const head = a.log.record(chatId, last.seq, Number(last.createdAt)).catch((err: unknown) => log.warn({ err, chatId }, 'chat head update failed'));
-      await a.events.publishMessages(msgs);
+      await Promise.all([
+        ...msgs.map((m) => a.dedupe.record(dedupeKeyOf(m), { messageId: m.messageId, createdAt: Number(m.createdAt), seq: m.seq })),
+        a.events.publishMessages(msgs),
+      ]);
       await head;
     },
     {
+      leases,
       bucketSize: BigInt(cfg.bucketSize),
       onConflict: () => metrics.commitConflicts.inc(),
       onBatch: (n) => metrics.commitBatch.observe(n),
@@ -96,9 +112,7 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
     log: a.log,
     publisher: a.events,
     media: a.media,
-    instanceId,
     commitTimeoutMs: cfg.sendCommitTimeoutMs,
-    claimLeaseMs: cfg.sendClaimLeaseMs,
     newId: () => randomUUID(),
   });
   const inbox = new InboxManager(a.groups, a.log, a.cursors, a.events, {
@@ -117,5 +131,5 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
     { ttlMs: cfg.membershipCacheTtlMs },
   );
   const sendAdmission = createAdmission({ name: 'the message service', max: cfg.maxInflightSends });
-  return { cfg, logger, metrics, instanceId, sequencer, authorizer, sender, sendAdmission, inbox, reader, heads: a.log, router, adapters: a };
+  return { cfg, logger, metrics, instanceId, sequencer, leases, authorizer, sender, sendAdmission, inbox, reader, heads: a.log, router, adapters: a };
 }

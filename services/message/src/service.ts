@@ -39,7 +39,9 @@ import { CursorTable, DedupeTable } from './storage/inbox-store.js';
 import { ChatEvents } from './storage/chat-events.js';
 import { GatewayDeliveryBus } from './storage/delivery-bus.js';
 import { GroupPeer, MediaPeer, SessionPeer } from './transport/grpc/peers.js';
-import { messageServiceImpl } from './transport/grpc/message-service.js';
+import { messageServiceImpl, FORWARDED, type Forwarder } from './transport/grpc/message-service.js';
+import { CassandraLeaseStore } from './storage/shard-lease-store.js';
+import { createClient, type Client } from '@parley/kit';
 import { startFanoutWorker } from './transport/kafka/chat-messages-consumer.js';
 
 export interface MessageServiceOverrides {
@@ -116,9 +118,20 @@ export class MessageService {
       groups,
       routes,
       media,
+      leases: new CassandraLeaseStore(cassandra),
     });
+    // Sends for a chat whose shard another replica holds go there (one hop, marked so it never loops).
+    const forwardClients = new Map<string, Client<typeof messageV1.MessageService>>();
+    peers.push({ close: () => forwardClients.forEach((c) => c.close()) });
+    const forwarder: Forwarder = {
+      send: (addr, req) => {
+        let c = forwardClients.get(addr);
+        if (!c) forwardClients.set(addr, (c = createClient(messageV1.MessageService, addr, { deadlineMs: 5000 })));
+        return c.sendMessage(req, { metadata: { [FORWARDED]: '1' } });
+      },
+    };
     const server = createGrpcServer({ logger, metrics });
-    server.addService(messageV1.MessageService, messageServiceImpl(ctx));
+    server.addService(messageV1.MessageService, messageServiceImpl(ctx, forwarder));
     return new MessageService(ctx, server, cassandra, kafka, producer, redis, peers, metrics.registry, overrides.host ?? cfg.host);
   }
 
@@ -133,6 +146,9 @@ export class MessageService {
       onChange: (ready) => this.server.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
     });
     this.grpcPort = await this.server.listen(this.host, cfg.grpcPort);
+    this.ctx.leases.setAddr(cfg.advertiseAddr || `${this.host === '0.0.0.0' || this.host === '::' ? '127.0.0.1' : this.host}:${this.grpcPort}`);
+    this.ctx.leases.start();
+    await this.ctx.leases.ready();
     this.ops = await startOpsServer({ host: this.host, port: cfg.httpPort, logger, registry: this.metricsRegistry, readiness: this.readiness });
     this.httpPort = this.ops.port;
     if (cfg.fanoutEnabled) this.fanout = await startFanoutWorker(this.ctx, this.kafka);
@@ -152,6 +168,8 @@ export class MessageService {
       }
     };
     await step('grpc', () => this.server.shutdown(10_000));
+    // After the last send is answered: hand the shards over at once (successors need not wait for expiry).
+    await step('leases', () => this.ctx.leases.stop());
     await step('fanout', () => this.fanout?.stop());
     await step('producer', () => this.producer.disconnect());
     await step('ops', () => this.ops?.close());

@@ -16,6 +16,7 @@ interface Snapshot {
 
 export class SendAuthorizer {
   private readonly cache = new Map<string, Snapshot>();
+  private readonly fetching = new Map<string, Promise<{ asOf: bigint; members: Map<string, MemberRow> }>>();
 
   constructor(
     private readonly groups: GroupPort,
@@ -34,18 +35,36 @@ export class SendAuthorizer {
         if (canSend(m)) return { asOf: snap.asOf, member: m! };
       }
     }
-    const asOf = await this.sequencer.knownHead(chatId);
-    const rows = await this.groups.getMembers(chatId, false);
-    const members = new Map(rows.map((r) => [r.userId, r]));
-    if (!rows.some((r) => r.pending)) {
-      if (this.cache.size >= this.maxChats) this.cache.clear();
-      this.cache.set(chatId, { members, asOf, fetchedAt: this.now() });
-    } else {
-      this.cache.delete(chatId);
-    }
+    const { asOf, members } = await this.fetch(chatId, !fresh);
     const m = members.get(userId);
     if (!canSend(m)) throw notMember();
     return { asOf, member: m! };
+  }
+
+  /**
+   * One read of a chat's members at a time (a burst of sends to a cold chat shares it). A `fresh` check
+   * (re-verification after a membership change) never joins a read that may have started before it.
+   */
+  private fetch(chatId: string, share: boolean): Promise<{ asOf: bigint; members: Map<string, MemberRow> }> {
+    const running = share ? this.fetching.get(chatId) : undefined;
+    if (running) return running;
+    const p = (async () => {
+      const asOf = await this.sequencer.knownHead(chatId);
+      const rows = await this.groups.getMembers(chatId, false);
+      const members = new Map(rows.map((r) => [r.userId, r]));
+      if (!rows.some((r) => r.pending)) {
+        if (this.cache.size >= this.maxChats) this.cache.clear();
+        this.cache.set(chatId, { members, asOf, fetchedAt: this.now() });
+      } else {
+        this.cache.delete(chatId);
+      }
+      return { asOf, members };
+    })();
+    if (share) {
+      this.fetching.set(chatId, p);
+      void p.finally(() => this.fetching.delete(chatId)).catch(() => {});
+    }
+    return p;
   }
 
   /**

@@ -1,4 +1,10 @@
-// Per-chat sequencing (design.md "The send path" step 2): each chat has one in-process commit loop that
+// Per-chat sequencing (design.md "The send path" step 2; docs/architecture.md §3). Two modes:
+//  - FENCED (production, `leases` set): this process sequences a chat only while it holds the lease of the
+//    chat's shard (shard-leases.ts). The head lives in memory, batches are PLAIN writes carrying an
+//    epoch-derived timestamp, and the lease is checked again after each write before anything is published
+//    or answered. No consensus round per message. Dedupe of recent sends is answered from memory (seeded
+//    from the log's tail whenever the shard is (re)acquired), older ones from the dedupe table.
+//  - CONDITIONAL (no leases; kept for the unit tests of several writers): each chat has one commit loop that
 // assigns seq = last + 1 and commits queued messages with ONE conditional batch (`INSERT … IF NOT EXISTS`
 // on consecutive seqs of one bucket, atomic and linearizable through Paxos). Losing the race to another
 // instance re-reads the head (the winner's seq) and retries at head + 1. So the log is unique, gap-free and
@@ -13,14 +19,22 @@ import type { commonV1 } from '@parley/proto';
 import { bucketOf } from './buckets.js';
 import { changesMembership } from './membership.js';
 import { unavailable } from './errors.js';
+import type { Lease } from './shard-leases.js';
+import { dedupeKeyOf, dedupeKeyString } from './ports.js';
+import { LruMap } from './lru.js';
 
 export interface SequencerStore {
   /** A lower bound of the chat's head (e.g. the chat_heads hint); 0 when unknown. */
   headHint(chatId: string): Promise<bigint>;
   /** The committed head: the highest seq present in the log, probing forward from `from` (a lower bound). */
   findHead(chatId: string, from: bigint): Promise<bigint>;
-  /** Atomically inserts `msgs` (consecutive seqs, one bucket) iff none of the seqs exists. */
-  insertBatch(chatId: string, msgs: commonV1.Message[]): Promise<boolean>;
+  /**
+   * Atomically inserts `msgs` (consecutive seqs, one bucket) iff none of the seqs exists. With
+   * `writeTimestamp` (fenced mode) it is a plain write at that timestamp and always applies.
+   */
+  insertBatch(chatId: string, msgs: commonV1.Message[], writeTimestamp?: bigint): Promise<boolean>;
+  /** Descending messages in [from, …) down to > after, at most `limit` (the tail, to seed dedupe). */
+  readBefore(chatId: string, from: bigint, after: bigint, limit: number): Promise<commonV1.Message[]>;
   /** Whether any message in (after, upTo] changes membership. */
   membershipChangedIn(chatId: string, after: bigint, upTo: bigint): Promise<boolean>;
 }
@@ -35,20 +49,46 @@ export interface Guard {
   revalidate(): Promise<void>;
 }
 
-interface Pending {
-  draft: commonV1.Message;
-  guard: Guard | undefined;
+/** What a submission turns out to be, once its checks (authorization, dedupe row, …) are done. */
+export type Prepared =
+  | { kind: 'commit'; draft: commonV1.Message; guard: Guard | undefined }
+  /** The dedupe table already names the seq of this send. */
+  | { kind: 'duplicate'; seq: bigint };
+
+export type Outcome = { kind: 'committed'; message: commonV1.Message } | { kind: 'duplicate'; seq: bigint };
+
+/** A send, queued at arrival (so that arrival order is seq order) while its checks run. */
+export interface Submission {
+  /** Dedupe identity (sender, chat, clientMsgId), answered from memory for recent sends. */
+  key: string;
+  prepare: Promise<Prepared>;
   deadline: number;
-  resolve(seq: bigint): void;
+}
+
+type Settled = { ok: true; v: Prepared } | { ok: false; err: unknown };
+
+interface Pending {
+  key: string;
+  prepare: Promise<Prepared>;
+  settled: Settled | undefined;
+  deadline: number;
+  resolve(o: Outcome): void;
   reject(err: unknown): void;
 }
 
 interface ChatState {
   lastSeq: bigint | undefined;
   membershipSeq: bigint;
+  /** Fenced mode: the lease epoch the head (and the dedupe memory) were loaded under. */
+  epoch: bigint | undefined;
   queue: Pending[];
   running: boolean;
   touched: number;
+}
+
+/** The lease source of fenced mode (ShardLeases). */
+export interface LeaseSource {
+  require(chatId: string): Lease;
 }
 
 export interface SequencerOptions {
@@ -58,6 +98,12 @@ export interface SequencerOptions {
   now?: () => number;
   onConflict?: () => void;
   onBatch?: (size: number) => void;
+  /** Fenced mode (see the header). */
+  leases?: LeaseSource;
+  /** Recent dedupe keys remembered (fenced mode), across chats. */
+  recentKeys?: number;
+  /** How many of the log's last messages seed the dedupe memory on (re)load (≥ the most in flight). */
+  tailSeed?: number;
 }
 
 export class ChatSequencer {
@@ -65,6 +111,9 @@ export class ChatSequencer {
   private readonly maxBatch: number;
   private readonly maxChats: number;
   private readonly now: () => number;
+  /** chat\0key → seq of recent commits (fenced mode). */
+  private readonly recent: LruMap<string, bigint>;
+  private readonly loading = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: SequencerStore,
@@ -74,12 +123,21 @@ export class ChatSequencer {
     this.maxBatch = opts.maxBatch ?? 64;
     this.maxChats = opts.maxChats ?? 100_000;
     this.now = opts.now ?? Date.now;
+    this.recent = new LruMap(opts.recentKeys ?? 200_000);
   }
 
   /** The latest seq this process knows committed, loading it if unknown (a lower bound of the head). */
   async knownHead(chatId: string): Promise<bigint> {
     const st = this.state(chatId);
-    if (st.lastSeq === undefined) await this.load(chatId, st);
+    if (st.lastSeq === undefined) {
+      // One load at a time per chat: a burst of sends to a cold chat shares it.
+      let p = this.loading.get(chatId);
+      if (!p) {
+        p = this.load(chatId, st).finally(() => this.loading.delete(chatId));
+        this.loading.set(chatId, p);
+      }
+      await p;
+    }
     return st.lastSeq ?? 0n;
   }
 
@@ -103,10 +161,25 @@ export class ChatSequencer {
    * Commits `draft` (seq ignored) at the next seq, returning it. Fails with `unavailable` if it could not be
    * committed before `deadline` (ms epoch); in that case it was NOT committed by this call.
    */
-  commit(chatId: string, draft: commonV1.Message, guard: Guard | undefined, deadline: number): Promise<bigint> {
-    return new Promise<bigint>((resolve, reject) => {
+  async commit(chatId: string, draft: commonV1.Message, guard: Guard | undefined, deadline: number): Promise<bigint> {
+    const o = await this.submit(chatId, { key: '', prepare: Promise.resolve({ kind: 'commit', draft, guard }), deadline });
+    if (o.kind !== 'committed') throw unavailable('unexpected duplicate');
+    return o.message.seq;
+  }
+
+  /**
+   * Queues a send NOW (synchronously: arrival order is seq order for one chat) while its checks run; it is
+   * committed, in queue order, once they resolve. A key seen in a recent commit resolves as a duplicate.
+   */
+  submit(chatId: string, sub: Submission): Promise<Outcome> {
+    return new Promise<Outcome>((resolve, reject) => {
       const st = this.state(chatId);
-      st.queue.push({ draft, guard, deadline, resolve, reject });
+      const p: Pending = { key: sub.key, prepare: sub.prepare, settled: undefined, deadline: sub.deadline, resolve, reject };
+      sub.prepare.then(
+        (v) => (p.settled = { ok: true, v }),
+        (err: unknown) => (p.settled = { ok: false, err }),
+      );
+      st.queue.push(p);
       if (!st.running) {
         st.running = true;
         void this.run(chatId, st);
@@ -118,7 +191,7 @@ export class ChatSequencer {
     let st = this.chats.get(chatId);
     if (!st) {
       if (this.chats.size >= this.maxChats) this.evict();
-      st = { lastSeq: undefined, membershipSeq: 0n, queue: [], running: false, touched: this.now() };
+      st = { lastSeq: undefined, membershipSeq: 0n, epoch: undefined, queue: [], running: false, touched: this.now() };
       this.chats.set(chatId, st);
     }
     st.touched = this.now();
@@ -156,19 +229,62 @@ export class ChatSequencer {
     }
   }
 
+  /** Fenced mode: (re)loads the head and seeds the dedupe memory from the log's tail under a new epoch. */
+  private async reload(chatId: string, st: ChatState, lease: Lease): Promise<void> {
+    st.lastSeq = undefined;
+    await this.load(chatId, st);
+    const head = st.lastSeq ?? 0n;
+    const n = BigInt(this.opts.tailSeed ?? this.maxBatch * 4);
+    if (head > 0n) {
+      const tail = await this.store.readBefore(chatId, head, head > n ? head - n : 0n, Number(n));
+      for (const m of tail) {
+        this.recent.set(`${chatId}\u0000${dedupeKeyString(dedupeKeyOf(m))}`, m.seq);
+      }
+    }
+    st.epoch = lease.epoch;
+  }
+
   private async step(chatId: string, st: ChatState): Promise<void> {
+    const lease = this.opts.leases?.require(chatId);
+    if (lease && st.epoch !== lease.epoch) await this.reload(chatId, st, lease);
     if (st.lastSeq === undefined) await this.load(chatId, st);
     const now = this.now();
-    // Expired: never committed by us, so the caller may report `unavailable` and a retry may take over.
-    st.queue = st.queue.filter((p) => {
-      if (p.deadline > now) return true;
-      p.reject(unavailable('the message could not be committed in time; retry'));
-      return false;
-    });
-    if (st.queue.length === 0) return;
+    // The front of the queue decides: wait for its checks (later ones keep running meanwhile).
+    const front = st.queue[0];
+    if (front && !front.settled) {
+      await front.prepare.catch(() => undefined);
+      return;
+    }
+    // Settle the front: failed checks, table duplicates, memory duplicates and expired items leave the queue.
+    while (st.queue.length > 0 && st.queue[0]!.settled) {
+      const p = st.queue[0]!;
+      const s = p.settled!;
+      if (!s.ok) {
+        st.queue.shift();
+        p.reject(s.err);
+      } else if (s.v.kind === 'duplicate') {
+        st.queue.shift();
+        p.resolve({ kind: 'duplicate', seq: s.v.seq });
+      } else if (p.key && this.recent.get(`${chatId}\u0000${p.key}`) !== undefined) {
+        st.queue.shift();
+        p.resolve({ kind: 'duplicate', seq: this.recent.get(`${chatId}\u0000${p.key}`)! });
+      } else if (p.deadline <= now) {
+        // Expired: never committed by us, so the caller may report `unavailable` and a retry may take over.
+        st.queue.shift();
+        p.reject(unavailable('the message could not be committed in time; retry'));
+      } else break;
+    }
+    if (st.queue.length === 0 || !st.queue[0]!.settled) return;
     const last = st.lastSeq ?? 0n;
+    // The ready prefix of the queue, in order.
+    const ready: Array<Pending & { draft: commonV1.Message; guard: Guard | undefined }> = [];
+    for (const p of st.queue) {
+      if (!p.settled || !p.settled.ok || p.settled.v.kind !== 'commit') break;
+      if (p.key && this.recent.get(`${chatId}\u0000${p.key}`) !== undefined) break;
+      ready.push(Object.assign(p, { draft: p.settled.v.draft, guard: p.settled.v.guard }));
+    }
     // Re-verify senders whose membership check predates a membership change.
-    const stale = st.queue.filter((p) => p.guard && p.guard.asOf < st.membershipSeq);
+    const stale = ready.filter((p) => p.guard && p.guard.asOf < st.membershipSeq);
     if (stale.length > 0) {
       await Promise.all(
         stale.map(async (p) => {
@@ -183,18 +299,26 @@ export class ChatSequencer {
       );
       return;
     }
-    // Take a batch: consecutive seqs in one bucket, ending after a membership-changing message.
+    // Take a batch: consecutive seqs in one bucket, ending after a membership-changing message, no key twice.
     const size = this.opts.bucketSize;
     const bucket = bucketOf(last + 1n, size);
-    const batch: Pending[] = [];
-    for (const p of st.queue) {
+    const batch: typeof ready = [];
+    const keys = new Set<string>();
+    for (const p of ready) {
       const seq = last + 1n + BigInt(batch.length);
       if (batch.length >= this.maxBatch || bucketOf(seq, size) !== bucket) break;
+      if (p.key && keys.has(p.key)) break;
+      if (p.key) keys.add(p.key);
       batch.push(p);
       if (changesMembership(p.draft)) break;
     }
     const msgs = batch.map((p, i) => ({ ...p.draft, seq: last + 1n + BigInt(i) }) as commonV1.Message);
-    const applied = await this.store.insertBatch(chatId, msgs);
+    const applied = await this.store.insertBatch(chatId, msgs, lease?.timestamp());
+    if (lease && !lease.valid()) {
+      // Written, but the lease may have passed to another process meanwhile: neither publish nor answer.
+      // (The new holder seeds its dedupe memory from the log's tail, so a retry becomes a duplicate.)
+      throw unavailable('the chat changed sequencer during the write; retry');
+    }
     if (!applied) {
       this.opts.onConflict?.();
       const head = await this.store.findHead(chatId, last + 1n);
@@ -207,6 +331,9 @@ export class ChatSequencer {
     this.opts.onBatch?.(msgs.length);
     st.lastSeq = last + BigInt(msgs.length);
     st.queue.splice(0, batch.length);
+    batch.forEach((p, i) => {
+      if (p.key) this.recent.set(`${chatId}\u0000${p.key}`, msgs[i]!.seq);
+    });
     for (const m of msgs) if (changesMembership(m) && m.seq > st.membershipSeq) st.membershipSeq = m.seq;
     let postErr: unknown;
     try {
@@ -214,6 +341,6 @@ export class ChatSequencer {
     } catch (err) {
       postErr = err;
     }
-    batch.forEach((p, i) => (postErr === undefined ? p.resolve(msgs[i]!.seq) : p.reject(postErr)));
+    batch.forEach((p, i) => (postErr === undefined ? p.resolve({ kind: 'committed', message: msgs[i]! }) : p.reject(postErr)));
   }
 }

@@ -25,13 +25,33 @@ export class FakeLog implements SequencerStore {
     while (c.has(h + 1n)) h += 1n;
     return h;
   }
-  async insertBatch(chatId: string, msgs: commonV1.Message[]): Promise<boolean> {
+  /** Write timestamps of fenced (plain) writes, by chat#seq: the highest wins, as in Cassandra. */
+  readonly stamps = new Map<string, bigint>();
+  async insertBatch(chatId: string, msgs: commonV1.Message[], writeTimestamp?: bigint): Promise<boolean> {
     this.insertCalls += 1;
     await this.beforeInsert?.(chatId, msgs);
     const c = this.chat(chatId);
+    if (writeTimestamp !== undefined) {
+      for (const m of msgs) {
+        const k = `${chatId}#${m.seq}`;
+        if ((this.stamps.get(k) ?? -1n) > writeTimestamp) continue;
+        this.stamps.set(k, writeTimestamp);
+        c.set(m.seq, m);
+      }
+      return true;
+    }
     if (msgs.some((m) => c.has(m.seq))) return false;
     for (const m of msgs) c.set(m.seq, m);
     return true;
+  }
+  async readBefore(chatId: string, from: bigint, after: bigint, limit: number): Promise<commonV1.Message[]> {
+    const out: commonV1.Message[] = [];
+    const c = this.chat(chatId);
+    for (let s = from; s > after && out.length < limit; s -= 1n) {
+      const m = c.get(s);
+      if (m) out.push(m);
+    }
+    return out;
   }
   async membershipChangedIn(chatId: string, after: bigint, upTo: bigint): Promise<boolean> {
     const c = this.chat(chatId);

@@ -1,42 +1,62 @@
-import { create } from '@bufbuild/protobuf';
 import { commonV1 } from '@parley/proto';
-import { ChatSequencer } from './chat-sequencer.js';
+import { ChatSequencer, type LeaseSource } from './chat-sequencer.js';
 import { SendAuthorizer } from './authorizer.js';
 import { MessageSender, type SendRequest } from './message-sender.js';
-import { dedupeKeyOf, type Claim, type ClaimRow, type DedupeKey, type DedupeStore, type GroupPort, type LogReader } from './ports.js';
+import { dedupeKeyOf, type ClaimRow, type DedupeKey, type DedupeStore, type GroupPort, type LogReader } from './ports.js';
 import { FakeLog } from './fakes.test-support.js';
+import type { Lease } from './shard-leases.js';
 
 class FakeDedupe implements DedupeStore {
   rows = new Map<string, ClaimRow>();
+  reads = 0;
   k = (key: DedupeKey) => `${key.sender}|${key.chatId}|${key.clientKey}`;
-  async claim(key: DedupeKey, c: Claim) {
-    const ex = this.rows.get(this.k(key));
-    if (ex) return { applied: false as const, existing: { ...ex } };
-    this.rows.set(this.k(key), { ...c, seq: undefined });
-    return { applied: true as const };
+  async claim(): Promise<never> {
+    throw new Error('fenced mode never claims');
   }
   async get(key: DedupeKey) {
+    this.reads += 1;
     const r = this.rows.get(this.k(key));
     return r && { ...r };
   }
-  async takeOver(key: DedupeKey, from: string, to: string, at: number) {
-    const r = this.rows.get(this.k(key));
-    if (!r || r.owner !== from || r.seq !== undefined) return false;
-    r.owner = to;
-    r.claimedAt = at;
-    return true;
+  async takeOver(): Promise<never> {
+    throw new Error('fenced mode never takes over');
   }
-  async setSeq(key: DedupeKey, seq: bigint) {
-    this.rows.get(this.k(key))!.seq = seq;
+  async setSeq(): Promise<never> {
+    throw new Error('fenced mode writes whole rows');
+  }
+  async record(key: DedupeKey, row: { messageId: string; createdAt: number; seq: bigint }) {
+    this.rows.set(this.k(key), { messageId: row.messageId, createdAt: row.createdAt, baseSeq: 0n, owner: '', claimedAt: 0, seq: row.seq });
   }
 }
 
-function setup(opts: { members?: string[]; instanceId?: string; log?: FakeLog; dedupe?: FakeDedupe; now?: () => number } = {}) {
-  const log = opts.log ?? new FakeLog();
-  const dedupe = opts.dedupe ?? new FakeDedupe();
+/** A lease source of one shard: epoch and validity under the test's control. */
+class FakeLeases implements LeaseSource {
+  epoch = 1n;
+  valid = true;
+  private c = 0n;
+  require(): Lease {
+    const epoch = this.epoch;
+    return { shard: 0, epoch, timestamp: () => (epoch << 40n) | ++this.c, valid: () => this.valid && this.epoch === epoch };
+  }
+}
+
+interface Setup {
+  log?: FakeLog;
+  dedupe?: FakeDedupe;
+  members?: string[];
+  leases?: FakeLeases;
+  /** Delays authorization per clientMsgId (to make checks resolve out of arrival order). */
+  authDelay?: (userId: string) => Promise<void>;
+  recordDedupe?: boolean;
+}
+
+function setup(o: Setup = {}) {
+  const log = o.log ?? new FakeLog();
+  const dedupe = o.dedupe ?? new FakeDedupe();
+  const leases = o.leases ?? new FakeLeases();
   const published: commonV1.Message[] = [];
   let publishFails = false;
-  const members = opts.members ?? ['alice', 'bob'];
+  const members = o.members ?? ['alice', 'bob'];
   const groups: GroupPort = {
     getMembers: async () => members.map((userId) => ({ userId, joinedSeq: 1n, leftSeq: 0n, pending: false })),
     listMemberships: async () => [],
@@ -48,138 +68,165 @@ function setup(opts: { members?: string[]; instanceId?: string; log?: FakeLog; d
   const sequencer = new ChatSequencer(
     log,
     async (_chat, msgs) => {
-      for (const m of msgs) await dedupe.setSeq(dedupeKeyOf(m), m.seq);
+      if (o.recordDedupe !== false) for (const m of msgs) await dedupe.record(dedupeKeyOf(m), { messageId: m.messageId, createdAt: Number(m.createdAt), seq: m.seq });
       await publish(msgs);
     },
-    { bucketSize: 1000n, ...(opts.now ? { now: opts.now } : {}) },
+    { bucketSize: 1000n, leases },
   );
   const reader: LogReader = {
     getMessage: async (c, s) => log.chat(c).get(s),
     getMessages: async () => [],
     readAfter: async () => [],
-    readBefore: async () => [],
-    findMessageId: async (c, after, id) => [...log.chat(c).values()].find((m) => m.seq > after && m.messageId === id)?.seq,
+    readBefore: (c, f, a, l) => log.readBefore(c, f, a, l),
+    findMessageId: async () => undefined,
     headHint: (c) => log.headHint(c),
     findHead: (c, f) => log.findHead(c, f),
   };
+  const authorizer = new SendAuthorizer(groups, sequencer, 60_000);
+  if (o.authDelay) {
+    const orig = authorizer.authorize.bind(authorizer);
+    authorizer.authorize = async (chatId, userId, fresh) => {
+      await o.authDelay!(userId);
+      return orig(chatId, userId, fresh);
+    };
+  }
   let ids = 0;
   const sender = new MessageSender({
     sequencer,
-    authorizer: new SendAuthorizer(groups, sequencer, 60_000),
+    authorizer,
     dedupe,
     log: reader,
     publisher: { publishMessages: publish },
     media: { resolveAttachments: async () => { throw Object.assign(new Error('media'), { code: 'unavailable' }); } },
-    instanceId: opts.instanceId ?? 'inst-a',
     commitTimeoutMs: 5_000,
-    claimLeaseMs: 15_000,
-    inProgressWaitMs: 100,
-    newId: () => `id-${opts.instanceId ?? 'a'}-${++ids}`,
-    ...(opts.now ? { now: opts.now } : {}),
-    sleep: async () => {},
+    newId: () => `id-${++ids}`,
   });
-  return { sender, log, dedupe, published, failPublish: (v: boolean) => (publishFails = v) };
+  return { log, dedupe, leases, sender, sequencer, published, setPublishFails: (v: boolean) => (publishFails = v) };
 }
 
 const req = (over: Partial<SendRequest> = {}): SendRequest => ({
   userId: 'alice',
-  deviceId: 'alice-phone',
-  chatId: 'chat-1',
-  clientMsgId: 'client-msg-1',
-  body: create(commonV1.MessageBodySchema, { content: { case: 'text', value: 'hello' } }),
+  deviceId: 'd1',
+  chatId: 'c1',
+  clientMsgId: 'client-0001',
+  body: { content: { case: 'text', value: 'hi' } } as commonV1.MessageBody,
   attachmentMediaIds: [],
   ...over,
 });
 
-describe('MessageSender', () => {
+describe('MessageSender (fenced sequencer)', () => {
   it('commits, publishes, and answers a repeat with the first reply (duplicate:true, nothing new)', async () => {
-    const t = setup();
-    const a = await t.sender.send(req());
+    const s = setup();
+    const a = await s.sender.send(req());
     expect(a.duplicate).toBe(false);
     expect(a.message.seq).toBe(1n);
-    const b = await t.sender.send(req());
-    expect(b).toMatchObject({ duplicate: true });
-    expect(b.message.seq).toBe(1n);
+    const b = await s.sender.send(req());
+    expect(b.duplicate).toBe(true);
     expect(b.message.messageId).toBe(a.message.messageId);
-    expect(t.log.chat('chat-1').size).toBe(1);
-    expect(t.published.map((m) => m.seq)).toEqual([1n, 1n]); // the repeat republishes
+    expect(b.message.seq).toBe(1n);
+    expect(s.log.chat('c1').size).toBe(1);
+    // The repeat republished the stored message (heals a crash between commit and publish).
+    expect(s.published.map((m) => m.seq)).toEqual([1n, 1n]);
   });
 
   it('rejects non-members and checks replyTo', async () => {
-    const t = setup();
-    await expect(t.sender.send(req({ userId: 'mallory' }))).rejects.toMatchObject({ code: 'not_member' });
-    await expect(t.sender.send(req({ replyTo: 5n }))).rejects.toMatchObject({ code: 'not_found' });
-    await t.sender.send(req());
-    const r = await t.sender.send(req({ clientMsgId: 'client-msg-2', replyTo: 1n }));
-    expect(r.message.replyTo).toBe(1n);
-  });
-
-  it('attachments while media is down → unavailable, and nothing claimed', async () => {
-    const t = setup();
-    await expect(t.sender.send(req({ attachmentMediaIds: ['m1'] }))).rejects.toMatchObject({ code: 'unavailable' });
-    expect(t.dedupe.rows.size).toBe(0);
+    const s = setup();
+    await expect(s.sender.send(req({ userId: 'mallory' }))).rejects.toMatchObject({ code: 'not_member' });
+    await expect(s.sender.send(req({ replyTo: 5n }))).rejects.toMatchObject({ code: 'not_found' });
+    await s.sender.send(req());
+    expect((await s.sender.send(req({ clientMsgId: 'client-0002', replyTo: 1n }))).message.seq).toBe(2n);
+    expect(s.log.chat('c1').size).toBe(2);
   });
 
   it('a failed publish fails the send; the retry republishes the same message', async () => {
-    const t = setup();
-    t.failPublish(true);
-    await expect(t.sender.send(req())).rejects.toMatchObject({ code: 'unavailable' });
-    t.failPublish(false);
-    const r = await t.sender.send(req());
+    const s = setup();
+    s.setPublishFails(true);
+    await expect(s.sender.send(req())).rejects.toMatchObject({ code: 'unavailable' });
+    s.setPublishFails(false);
+    const r = await s.sender.send(req());
     expect(r.duplicate).toBe(true);
     expect(r.message.seq).toBe(1n);
-    expect(t.published).toHaveLength(1);
+    expect(s.published.map((m) => m.seq)).toEqual([1n]);
+    expect(s.log.chat('c1').size).toBe(1);
   });
 
-  it('heals a claim abandoned before the commit (another instance crashed): the retry commits the claimed id', async () => {
+  it('an old send (not in memory) is found through its dedupe row', async () => {
     const log = new FakeLog();
     const dedupe = new FakeDedupe();
-    let now = 1_000_000;
-    const key = { sender: 'alice', chatId: 'chat-1', clientKey: 'client-msg-1' };
-    await dedupe.claim(key, { messageId: 'orig-id', createdAt: now, baseSeq: 0n, owner: 'dead-instance:1', claimedAt: now });
-    const t = setup({ log, dedupe, now: () => now });
-    // Young claim owned elsewhere: in progress → unavailable (the client retries).
-    await expect(t.sender.send(req())).rejects.toMatchObject({ code: 'unavailable' });
-    now += 16_000; // past the lease
-    const r = await t.sender.send(req());
-    expect(r.duplicate).toBe(false);
-    expect(r.message.messageId).toBe('orig-id');
+    const first = setup({ log, dedupe });
+    await first.sender.send(req());
+    // A new process (empty memory), the log's tail seeding turned off by the distance.
+    const second = setup({ log, dedupe });
+    for (let i = 0; i < 300; i++) await second.sender.send(req({ clientMsgId: `other-${String(i).padStart(4, '0')}` }));
+    const third = setup({ log, dedupe, leases: Object.assign(new FakeLeases(), { epoch: 3n }) });
+    const r = await third.sender.send(req());
+    expect(r.duplicate).toBe(true);
     expect(r.message.seq).toBe(1n);
-    expect((await t.sender.send(req())).duplicate).toBe(true);
-    expect(log.chat('chat-1').size).toBe(1);
+    expect(log.chat('c1').size).toBe(301);
   });
 
-  it('heals a crash between commit and recording the seq: found in the log, not committed twice', async () => {
+  it('a crash between the commit and the dedupe row: the next holder knows it from the log tail', async () => {
     const log = new FakeLog();
     const dedupe = new FakeDedupe();
-    const now = 1_000_000;
-    const key = { sender: 'alice', chatId: 'chat-1', clientKey: 'client-msg-1' };
-    await dedupe.claim(key, { messageId: 'orig-id', createdAt: now, baseSeq: 0n, owner: 'dead:1', claimedAt: now - 60_000 });
-    log.chat('chat-1').set(1n, create(commonV1.MessageSchema, { chatId: 'chat-1', seq: 1n, messageId: 'orig-id', kind: commonV1.MessageKind.USER }));
-    const t = setup({ log, dedupe, now: () => now });
-    const r = await t.sender.send(req());
-    expect(r).toMatchObject({ duplicate: true });
+    const dying = setup({ log, dedupe, recordDedupe: false });
+    dying.setPublishFails(true); // the reply never went out
+    await expect(dying.sender.send(req())).rejects.toBeDefined();
+    expect(dedupe.rows.size).toBe(0);
+    const next = setup({ log, dedupe, leases: Object.assign(new FakeLeases(), { epoch: 2n }) });
+    const r = await next.sender.send(req());
+    expect(r.duplicate).toBe(true);
     expect(r.message.seq).toBe(1n);
-    expect(log.chat('chat-1').size).toBe(1);
-    expect((await dedupe.get(key))?.seq).toBe(1n);
+    expect(log.chat('c1').size).toBe(1);
   });
 
   it('system messages are idempotent on (chat, key) and need no membership', async () => {
-    const t = setup({ members: [] });
-    const sys = create(commonV1.SystemInfoSchema, { action: commonV1.SystemAction.MEMBERS_ADDED, actor: 'alice', userIds: ['carol'] });
-    const a = await t.sender.appendSystem('chat-1', 'op-1', sys);
-    const b = await t.sender.appendSystem('chat-1', 'op-1', sys);
-    expect(a.message.kind).toBe(commonV1.MessageKind.SYSTEM);
-    expect(a.message.sender?.userId).toBe('alice');
+    const s = setup({ members: [] });
+    const sys = { action: commonV1.SystemAction.RENAMED, actor: 'admin', userIds: [], title: 't' } as unknown as commonV1.SystemInfo;
+    const a = await s.sender.appendSystem('c1', 'rename-1', sys);
+    const b = await s.sender.appendSystem('c1', 'rename-1', sys);
+    expect(a.duplicate).toBe(false);
     expect(b.duplicate).toBe(true);
     expect(b.message.seq).toBe(a.message.seq);
   });
 
   it('concurrent repeats in one process share one attempt', async () => {
-    const t = setup();
-    const rs = await Promise.all([t.sender.send(req()), t.sender.send(req()), t.sender.send(req())]);
-    expect(new Set(rs.map((r) => r.message.seq)).size).toBe(1);
+    const s = setup();
+    const rs = await Promise.all(Array.from({ length: 10 }, () => s.sender.send(req())));
     expect(rs.filter((r) => !r.duplicate)).toHaveLength(1);
-    expect(t.log.chat('chat-1').size).toBe(1);
+    expect(new Set(rs.map((r) => r.message.seq))).toEqual(new Set([1n]));
+    expect(s.log.chat('c1').size).toBe(1);
+  });
+
+  it('pipelined sends of one device get seqs in arrival order even when their checks finish out of order', async () => {
+    let calls = 0;
+    // Every third authorization is slow: later sends' checks finish first.
+    const s = setup({ authDelay: () => new Promise((r) => setTimeout(r, ++calls % 3 === 1 ? 20 : 0)) });
+    const n = 300;
+    const rs = await Promise.all(Array.from({ length: n }, (_, i) => s.sender.send(req({ clientMsgId: `pipe-${String(i).padStart(5, '0')}` }))));
+    expect(rs.map((r) => r.message.seq)).toEqual(Array.from({ length: n }, (_, i) => BigInt(i + 1)));
+  });
+
+  it('a write after the lease was lost is neither published nor answered; the new holder wins the seq', async () => {
+    const log = new FakeLog();
+    const dedupe = new FakeDedupe();
+    const old = setup({ log, dedupe });
+    await old.sender.send(req({ clientMsgId: 'before-0001' }));
+    // The old holder pauses mid-write: the lease is taken over (epoch 2) before its write returns.
+    const next = setup({ log, dedupe, leases: Object.assign(new FakeLeases(), { epoch: 2n }) });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    log.beforeInsert = async (_c, msgs) => {
+      if (msgs[0]!.clientMsgId === 'stale-0001') await gate;
+    };
+    const stale = old.sender.send(req({ clientMsgId: 'stale-0001' }));
+    await new Promise((r) => setTimeout(r, 5));
+    old.leases.valid = false;
+    const fresh = await next.sender.send(req({ clientMsgId: 'fresh-0001' }));
+    expect(fresh.message.seq).toBe(2n);
+    release();
+    await expect(stale).rejects.toMatchObject({ code: 'unavailable' });
+    // The stale write at seq 2 (epoch 1) did not replace the new holder's (epoch 2).
+    expect(log.chat('c1').get(2n)!.clientMsgId).toBe('fresh-0001');
+    expect(old.published.map((m) => m.clientMsgId)).toEqual(['before-0001']);
   });
 });

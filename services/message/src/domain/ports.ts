@@ -12,6 +12,11 @@ export interface DedupeKey {
 
 export const SYSTEM_SENDER = '#system';
 
+/** The dedupe key as one string (the sequencer's memory and the sender's in-flight map). */
+export function dedupeKeyString(k: DedupeKey): string {
+  return `${k.sender}\u0000${k.chatId}\u0000${k.clientKey}`;
+}
+
 export function dedupeKeyOf(msg: commonV1.Message): DedupeKey {
   const system = msg.kind === commonV1.MessageKind.SYSTEM;
   return { sender: system ? SYSTEM_SENDER : (msg.sender?.userId ?? ''), chatId: msg.chatId, clientKey: msg.clientMsgId };
@@ -38,6 +43,8 @@ export interface DedupeStore {
   /** Takes over an abandoned claim (LWT on the previous owner, seq still unset). */
   takeOver(key: DedupeKey, fromOwner: string, toOwner: string, at: number): Promise<boolean>;
   setSeq(key: DedupeKey, seq: bigint): Promise<void>;
+  /** Fenced mode: the permanent row of a committed send, written with its seq (a plain write). */
+  record(key: DedupeKey, row: { messageId: string; createdAt: number; seq: bigint }): Promise<void>;
 }
 
 export interface LogReader {

@@ -2,7 +2,7 @@
 // Cursor and read-mark writes use USING TIMESTAMP <seq>: the highest seq wins whatever the write order, so
 // concurrent acks never move a cursor back without a read-modify-write transaction. Pending (beyond-a-gap)
 // seqs are a set: each is added at timestamp = its seq and removed at timestamp = the cursor that passed it.
-import { LruMap } from './lru.js';
+import { LruMap } from '../domain/lru.js';
 import cassandra from 'cassandra-driver';
 import type { Claim, ClaimRow, CursorStore, DedupeKey, DedupeStore, ReadMarksStore, StoredCursor } from '../domain/ports.js';
 
@@ -56,6 +56,14 @@ export class DedupeTable implements DedupeStore {
       LWT,
     );
     return rs.wasApplied();
+  }
+
+  async record(key: DedupeKey, row: { messageId: string; createdAt: number; seq: bigint }): Promise<void> {
+    await this.client.execute(
+      'INSERT INTO message_dedupe (sender, chat_id, client_key, message_id, created_at, seq) VALUES (?, ?, ?, ?, ?, ?)',
+      [key.sender, key.chatId, key.clientKey, row.messageId, Long.fromNumber(row.createdAt), toLong(row.seq)],
+      QUORUM,
+    );
   }
 
   async setSeq(key: DedupeKey, seq: bigint): Promise<void> {

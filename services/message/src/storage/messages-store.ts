@@ -2,7 +2,7 @@
 // Commits are conditional (`INSERT … IF NOT EXISTS`, one conditional batch per commit round, Paxos at
 // LOCAL_SERIAL, commit at LOCAL_QUORUM); reads at LOCAL_QUORUM, except findMessageId (LOCAL_SERIAL: it
 // completes any commit left in flight before deciding that a claimed message was never written).
-import { LruMap } from './lru.js';
+import { LruMap } from '../domain/lru.js';
 import cassandra from 'cassandra-driver';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { commonV1 } from '@parley/proto';
@@ -21,6 +21,9 @@ const toBig = (v: unknown): bigint => (v === null || v === undefined ? 0n : BigI
 
 const INSERT =
   'INSERT INTO messages (chat_id, bucket, seq, message_id, kind, sender_user_id, sender_device_id, system_action, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS';
+// Fenced mode: a plain write at the lease's epoch-derived timestamp (a later epoch's write at the same seq wins).
+const INSERT_AT =
+  'INSERT INTO messages (chat_id, bucket, seq, message_id, kind, sender_user_id, sender_device_id, system_action, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?';
 const MEMBERSHIP_ACTIONS = new Set([commonV1.SystemAction.CREATED, commonV1.SystemAction.MEMBERS_ADDED, commonV1.SystemAction.MEMBERS_REMOVED]);
 
 export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
@@ -64,9 +67,17 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
     ];
   }
 
-  async insertBatch(chatId: string, msgs: commonV1.Message[]): Promise<boolean> {
+  async insertBatch(chatId: string, msgs: commonV1.Message[], writeTimestamp?: bigint): Promise<boolean> {
     const first = msgs[0];
     if (!first) return true;
+    if (writeTimestamp !== undefined) {
+      // One partition (a batch never crosses a bucket): an unlogged batch is atomic and isolated there.
+      const ts = toLong(writeTimestamp);
+      if (msgs.length === 1) await this.client.execute(INSERT_AT, [...this.params(first), ts], QUORUM);
+      else await this.client.batch(msgs.map((m) => ({ query: INSERT_AT, params: [...this.params(m), ts] })), { ...QUORUM, logged: false });
+      for (const m of msgs) this.remember(m);
+      return true;
+    }
     try {
       const rs =
         msgs.length === 1

@@ -4,13 +4,35 @@ import { create } from '@bufbuild/protobuf';
 import { messageV1 } from '@parley/proto';
 import type { ServiceImpl } from '@parley/kit';
 import type { AppContext } from '../../context.js';
-import { badRequest } from '../../domain/errors.js';
+import { badRequest, unavailable } from '../../domain/errors.js';
 
-export function messageServiceImpl(ctx: AppContext): ServiceImpl<typeof messageV1.MessageService> {
+/** Set on a send one replica forwards to the chat's sequencer: the receiver never forwards it again. */
+export const FORWARDED = 'x-parley-forwarded';
+
+export interface Forwarder {
+  send(addr: string, req: messageV1.SendMessageRequest): Promise<messageV1.SendMessageResponse>;
+}
+
+export function messageServiceImpl(ctx: AppContext, forwarder?: Forwarder): ServiceImpl<typeof messageV1.MessageService> {
+  /** Where a chat's sends go: here (undefined) or the replica holding its shard. */
+  const remote = async (chatId: string, forwarded: boolean): Promise<string | undefined> => {
+    if (ctx.leases.lease(chatId)) return undefined;
+    let addr = ctx.leases.remoteOwnerAddr(chatId);
+    if (!addr) {
+      // Changing hands (a start, a crashed holder): wait for this round of the leases to settle.
+      await ctx.leases.settle(chatId, ctx.cfg.sequencerLeaseMs + 1000);
+      if (ctx.leases.lease(chatId)) return undefined;
+      addr = ctx.leases.remoteOwnerAddr(chatId);
+    }
+    if (!addr || forwarded || !forwarder) throw unavailable('this chat has no sequencer right now; retry');
+    return addr;
+  };
   return {
-    async sendMessage(req) {
+    async sendMessage(req, call) {
       const started = performance.now();
       try {
+        const addr = await remote(req.chatId, call.metadata[FORWARDED] === '1');
+        if (addr) return await forwarder!.send(addr, req);
         // Load shedding: beyond MESSAGE_MAX_INFLIGHT_SENDS concurrent sends, refuse at once (unavailable).
         const r = await ctx.sendAdmission.run(() => ctx.sender.send({
           userId: req.userId,

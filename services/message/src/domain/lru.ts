@@ -21,4 +21,8 @@ export class LruMap<K, V> {
       if (oldest !== undefined) this.map.delete(oldest);
     }
   }
+
+  clear(): void {
+    this.map.clear();
+  }
 }

@@ -1,0 +1,68 @@
+// Per-process CPU accounting for the bench: user+system time of every process of the system under test
+// (the mesh's services and gateways, and the infra servers found by their command lines), read from
+// /proc/<pid>/stat before and after a run. Linux only; elsewhere it reports nothing.
+import { readdirSync, readFileSync } from 'node:fs';
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+export interface ProcRef {
+  name: string;
+  pid: number;
+}
+
+function cpuMsOf(pid: number): number | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    // fields after the comm: state(0) ... utime is field 14 overall → index 11 here, stime index 12
+    return (Number(f[11]) + Number(f[12])) * TICK_MS;
+  } catch {
+    return undefined;
+  }
+}
+
+const INFRA_PATTERNS: [string, RegExp][] = [
+  ['cassandra', /org\.apache\.cassandra\.service\.CassandraDaemon/],
+  ['kafka', /kafka\.Kafka\b/],
+  ['redis', /redis-server/],
+  ['minio', /\/minio server/],
+];
+
+/** The local infra servers' processes, found by command line. */
+export function infraProcs(): ProcRef[] {
+  const out: ProcRef[] = [];
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const p of pids) {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      continue;
+    }
+    for (const [name, re] of INFRA_PATTERNS) if (re.test(cmd)) out.push({ name, pid: Number(p) });
+  }
+  return out;
+}
+
+export type CpuSnapshot = Map<string, number>;
+
+export function snapshot(procs: ProcRef[]): CpuSnapshot {
+  const m: CpuSnapshot = new Map();
+  for (const p of procs) {
+    const v = cpuMsOf(p.pid);
+    if (v !== undefined) m.set(p.name, (m.get(p.name) ?? 0) + v);
+  }
+  return m;
+}
+
+/** CPU ms per process name between two snapshots. */
+export function diff(a: CpuSnapshot, b: CpuSnapshot): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of b) out.set(k, v - (a.get(k) ?? 0));
+  return out;
+}
