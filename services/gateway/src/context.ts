@@ -2,6 +2,7 @@
 import { createClient, createMetrics, type Client, type Logger, type Metrics } from '@parley/kit';
 import { groupV1, mediaV1, messageV1, presenceV1, pushV1, sessionV1 } from '@parley/proto';
 import type { GatewayConfig } from './config.js';
+import { batchingMessageClient } from './transport/upstream/batching-message-client.js';
 
 type Counter<_T = string> = ReturnType<Metrics['counter']>;
 type Gauge<_T = string> = ReturnType<Metrics['gauge']>;
@@ -21,7 +22,8 @@ export function createUpstreams(cfg: GatewayConfig): Upstreams {
   return {
     session: createClient(sessionV1.SessionService, cfg.addrs.session, o),
     group: createClient(groupV1.GroupService, cfg.addrs.group, o),
-    message: createClient(messageV1.MessageService, cfg.addrs.message, o),
+    // Sends and acks of all connections batched (transport/upstream/batching-message-client.ts).
+    message: batchingMessageClient(createClient(messageV1.MessageService, cfg.addrs.message, o), { deadlineMs: cfg.upstreamDeadlineMs }),
     presence: createClient(presenceV1.PresenceService, cfg.addrs.presence, o),
     media: createClient(mediaV1.MediaService, cfg.addrs.media, o),
     push: createClient(pushV1.PushService, cfg.addrs.push, o),

@@ -2,12 +2,15 @@
 // The gateway passes the authenticated userId/deviceId; nothing here trusts ids from a client frame.
 import { create } from '@bufbuild/protobuf';
 import { messageV1 } from '@parley/proto';
-import type { ServiceImpl } from '@parley/kit';
+import { asParleyError, type ServiceImpl } from '@parley/kit';
 import type { AppContext } from '../../context.js';
+import type { SendResult } from '../../domain/message-sender.js';
 import { badRequest, unavailable } from '../../domain/errors.js';
 
 /** Set on a send one replica forwards to the chat's sequencer: the receiver never forwards it again. */
 export const FORWARDED = 'x-parley-forwarded';
+/** Items per SendBatch / entries per AckBatch. */
+export const MAX_BATCH = 1024;
 
 export interface Forwarder {
   send(addr: string, req: messageV1.SendMessageRequest): Promise<messageV1.SendMessageResponse>;
@@ -27,14 +30,17 @@ export function messageServiceImpl(ctx: AppContext, forwarder?: Forwarder): Serv
     if (!addr || forwarded || !forwarder) throw unavailable('this chat has no sequencer right now; retry');
     return addr;
   };
-  return {
-    async sendMessage(req, call) {
-      const started = performance.now();
-      try {
-        const addr = await remote(req.chatId, call.metadata[FORWARDED] === '1');
-        if (addr) return await forwarder!.send(addr, req);
-        // Load shedding: beyond MESSAGE_MAX_INFLIGHT_SENDS concurrent sends, refuse at once (unavailable).
-        const r = await ctx.sendAdmission.run(() => ctx.sender.send({
+  /**
+   * One send. When this process holds the chat's shard the send is queued in the sequencer synchronously,
+   * before this returns (SendBatch relies on it for order); otherwise it waits for the shard to settle or
+   * goes to the holder.
+   */
+  const sendOne = (req: messageV1.SendMessageRequest, forwarded: boolean): Promise<messageV1.SendMessageResponse> => {
+    const started = performance.now();
+    const local = () =>
+      // Load shedding: beyond MESSAGE_MAX_INFLIGHT_SENDS concurrent sends, refuse at once (unavailable).
+      ctx.sendAdmission.run(() =>
+        ctx.sender.send({
           userId: req.userId,
           deviceId: req.deviceId,
           chatId: req.chatId,
@@ -42,20 +48,83 @@ export function messageServiceImpl(ctx: AppContext, forwarder?: Forwarder): Serv
           body: req.body,
           attachmentMediaIds: req.attachmentMediaIds,
           replyTo: req.replyTo,
-        }));
+        }),
+      );
+    type Done = SendResult | { forwardedReply: messageV1.SendMessageResponse };
+    const done: Promise<Done> = ctx.leases.lease(req.chatId)
+      ? local()
+      : remote(req.chatId, forwarded).then((addr): Promise<Done> => (addr ? forwarder!.send(addr, req).then((r) => ({ forwardedReply: r })) : local()));
+    return done.then(
+      (r) => {
+        ctx.metrics.sendSeconds.observe((performance.now() - started) / 1000);
+        if ('forwardedReply' in r) return r.forwardedReply;
         ctx.metrics.sends.inc({ result: r.duplicate ? 'duplicate' : 'ok' });
-        return create(messageV1.SendMessageResponseSchema, {
-          messageId: r.message.messageId,
-          seq: r.message.seq,
-          createdAt: r.message.createdAt,
-          duplicate: r.duplicate,
-        });
-      } catch (err) {
+        return create(messageV1.SendMessageResponseSchema, { messageId: r.message.messageId, seq: r.message.seq, createdAt: r.message.createdAt, duplicate: r.duplicate });
+      },
+      (err: unknown) => {
+        ctx.metrics.sendSeconds.observe((performance.now() - started) / 1000);
         ctx.metrics.sends.inc({ result: (err as { code?: string }).code ?? 'error' });
         throw err;
-      } finally {
-        ctx.metrics.sendSeconds.observe((performance.now() - started) / 1000);
+      },
+    );
+  };
+  const callError = (err: unknown): messageV1.CallError => {
+    const pe = asParleyError(err);
+    return create(messageV1.CallErrorSchema, { code: pe.code, message: pe.message, retryAfterMs: BigInt(pe.retryAfterMs ?? 0) });
+  };
+  return {
+    sendMessage(req, call) {
+      return sendOne(req, call.metadata[FORWARDED] === '1');
+    },
+
+    async *sendBatch(req, call) {
+      if (req.items.length > MAX_BATCH) throw badRequest(`at most ${MAX_BATCH} items`);
+      const forwarded = call.metadata[FORWARDED] === '1';
+      const events: messageV1.SendBatchEvent[] = [];
+      let wake: (() => void) | undefined;
+      const push = (e: messageV1.SendBatchEvent) => {
+        events.push(e);
+        wake?.();
+      };
+      // Every item is queued (in order) before the first event goes out.
+      req.items.forEach((item, index) => {
+        let p: Promise<messageV1.SendMessageResponse>;
+        try {
+          p = sendOne(item, forwarded);
+        } catch (err) {
+          p = Promise.reject(err);
+        }
+        p.then(
+          (ok) => push(create(messageV1.SendBatchEventSchema, { index, result: { case: 'ok', value: ok } })),
+          (err: unknown) => push(create(messageV1.SendBatchEventSchema, { index, result: { case: 'error', value: callError(err) } })),
+        );
+      });
+      yield create(messageV1.SendBatchEventSchema, { accepted: true });
+      let left = req.items.length;
+      while (left > 0) {
+        if (events.length === 0) await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        const batch = events.splice(0);
+        left -= batch.length;
+        for (const e of batch) yield e;
       }
+    },
+
+    async ackBatch(req) {
+      if (req.acks.length > MAX_BATCH) throw badRequest(`at most ${MAX_BATCH} entries`);
+      const errors = await Promise.all(
+        req.acks.map(async (a) => {
+          try {
+            if (!a.userId || !a.deviceId) throw badRequest('userId and deviceId are required');
+            await ctx.inbox.ack(a.userId, a.deviceId, a.items);
+            ctx.metrics.acks.inc(a.items.length);
+            return create(messageV1.CallErrorSchema, {});
+          } catch (err) {
+            return callError(err);
+          }
+        }),
+      );
+      return create(messageV1.AckBatchResponseSchema, { errors });
     },
 
     async appendSystemMessage(req) {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/message/v1/message.proto.
  */
 export const file_parley_message_v1_message: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wYXJsZXkvbWVzc2FnZS92MS9tZXNzYWdlLnByb3RvEhFwYXJsZXkubWVzc2FnZS52MSLPAQoSU2VuZE1lc3NhZ2VSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEg8KB2NoYXRfaWQYAyABKAkSFQoNY2xpZW50X21zZ19pZBgEIAEoCRIrCgRib2R5GAUgASgLMh0ucGFybGV5LmNvbW1vbi52MS5NZXNzYWdlQm9keRIcChRhdHRhY2htZW50X21lZGlhX2lkcxgGIAMoCRIVCghyZXBseV90bxgHIAEoA0gAiAEBQgsKCV9yZXBseV90byJdChNTZW5kTWVzc2FnZVJlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSCwoDc2VxGAIgASgDEhIKCmNyZWF0ZWRfYXQYAyABKAMSEQoJZHVwbGljYXRlGAQgASgIInQKGkFwcGVuZFN5c3RlbU1lc3NhZ2VSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJEiwKBnN5c3RlbRgDIAEoCzIcLnBhcmxleS5jb21tb24udjEuU3lzdGVtSW5mbyJcChtBcHBlbmRTeXN0ZW1NZXNzYWdlUmVzcG9uc2USKgoHbWVzc2FnZRgBIAEoCzIZLnBhcmxleS5jb21tb24udjEuTWVzc2FnZRIRCglkdXBsaWNhdGUYAiABKAgiJwoHQWNrSXRlbRIPCgdjaGF0X2lkGAEgASgJEgsKA3NlcRgCIAEoAyJjChJBY2tNZXNzYWdlc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSKQoFaXRlbXMYAyADKAsyGi5wYXJsZXkubWVzc2FnZS52MS5BY2tJdGVtIhUKE0Fja01lc3NhZ2VzUmVzcG9uc2UiUwoPTWFya1JlYWRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEg8KB2NoYXRfaWQYAyABKAkSCwoDc2VxGAQgASgDIhIKEE1hcmtSZWFkUmVzcG9uc2UikgEKEUdldEhpc3RvcnlSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDwoHY2hhdF9pZBgCIAEoCRIXCgpiZWZvcmVfc2VxGAMgASgDSACIAQESFgoJYWZ0ZXJfc2VxGAQgASgDSAGIAQESDQoFbGltaXQYBSABKAVCDQoLX2JlZm9yZV9zZXFCDAoKX2FmdGVyX3NlcSJTChJHZXRIaXN0b3J5UmVzcG9uc2USKwoIbWVzc2FnZXMYASADKAsyGS5wYXJsZXkuY29tbW9uLnYxLk1lc3NhZ2USEAoIaGFzX21vcmUYAiABKAgiRwoIQ2hhdEhlYWQSDwoHY2hhdF9pZBgBIAEoCRIQCghsYXN0X3NlcRgCIAEoAxIYChBsYXN0X2FjdGl2aXR5X2F0GAMgASgDIicKE0dldENoYXRIZWFkc1JlcXVlc3QSEAoIY2hhdF9pZHMYASADKAkiQgoUR2V0Q2hhdEhlYWRzUmVzcG9uc2USKgoFaGVhZHMYASADKAsyGy5wYXJsZXkubWVzc2FnZS52MS5DaGF0SGVhZCI6ChRTdHJlYW1CYWNrbG9nUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCSJDChVTdHJlYW1CYWNrbG9nUmVzcG9uc2USKgoHbWVzc2FnZRgBIAEoCzIZLnBhcmxleS5jb21tb24udjEuTWVzc2FnZTK5BQoOTWVzc2FnZVNlcnZpY2USXAoLU2VuZE1lc3NhZ2USJS5wYXJsZXkubWVzc2FnZS52MS5TZW5kTWVzc2FnZVJlcXVlc3QaJi5wYXJsZXkubWVzc2FnZS52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEnQKE0FwcGVuZFN5c3RlbU1lc3NhZ2USLS5wYXJsZXkubWVzc2FnZS52MS5BcHBlbmRTeXN0ZW1NZXNzYWdlUmVxdWVzdBouLnBhcmxleS5tZXNzYWdlLnYxLkFwcGVuZFN5c3RlbU1lc3NhZ2VSZXNwb25zZRJcCgtBY2tNZXNzYWdlcxIlLnBhcmxleS5tZXNzYWdlLnYxLkFja01lc3NhZ2VzUmVxdWVzdBomLnBhcmxleS5tZXNzYWdlLnYxLkFja01lc3NhZ2VzUmVzcG9uc2USUwoITWFya1JlYWQSIi5wYXJsZXkubWVzc2FnZS52MS5NYXJrUmVhZFJlcXVlc3QaIy5wYXJsZXkubWVzc2FnZS52MS5NYXJrUmVhZFJlc3BvbnNlElkKCkdldEhpc3RvcnkSJC5wYXJsZXkubWVzc2FnZS52MS5HZXRIaXN0b3J5UmVxdWVzdBolLnBhcmxleS5tZXNzYWdlLnYxLkdldEhpc3RvcnlSZXNwb25zZRJfCgxHZXRDaGF0SGVhZHMSJi5wYXJsZXkubWVzc2FnZS52MS5HZXRDaGF0SGVhZHNSZXF1ZXN0GicucGFybGV5Lm1lc3NhZ2UudjEuR2V0Q2hhdEhlYWRzUmVzcG9uc2USZAoNU3RyZWFtQmFja2xvZxInLnBhcmxleS5tZXNzYWdlLnYxLlN0cmVhbUJhY2tsb2dSZXF1ZXN0GigucGFybGV5Lm1lc3NhZ2UudjEuU3RyZWFtQmFja2xvZ1Jlc3BvbnNlMAFiBnByb3RvMw", [file_parley_common_v1_common]);
+  fileDesc("Ch9wYXJsZXkvbWVzc2FnZS92MS9tZXNzYWdlLnByb3RvEhFwYXJsZXkubWVzc2FnZS52MSLPAQoSU2VuZE1lc3NhZ2VSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEg8KB2NoYXRfaWQYAyABKAkSFQoNY2xpZW50X21zZ19pZBgEIAEoCRIrCgRib2R5GAUgASgLMh0ucGFybGV5LmNvbW1vbi52MS5NZXNzYWdlQm9keRIcChRhdHRhY2htZW50X21lZGlhX2lkcxgGIAMoCRIVCghyZXBseV90bxgHIAEoA0gAiAEBQgsKCV9yZXBseV90byJdChNTZW5kTWVzc2FnZVJlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSCwoDc2VxGAIgASgDEhIKCmNyZWF0ZWRfYXQYAyABKAMSEQoJZHVwbGljYXRlGAQgASgIIkgKEFNlbmRCYXRjaFJlcXVlc3QSNAoFaXRlbXMYASADKAsyJS5wYXJsZXkubWVzc2FnZS52MS5TZW5kTWVzc2FnZVJlcXVlc3QiQgoJQ2FsbEVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoAyKgAQoOU2VuZEJhdGNoRXZlbnQSEAoIYWNjZXB0ZWQYASABKAgSDQoFaW5kZXgYAiABKA0SNAoCb2sYAyABKAsyJi5wYXJsZXkubWVzc2FnZS52MS5TZW5kTWVzc2FnZVJlc3BvbnNlSAASLQoFZXJyb3IYBCABKAsyHC5wYXJsZXkubWVzc2FnZS52MS5DYWxsRXJyb3JIAEIICgZyZXN1bHQiRgoPQWNrQmF0Y2hSZXF1ZXN0EjMKBGFja3MYASADKAsyJS5wYXJsZXkubWVzc2FnZS52MS5BY2tNZXNzYWdlc1JlcXVlc3QiQAoQQWNrQmF0Y2hSZXNwb25zZRIsCgZlcnJvcnMYASADKAsyHC5wYXJsZXkubWVzc2FnZS52MS5DYWxsRXJyb3IidAoaQXBwZW5kU3lzdGVtTWVzc2FnZVJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkSLAoGc3lzdGVtGAMgASgLMhwucGFybGV5LmNvbW1vbi52MS5TeXN0ZW1JbmZvIlwKG0FwcGVuZFN5c3RlbU1lc3NhZ2VSZXNwb25zZRIqCgdtZXNzYWdlGAEgASgLMhkucGFybGV5LmNvbW1vbi52MS5NZXNzYWdlEhEKCWR1cGxpY2F0ZRgCIAEoCCInCgdBY2tJdGVtEg8KB2NoYXRfaWQYASABKAkSCwoDc2VxGAIgASgDImMKEkFja01lc3NhZ2VzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRIpCgVpdGVtcxgDIAMoCzIaLnBhcmxleS5tZXNzYWdlLnYxLkFja0l0ZW0iFQoTQWNrTWVzc2FnZXNSZXNwb25zZSJTCg9NYXJrUmVhZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSDwoHY2hhdF9pZBgDIAEoCRILCgNzZXEYBCABKAMiEgoQTWFya1JlYWRSZXNwb25zZSKSAQoRR2V0SGlzdG9yeVJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIPCgdjaGF0X2lkGAIgASgJEhcKCmJlZm9yZV9zZXEYAyABKANIAIgBARIWCglhZnRlcl9zZXEYBCABKANIAYgBARINCgVsaW1pdBgFIAEoBUINCgtfYmVmb3JlX3NlcUIMCgpfYWZ0ZXJfc2VxIlMKEkdldEhpc3RvcnlSZXNwb25zZRIrCghtZXNzYWdlcxgBIAMoCzIZLnBhcmxleS5jb21tb24udjEuTWVzc2FnZRIQCghoYXNfbW9yZRgCIAEoCCJHCghDaGF0SGVhZBIPCgdjaGF0X2lkGAEgASgJEhAKCGxhc3Rfc2VxGAIgASgDEhgKEGxhc3RfYWN0aXZpdHlfYXQYAyABKAMiJwoTR2V0Q2hhdEhlYWRzUmVxdWVzdBIQCghjaGF0X2lkcxgBIAMoCSJCChRHZXRDaGF0SGVhZHNSZXNwb25zZRIqCgVoZWFkcxgBIAMoCzIbLnBhcmxleS5tZXNzYWdlLnYxLkNoYXRIZWFkIjoKFFN0cmVhbUJhY2tsb2dSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJIkMKFVN0cmVhbUJhY2tsb2dSZXNwb25zZRIqCgdtZXNzYWdlGAEgASgLMhkucGFybGV5LmNvbW1vbi52MS5NZXNzYWdlMuUGCg5NZXNzYWdlU2VydmljZRJcCgtTZW5kTWVzc2FnZRIlLnBhcmxleS5tZXNzYWdlLnYxLlNlbmRNZXNzYWdlUmVxdWVzdBomLnBhcmxleS5tZXNzYWdlLnYxLlNlbmRNZXNzYWdlUmVzcG9uc2USVQoJU2VuZEJhdGNoEiMucGFybGV5Lm1lc3NhZ2UudjEuU2VuZEJhdGNoUmVxdWVzdBohLnBhcmxleS5tZXNzYWdlLnYxLlNlbmRCYXRjaEV2ZW50MAESUwoIQWNrQmF0Y2gSIi5wYXJsZXkubWVzc2FnZS52MS5BY2tCYXRjaFJlcXVlc3QaIy5wYXJsZXkubWVzc2FnZS52MS5BY2tCYXRjaFJlc3BvbnNlEnQKE0FwcGVuZFN5c3RlbU1lc3NhZ2USLS5wYXJsZXkubWVzc2FnZS52MS5BcHBlbmRTeXN0ZW1NZXNzYWdlUmVxdWVzdBouLnBhcmxleS5tZXNzYWdlLnYxLkFwcGVuZFN5c3RlbU1lc3NhZ2VSZXNwb25zZRJcCgtBY2tNZXNzYWdlcxIlLnBhcmxleS5tZXNzYWdlLnYxLkFja01lc3NhZ2VzUmVxdWVzdBomLnBhcmxleS5tZXNzYWdlLnYxLkFja01lc3NhZ2VzUmVzcG9uc2USUwoITWFya1JlYWQSIi5wYXJsZXkubWVzc2FnZS52MS5NYXJrUmVhZFJlcXVlc3QaIy5wYXJsZXkubWVzc2FnZS52MS5NYXJrUmVhZFJlc3BvbnNlElkKCkdldEhpc3RvcnkSJC5wYXJsZXkubWVzc2FnZS52MS5HZXRIaXN0b3J5UmVxdWVzdBolLnBhcmxleS5tZXNzYWdlLnYxLkdldEhpc3RvcnlSZXNwb25zZRJfCgxHZXRDaGF0SGVhZHMSJi5wYXJsZXkubWVzc2FnZS52MS5HZXRDaGF0SGVhZHNSZXF1ZXN0GicucGFybGV5Lm1lc3NhZ2UudjEuR2V0Q2hhdEhlYWRzUmVzcG9uc2USZAoNU3RyZWFtQmFja2xvZxInLnBhcmxleS5tZXNzYWdlLnYxLlN0cmVhbUJhY2tsb2dSZXF1ZXN0GigucGFybGV5Lm1lc3NhZ2UudjEuU3RyZWFtQmFja2xvZ1Jlc3BvbnNlMAFiBnByb3RvMw", [file_parley_common_v1_common]);
 
 /**
  * @generated from message parley.message.v1.SendMessageRequest
@@ -100,7 +100,138 @@ export const SendMessageResponseSchema: GenMessage<SendMessageResponse> = /*@__P
 /**
  * Internal (group service): append a system message to a chat's sequence.
  * Idempotent on (chat_id, idempotency_key).
+ * Many sends in one call: the gateway batches the sends of all its connections. The items are queued in
+ * their chats' sequencers in request order before the first event is sent, so sends of one connection to
+ * one chat keep their arrival order across consecutive calls as long as the caller starts the next call only
+ * after this one's `accepted` event.
  *
+ * @generated from message parley.message.v1.SendBatchRequest
+ */
+export type SendBatchRequest = Message<"parley.message.v1.SendBatchRequest"> & {
+  /**
+   * @generated from field: repeated parley.message.v1.SendMessageRequest items = 1;
+   */
+  items: SendMessageRequest[];
+};
+
+/**
+ * Describes the message parley.message.v1.SendBatchRequest.
+ * Use `create(SendBatchRequestSchema)` to create a new message.
+ */
+export const SendBatchRequestSchema: GenMessage<SendBatchRequest> = /*@__PURE__*/
+  messageDesc(file_parley_message_v1_message, 2);
+
+/**
+ * A failure of one item, as the unary call would have failed (a protocol.md §6 code).
+ *
+ * @generated from message parley.message.v1.CallError
+ */
+export type CallError = Message<"parley.message.v1.CallError"> & {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * @generated from field: int64 retry_after_ms = 3;
+   */
+  retryAfterMs: bigint;
+};
+
+/**
+ * Describes the message parley.message.v1.CallError.
+ * Use `create(CallErrorSchema)` to create a new message.
+ */
+export const CallErrorSchema: GenMessage<CallError> = /*@__PURE__*/
+  messageDesc(file_parley_message_v1_message, 3);
+
+/**
+ * @generated from message parley.message.v1.SendBatchEvent
+ */
+export type SendBatchEvent = Message<"parley.message.v1.SendBatchEvent"> & {
+  /**
+   * First event of every call: all items are queued.
+   *
+   * @generated from field: bool accepted = 1;
+   */
+  accepted: boolean;
+
+  /**
+   * Then one event per item, in completion order.
+   *
+   * @generated from field: uint32 index = 2;
+   */
+  index: number;
+
+  /**
+   * @generated from oneof parley.message.v1.SendBatchEvent.result
+   */
+  result: {
+    /**
+     * @generated from field: parley.message.v1.SendMessageResponse ok = 3;
+     */
+    value: SendMessageResponse;
+    case: "ok";
+  } | {
+    /**
+     * @generated from field: parley.message.v1.CallError error = 4;
+     */
+    value: CallError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message parley.message.v1.SendBatchEvent.
+ * Use `create(SendBatchEventSchema)` to create a new message.
+ */
+export const SendBatchEventSchema: GenMessage<SendBatchEvent> = /*@__PURE__*/
+  messageDesc(file_parley_message_v1_message, 4);
+
+/**
+ * The acks of many devices in one call (the gateway batches them); each entry as AckMessages.
+ *
+ * @generated from message parley.message.v1.AckBatchRequest
+ */
+export type AckBatchRequest = Message<"parley.message.v1.AckBatchRequest"> & {
+  /**
+   * @generated from field: repeated parley.message.v1.AckMessagesRequest acks = 1;
+   */
+  acks: AckMessagesRequest[];
+};
+
+/**
+ * Describes the message parley.message.v1.AckBatchRequest.
+ * Use `create(AckBatchRequestSchema)` to create a new message.
+ */
+export const AckBatchRequestSchema: GenMessage<AckBatchRequest> = /*@__PURE__*/
+  messageDesc(file_parley_message_v1_message, 5);
+
+/**
+ * @generated from message parley.message.v1.AckBatchResponse
+ */
+export type AckBatchResponse = Message<"parley.message.v1.AckBatchResponse"> & {
+  /**
+   * One per entry of the request, in order: empty when that device's ack was applied.
+   *
+   * @generated from field: repeated parley.message.v1.CallError errors = 1;
+   */
+  errors: CallError[];
+};
+
+/**
+ * Describes the message parley.message.v1.AckBatchResponse.
+ * Use `create(AckBatchResponseSchema)` to create a new message.
+ */
+export const AckBatchResponseSchema: GenMessage<AckBatchResponse> = /*@__PURE__*/
+  messageDesc(file_parley_message_v1_message, 6);
+
+/**
  * @generated from message parley.message.v1.AppendSystemMessageRequest
  */
 export type AppendSystemMessageRequest = Message<"parley.message.v1.AppendSystemMessageRequest"> & {
@@ -125,7 +256,7 @@ export type AppendSystemMessageRequest = Message<"parley.message.v1.AppendSystem
  * Use `create(AppendSystemMessageRequestSchema)` to create a new message.
  */
 export const AppendSystemMessageRequestSchema: GenMessage<AppendSystemMessageRequest> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 2);
+  messageDesc(file_parley_message_v1_message, 7);
 
 /**
  * @generated from message parley.message.v1.AppendSystemMessageResponse
@@ -147,7 +278,7 @@ export type AppendSystemMessageResponse = Message<"parley.message.v1.AppendSyste
  * Use `create(AppendSystemMessageResponseSchema)` to create a new message.
  */
 export const AppendSystemMessageResponseSchema: GenMessage<AppendSystemMessageResponse> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 3);
+  messageDesc(file_parley_message_v1_message, 8);
 
 /**
  * @generated from message parley.message.v1.AckItem
@@ -169,7 +300,7 @@ export type AckItem = Message<"parley.message.v1.AckItem"> & {
  * Use `create(AckItemSchema)` to create a new message.
  */
 export const AckItemSchema: GenMessage<AckItem> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 4);
+  messageDesc(file_parley_message_v1_message, 9);
 
 /**
  * @generated from message parley.message.v1.AckMessagesRequest
@@ -196,7 +327,7 @@ export type AckMessagesRequest = Message<"parley.message.v1.AckMessagesRequest">
  * Use `create(AckMessagesRequestSchema)` to create a new message.
  */
 export const AckMessagesRequestSchema: GenMessage<AckMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 5);
+  messageDesc(file_parley_message_v1_message, 10);
 
 /**
  * @generated from message parley.message.v1.AckMessagesResponse
@@ -209,7 +340,7 @@ export type AckMessagesResponse = Message<"parley.message.v1.AckMessagesResponse
  * Use `create(AckMessagesResponseSchema)` to create a new message.
  */
 export const AckMessagesResponseSchema: GenMessage<AckMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 6);
+  messageDesc(file_parley_message_v1_message, 11);
 
 /**
  * @generated from message parley.message.v1.MarkReadRequest
@@ -241,7 +372,7 @@ export type MarkReadRequest = Message<"parley.message.v1.MarkReadRequest"> & {
  * Use `create(MarkReadRequestSchema)` to create a new message.
  */
 export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 7);
+  messageDesc(file_parley_message_v1_message, 12);
 
 /**
  * @generated from message parley.message.v1.MarkReadResponse
@@ -254,7 +385,7 @@ export type MarkReadResponse = Message<"parley.message.v1.MarkReadResponse"> & {
  * Use `create(MarkReadResponseSchema)` to create a new message.
  */
 export const MarkReadResponseSchema: GenMessage<MarkReadResponse> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 8);
+  messageDesc(file_parley_message_v1_message, 13);
 
 /**
  * @generated from message parley.message.v1.GetHistoryRequest
@@ -291,7 +422,7 @@ export type GetHistoryRequest = Message<"parley.message.v1.GetHistoryRequest"> &
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 9);
+  messageDesc(file_parley_message_v1_message, 14);
 
 /**
  * @generated from message parley.message.v1.GetHistoryResponse
@@ -315,7 +446,7 @@ export type GetHistoryResponse = Message<"parley.message.v1.GetHistoryResponse">
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 10);
+  messageDesc(file_parley_message_v1_message, 15);
 
 /**
  * @generated from message parley.message.v1.ChatHead
@@ -342,7 +473,7 @@ export type ChatHead = Message<"parley.message.v1.ChatHead"> & {
  * Use `create(ChatHeadSchema)` to create a new message.
  */
 export const ChatHeadSchema: GenMessage<ChatHead> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 11);
+  messageDesc(file_parley_message_v1_message, 16);
 
 /**
  * @generated from message parley.message.v1.GetChatHeadsRequest
@@ -359,7 +490,7 @@ export type GetChatHeadsRequest = Message<"parley.message.v1.GetChatHeadsRequest
  * Use `create(GetChatHeadsRequestSchema)` to create a new message.
  */
 export const GetChatHeadsRequestSchema: GenMessage<GetChatHeadsRequest> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 12);
+  messageDesc(file_parley_message_v1_message, 17);
 
 /**
  * @generated from message parley.message.v1.GetChatHeadsResponse
@@ -376,7 +507,7 @@ export type GetChatHeadsResponse = Message<"parley.message.v1.GetChatHeadsRespon
  * Use `create(GetChatHeadsResponseSchema)` to create a new message.
  */
 export const GetChatHeadsResponseSchema: GenMessage<GetChatHeadsResponse> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 13);
+  messageDesc(file_parley_message_v1_message, 18);
 
 /**
  * Everything pending for one device, in per-chat seq order; the stream ends when drained.
@@ -400,7 +531,7 @@ export type StreamBacklogRequest = Message<"parley.message.v1.StreamBacklogReque
  * Use `create(StreamBacklogRequestSchema)` to create a new message.
  */
 export const StreamBacklogRequestSchema: GenMessage<StreamBacklogRequest> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 14);
+  messageDesc(file_parley_message_v1_message, 19);
 
 /**
  * @generated from message parley.message.v1.StreamBacklogResponse
@@ -417,7 +548,7 @@ export type StreamBacklogResponse = Message<"parley.message.v1.StreamBacklogResp
  * Use `create(StreamBacklogResponseSchema)` to create a new message.
  */
 export const StreamBacklogResponseSchema: GenMessage<StreamBacklogResponse> = /*@__PURE__*/
-  messageDesc(file_parley_message_v1_message, 15);
+  messageDesc(file_parley_message_v1_message, 20);
 
 /**
  * @generated from service parley.message.v1.MessageService
@@ -430,6 +561,22 @@ export const MessageService: GenService<{
     methodKind: "unary";
     input: typeof SendMessageRequestSchema;
     output: typeof SendMessageResponseSchema;
+  },
+  /**
+   * @generated from rpc parley.message.v1.MessageService.SendBatch
+   */
+  sendBatch: {
+    methodKind: "server_streaming";
+    input: typeof SendBatchRequestSchema;
+    output: typeof SendBatchEventSchema;
+  },
+  /**
+   * @generated from rpc parley.message.v1.MessageService.AckBatch
+   */
+  ackBatch: {
+    methodKind: "unary";
+    input: typeof AckBatchRequestSchema;
+    output: typeof AckBatchResponseSchema;
   },
   /**
    * @generated from rpc parley.message.v1.MessageService.AppendSystemMessage
