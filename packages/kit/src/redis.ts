@@ -29,7 +29,7 @@ export function redisRetryDelay(times: number): number {
  * map it to `unavailable`. A subscriber connection (`subscriber: true`) never fails its commands
  * (`maxRetriesPerRequest: null`) and ioredis re-subscribes its channels after a reconnect.
  */
-export function createRedis(url: string, opts: { logger: Logger; name: string; subscriber?: boolean }): Redis {
+export function createRedis(url: string, opts: { logger: Logger; name: string; subscriber?: boolean; autoPipelining?: boolean }): Redis {
   const log = opts.logger.child({ subsystem: 'redis', conn: opts.name });
   const redis = new Redis(url, {
     connectionName: opts.name,
@@ -40,6 +40,8 @@ export function createRedis(url: string, opts: { logger: Logger; name: string; s
     retryStrategy: redisRetryDelay,
     // Reconnect only when a failover made this node a replica; other error replies are the caller's business.
     reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
+    // Commands issued in one turn of the event loop go out in one write (e.g. a fan-out's PUBLISHes).
+    enableAutoPipelining: opts.autoPipelining ?? false,
   });
   let down = false;
   redis.on('error', (err: Error) => {

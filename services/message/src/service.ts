@@ -103,7 +103,7 @@ export class MessageService {
     await cassandra.connect();
     const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'message', logger });
     const producer = new EventProducer(kafka, logger);
-    const redis = createRedis(cfg.redisUrl, { logger, name: 'message' });
+    const redis = createRedis(cfg.redisUrl, { logger, name: 'message', autoPipelining: true });
     const peers: Array<{ close(): void }> = [];
     const groups = overrides.groups ?? (peers[peers.length] = GroupPeer.connect(cfg.groupAddr)) as GroupPeer;
     const routes = overrides.routes ?? (peers[peers.length] = SessionPeer.connect(cfg.sessionAddr)) as SessionPeer;

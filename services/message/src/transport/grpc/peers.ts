@@ -35,17 +35,57 @@ export class GroupPeer implements GroupPort {
   }
 }
 
+/**
+ * Device routes with group commit: while one GetDeviceRoutes call is in flight, the users that concurrent
+ * fan-outs ask for queue, and the next call asks for all of them at once (one call per batch of chats, not
+ * per message). A route is never cached: it is read after the message was committed.
+ */
 export class SessionPeer implements RoutesPort {
-  constructor(readonly client: Client<typeof sessionV1.SessionService>) {}
+  private queue: Array<{ userIds: string[]; resolve(r: DeviceRoute[]): void; reject(e: unknown): void }> = [];
+  private inFlight = false;
+
+  constructor(
+    readonly client: Client<typeof sessionV1.SessionService>,
+    private readonly maxUsers = 4096,
+  ) {}
 
   static connect(addr: string): SessionPeer {
     return new SessionPeer(createClient(sessionV1.SessionService, addr, { deadlineMs: 5000 }));
   }
 
-  async getDeviceRoutes(userIds: string[]): Promise<DeviceRoute[]> {
-    if (userIds.length === 0) return [];
-    const r = await this.client.getDeviceRoutes({ userIds });
-    return r.routes.map((x) => ({ userId: x.userId, deviceId: x.deviceId, online: x.online, gatewayId: x.gatewayId, connectionId: x.connectionId }));
+  getDeviceRoutes(userIds: string[]): Promise<DeviceRoute[]> {
+    if (userIds.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ userIds, resolve, reject });
+      if (!this.inFlight) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.queue.length === 0) return;
+    const batch: typeof this.queue = [];
+    const users = new Set<string>();
+    while (this.queue.length > 0 && (batch.length === 0 || users.size + this.queue[0]!.userIds.length <= this.maxUsers)) {
+      const w = this.queue.shift()!;
+      batch.push(w);
+      for (const u of w.userIds) users.add(u);
+    }
+    this.inFlight = true;
+    try {
+      const r = await this.client.getDeviceRoutes({ userIds: [...users] });
+      const byUser = new Map<string, DeviceRoute[]>();
+      for (const x of r.routes) {
+        let l = byUser.get(x.userId);
+        if (!l) byUser.set(x.userId, (l = []));
+        l.push({ userId: x.userId, deviceId: x.deviceId, online: x.online, gatewayId: x.gatewayId, connectionId: x.connectionId });
+      }
+      for (const w of batch) w.resolve([...new Set(w.userIds)].flatMap((u) => byUser.get(u) ?? []));
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    } finally {
+      this.inFlight = false;
+      void this.flush();
+    }
   }
 
   close(): void {
