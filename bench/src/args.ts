@@ -1,6 +1,6 @@
 // Command line of `./parley bench` (see bench/README.md).
 
-export type Scenario = 'oneone' | 'ramp' | 'group' | 'media' | 'push' | 'presence' | 'receipts';
+export type Scenario = 'oneone' | 'ramp' | 'group' | 'media' | 'push' | 'presence' | 'receipts' | 'conns';
 
 export interface BenchArgs {
   scenarios: Scenario[];
@@ -47,6 +47,11 @@ export interface BenchArgs {
   receiptsGroupSize: number;
   receiptsMessages: number;
   pushDirect: boolean;
+  /** Scenario conns: connections, generator processes, upgrades in flight, device tokens. */
+  conns: number;
+  connWorkers: number;
+  connConcurrency: number;
+  connDevices: number;
 }
 
 const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--rate 1000] [--duration 20] [--pairs 100]
@@ -56,6 +61,7 @@ const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--r
        [--push-rates 50,150] [--push-platforms webhook,webpush] [--push-duration 15] [--push-pairs 50] [--push-direct]
        [--presence-devices 10000] [--presence-watchers 1000] [--presence-concurrency 100]
        [--receipts-group-size 1024] [--receipts-messages 5]
+       [--conns 20000] [--conn-workers 4] [--conn-concurrency 400] [--conn-devices 200]  (scenario conns: not in "all")
        [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10] [--tag name]
 The media, push, presence and receipts scenarios run only when named (--scenario media, --scenario push, …); "all" keeps its meaning (ramp, group, oneone).
 Without --targets the bench starts its own mesh (all services, two gateways, a fresh keyspace).`;
@@ -92,6 +98,10 @@ export function parseArgs(argv: string[]): BenchArgs {
     receiptsGroupSize: 1024,
     receiptsMessages: 5,
     pushDirect: false,
+    conns: 20_000,
+    connWorkers: 4,
+    connConcurrency: 400,
+    connDevices: 200,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -109,7 +119,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--scenario': {
         const s = v();
         a.scenarios = s === 'all' ? ['oneone', 'ramp', 'group'] : (s.split(',') as Scenario[]);
-        for (const x of a.scenarios) if (!['oneone', 'ramp', 'group', 'media', 'push', 'presence', 'receipts'].includes(x)) throw new Error(`unknown scenario ${x}\n${HELP}`);
+        for (const x of a.scenarios) if (!['oneone', 'ramp', 'group', 'media', 'push', 'presence', 'receipts', 'conns'].includes(x)) throw new Error(`unknown scenario ${x}\n${HELP}`);
         break;
       }
       case '--rate': a.rate = num(); break;
@@ -140,6 +150,10 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--receipts-group-size': a.receiptsGroupSize = Math.floor(num()); break;
       case '--receipts-messages': a.receiptsMessages = Math.floor(num()); break;
       case '--push-direct': a.pushDirect = true; break;
+      case '--conns': a.conns = Math.floor(num()); break;
+      case '--conn-workers': a.connWorkers = Math.floor(num()); break;
+      case '--conn-concurrency': a.connConcurrency = Math.floor(num()); break;
+      case '--conn-devices': a.connDevices = Math.floor(num()); break;
       case '--tag': a.tag = v().replace(/[^a-z0-9-]/gi, ''); break;
       case '-h': case '--help': console.log(HELP); process.exit(0); break;
       default: throw new Error(`unknown argument ${k}\n${HELP}`);

@@ -21,6 +21,7 @@ import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js
 import { machine, table, writeResult } from './report.js';
 import { addCounts, ms, summarize } from './stats.js';
 import { diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
+import { runConns } from './conns.js';
 
 const log = (s: string) => console.log(`[bench] ${s}`);
 /** Between scenarios: let queues (the fan-out's Kafka lag, Cassandra compactions) settle. */
@@ -403,6 +404,28 @@ async function main(): Promise<void> {
         ]) + `\n${t}\n`;
       log(`wrote ${writeResult(a.out, 'receipts' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Group receipts\n\n${t}`);
+      console.log(t);
+    }
+
+    if (a.scenarios.includes('conns')) {
+      const pid = mesh?.pid('gateway-0');
+      if (!pid) throw new Error('scenario conns needs the mesh the bench starts (it reads gateway-0\'s memory)');
+      log(`conns: logging in ${a.connDevices} devices…`);
+      const tokens = (await users(gatewayUrls[0]!, a.connDevices, 'bc')).map((u) => u.accessToken);
+      log(`conns: opening ${a.conns} connections to gateway-0 from ${a.connWorkers} processes, ${a.connConcurrency} upgrades in flight…`);
+      const r = await runConns({ wsUrl: wsUrls[0]!, gatewayPid: pid, tokens, conns: a.conns, workers: a.connWorkers, concurrency: a.connConcurrency, log });
+      const t = table(
+        ['connections', 'opened', 'failed', 'seconds', 'upgrades/s', 'gateway RSS before', 'RSS with all open', 'RSS per connection', 'errors'],
+        [[r.target, r.opened, r.failed, r.seconds.toFixed(1), r.upgradesPerS.toFixed(0), `${(r.rssBeforeKiB / 1024).toFixed(0)} MiB`, `${(r.rssAfterKiB / 1024).toFixed(0)} MiB`, `${r.perConnKiB.toFixed(1)} KiB`, errs(r.errors)]],
+      );
+      const body =
+        header('Idle authenticated connections on one gateway', a, date, target, [
+          `load: ${a.conns} WebSockets to gateway-0 from ${a.connWorkers} generator processes, ${a.connConcurrency} upgrades in flight, ${a.connDevices} device tokens (several sockets per device); each counts once its session.ready arrived`,
+          'RSS per connection = (gateway-0 RSS 10 s after the last upgrade − RSS before) / opened',
+        ]) + '\n' + t + '\n';
+      log(`wrote ${writeResult(a.out, 'conns' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
+      summaries.push(`### Idle connections\n\n${t}`);
+      console.log(t);
     }
   } finally {
     await cleanup();

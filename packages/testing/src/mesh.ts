@@ -190,6 +190,9 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
         GATEWAY_PUSH_ADDR: addr('push'),
         // The web client served at / may move its WebSocket to any of the mesh's gateways (web/README.md).
         GATEWAY_WEB_GATEWAYS: gwPorts.map((p) => `http://127.0.0.1:${p}`).join(','),
+        // glibc's per-thread malloc arenas fragment a process holding tens of thousands of sockets; two
+        // arenas keep the gateway's resident memory close to its heap (docs/operations.md, "Gateway memory").
+        MALLOC_ARENA_MAX: '2',
         ...(opts.env ?? {}),
       },
       readyUrl: `http://127.0.0.1:${port}/readyz`,

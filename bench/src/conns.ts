@@ -1,0 +1,78 @@
+// Scenario "conns": idle authenticated connections on ONE gateway. Opens --conns WebSockets from
+// --conn-workers processes (the fd limit is per process), --conn-concurrency upgrades in flight in all,
+// each authenticated with one of a few hundred device tokens (a device may hold several sockets), waits
+// for every `session.ready`, then reads the gateway's resident memory. Reports upgrades/s and RSS per
+// connection ((RSS with N open − RSS before) / N).
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export interface ConnsResult {
+  target: number;
+  opened: number;
+  failed: number;
+  seconds: number;
+  upgradesPerS: number;
+  rssBeforeKiB: number;
+  rssAfterKiB: number;
+  perConnKiB: number;
+  errors: Record<string, number>;
+}
+
+export function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+type Reply = { type: 'opened'; opened: number; failed: number; errors: Record<string, number> } | { type: 'closed' } | { type: 'error'; message: string };
+
+function ask(c: ChildProcess, msg: unknown, want: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const on = (m: Reply) => {
+      if (m.type === 'error') {
+        c.off('message', on);
+        reject(new Error(m.message));
+      } else if (m.type === want) {
+        c.off('message', on);
+        resolve(m);
+      }
+    };
+    c.on('message', on);
+    c.send(msg as never);
+  });
+}
+
+export async function runConns(o: { wsUrl: string; gatewayPid: number; tokens: string[]; conns: number; workers: number; concurrency: number; log: (s: string) => void }): Promise<ConnsResult> {
+  const script = fileURLToPath(new URL('./conn-worker.js', import.meta.url));
+  const children = Array.from({ length: o.workers }, () => fork(script, [], { stdio: 'inherit', execArgv: ['--max-old-space-size=4096'] }));
+  await new Promise((r) => setTimeout(r, 1000));
+  const before = rssKiB(o.gatewayPid);
+  const t0 = performance.now();
+  const per = Math.ceil(o.conns / o.workers);
+  const replies = await Promise.all(
+    children.map((c, w) =>
+      ask(c, { type: 'open', wsUrl: o.wsUrl, tokens: o.tokens, count: Math.min(per, o.conns - w * per), concurrency: Math.max(1, Math.floor(o.concurrency / o.workers)) }, 'opened'),
+    ),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const opened = replies.reduce((n, r) => n + (r.type === 'opened' ? r.opened : 0), 0);
+  const failed = replies.reduce((n, r) => n + (r.type === 'opened' ? r.failed : 0), 0);
+  const errors: Record<string, number> = {};
+  for (const r of replies) if (r.type === 'opened') for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+  o.log(`conns: ${opened} open (${failed} failed) in ${seconds.toFixed(1)} s; settling 10 s before reading RSS`);
+  await new Promise((r) => setTimeout(r, 10_000));
+  const after = rssKiB(o.gatewayPid);
+  await Promise.all(children.map((c) => ask(c, { type: 'close' }, 'closed')));
+  for (const c of children) c.kill();
+  return {
+    target: o.conns,
+    opened,
+    failed,
+    seconds,
+    upgradesPerS: opened / seconds,
+    rssBeforeKiB: before,
+    rssAfterKiB: after,
+    perConnKiB: opened ? (after - before) / opened : NaN,
+    errors,
+  };
+}
