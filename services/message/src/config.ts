@@ -19,9 +19,9 @@ export const envSpec = defineConfig({
   /** Chats hash onto this many sequencer shards, each owned by one replica at a time. Fixed per deployment. */
   sequencerShards: env.int('MESSAGE_SEQUENCER_SHARDS', { default: 16, min: 1, max: 4096 }),
   /** A shard holder's heartbeat lifetime: a crashed holder's shards move after this long. */
-  sequencerLeaseMs: env.int('MESSAGE_SEQUENCER_LEASE_MS', { default: 5_000, min: 200 }),
+  sequencerLeaseMs: env.int('MESSAGE_SEQUENCER_LEASE_MS', { default: 10_000, min: 200 }),
   /** The holder stops using its lease this long before it expires (clock skew + the store's write timeout). */
-  sequencerLeaseMarginMs: env.int('MESSAGE_SEQUENCER_LEASE_MARGIN_MS', { default: 2_000, min: 0 }),
+  sequencerLeaseMarginMs: env.int('MESSAGE_SEQUENCER_LEASE_MARGIN_MS', { default: 3_000, min: 0 }),
   /** Address other replicas forward a chat's sends to when this replica holds its shard (default host:grpcPort). */
   advertiseAddr: env.str('MESSAGE_ADVERTISE_ADDR', { default: '' }),
   /** Membership cache lifetime (positive answers only; see domain/authorizer.ts). */

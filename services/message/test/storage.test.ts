@@ -14,8 +14,8 @@ let client: cassandra.Client;
 beforeAll(async () => {
   ks = await freshKeyspace();
   client = ks.client;
-});
-afterAll(async () => ks?.drop());
+}, 60_000);
+afterAll(async () => ks?.drop(), 60_000);
 
 let n = 0;
 const draft = (chatId: string, user = 'u') =>

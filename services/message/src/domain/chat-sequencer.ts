@@ -218,9 +218,12 @@ export class ChatSequencer {
         try {
           await this.step(chatId, st);
         } catch (err) {
-          // A store error with an unknown outcome: fail what is queued, forget the head (reload next time).
+          // A store error with an unknown outcome (a write that timed out may still have been applied, a
+          // lease lost mid-write): fail what is queued, and reload the head AND re-seed the dedupe memory from
+          // the log's tail before the next batch, so that a retry of anything written here is a duplicate.
           const failed = st.queue.splice(0);
           st.lastSeq = undefined;
+          st.epoch = undefined;
           for (const p of failed) p.reject(err);
         }
       }
@@ -230,23 +233,23 @@ export class ChatSequencer {
   }
 
   /** Fenced mode: (re)loads the head and seeds the dedupe memory from the log's tail under a new epoch. */
-  private async reload(chatId: string, st: ChatState, lease: Lease): Promise<void> {
+  private async reload(chatId: string, st: ChatState, epoch: bigint): Promise<void> {
     st.lastSeq = undefined;
     await this.load(chatId, st);
     const head = st.lastSeq ?? 0n;
-    const n = BigInt(this.opts.tailSeed ?? this.maxBatch * 4);
+    const n = BigInt(this.opts.tailSeed ?? 1024);
     if (head > 0n) {
       const tail = await this.store.readBefore(chatId, head, head > n ? head - n : 0n, Number(n));
       for (const m of tail) {
         this.recent.set(`${chatId}\u0000${dedupeKeyString(dedupeKeyOf(m))}`, m.seq);
       }
     }
-    st.epoch = lease.epoch;
+    st.epoch = epoch;
   }
 
   private async step(chatId: string, st: ChatState): Promise<void> {
     const lease = this.opts.leases?.require(chatId);
-    if (lease && st.epoch !== lease.epoch) await this.reload(chatId, st, lease);
+    if (lease && st.epoch !== lease.epoch) await this.reload(chatId, st, lease.epoch);
     if (st.lastSeq === undefined) await this.load(chatId, st);
     const now = this.now();
     // The front of the queue decides: wait for its checks (later ones keep running meanwhile).

@@ -179,6 +179,45 @@ describe('MessageSender (fenced sequencer)', () => {
     expect(log.chat('c1').size).toBe(1);
   });
 
+  it('a write with an unknown outcome (applied, then the store call failed): the retry is a duplicate, not a second message', async () => {
+    const s = setup();
+    await s.sender.send(req({ clientMsgId: 'earlier-0001' }));
+    const orig = s.log.insertBatch.bind(s.log);
+    let failOnce = true;
+    s.log.insertBatch = async (c, msgs, ts) => {
+      const r = await orig(c, msgs, ts);
+      if (failOnce) {
+        failOnce = false;
+        throw Object.assign(new Error('write timeout'), { code: 'unavailable' });
+      }
+      return r;
+    };
+    await expect(s.sender.send(req())).rejects.toMatchObject({ code: 'unavailable' });
+    const r = await s.sender.send(req());
+    expect(r.duplicate).toBe(true);
+    expect(r.message.seq).toBe(2n);
+    expect(s.log.chat('c1').size).toBe(2);
+  });
+
+  it('a lease that lapses during a write (same epoch afterwards): the retry is a duplicate', async () => {
+    const s = setup();
+    const orig = s.log.insertBatch.bind(s.log);
+    let lapse = true;
+    s.log.insertBatch = async (c, msgs, ts) => {
+      const r = await orig(c, msgs, ts);
+      if (lapse) {
+        lapse = false;
+        s.leases.valid = false;
+      }
+      return r;
+    };
+    await expect(s.sender.send(req())).rejects.toMatchObject({ code: 'unavailable' });
+    s.leases.valid = true; // renewed, same epoch
+    const r = await s.sender.send(req());
+    expect(r.duplicate).toBe(true);
+    expect(s.log.chat('c1').size).toBe(1);
+  });
+
   it('system messages are idempotent on (chat, key) and need no membership', async () => {
     const s = setup({ members: [] });
     const sys = { action: commonV1.SystemAction.RENAMED, actor: 'admin', userIds: [], title: 't' } as unknown as commonV1.SystemInfo;

@@ -71,6 +71,11 @@ export class DedupeTable implements DedupeStore {
   }
 }
 
+interface CursorSlot {
+  running: boolean;
+  next: { acked: bigint; add: Set<bigint>; remove: Set<bigint>; waiters: Array<{ resolve(): void; reject(err: unknown): void }> } | undefined;
+}
+
 export class CursorTable implements CursorStore, ReadMarksStore {
   /**
    * Optional cache of cursors this process read or wrote (LRU, `cacheMax` entries; 0 = off). Safe although
@@ -119,7 +124,46 @@ export class CursorTable implements CursorStore, ReadMarksStore {
     return c;
   }
 
-  async write(userId: string, deviceId: string, chatId: string, acked: bigint, addPending: bigint[], removePending: bigint[]): Promise<void> {
+  /** Per cursor: whether a write is in flight, and the merge of the writes that arrived meanwhile. */
+  private readonly slots = new Map<string, CursorSlot>();
+
+  /**
+   * Monotonic cursor write with group commit: while one write of a cursor is in flight, later writes of that
+   * cursor merge (the highest acked, the union of pending additions and of removals: exactly the merge the
+   * table applies) into ONE next write. Each caller resolves once a write containing its effect is durable.
+   */
+  write(userId: string, deviceId: string, chatId: string, acked: bigint, addPending: bigint[], removePending: bigint[]): Promise<void> {
+    const key = `${userId}|${deviceId}|${chatId}`;
+    let slot = this.slots.get(key);
+    if (!slot) this.slots.set(key, (slot = { running: false, next: undefined }));
+    const s = slot;
+    return new Promise<void>((resolve, reject) => {
+      const m = (s.next ??= { acked, add: new Set(), remove: new Set(), waiters: [] });
+      if (acked > m.acked) m.acked = acked;
+      for (const x of addPending) m.add.add(x);
+      for (const x of removePending) m.remove.add(x);
+      m.waiters.push({ resolve, reject });
+      if (!s.running) void this.pump(key, s, userId, deviceId, chatId);
+    });
+  }
+
+  private async pump(key: string, slot: CursorSlot, userId: string, deviceId: string, chatId: string): Promise<void> {
+    slot.running = true;
+    while (slot.next) {
+      const m = slot.next;
+      slot.next = undefined;
+      try {
+        await this.writeNow(userId, deviceId, chatId, m.acked, [...m.add], [...m.remove]);
+        for (const w of m.waiters) w.resolve();
+      } catch (err) {
+        for (const w of m.waiters) w.reject(err);
+      }
+    }
+    slot.running = false;
+    this.slots.delete(key);
+  }
+
+  private async writeNow(userId: string, deviceId: string, chatId: string, acked: bigint, addPending: bigint[], removePending: bigint[]): Promise<void> {
     const k = [userId, deviceId, chatId];
     const queries: Array<{ query: string; params: unknown[] }> = [
       { query: 'UPDATE inbox_cursors USING TIMESTAMP ? SET acked_seq = ? WHERE user_id = ? AND device_id = ? AND chat_id = ?', params: [toLong(acked), toLong(acked), ...k] },
