@@ -100,6 +100,23 @@ export interface Mesh {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+async function dropKeyspace(env: Record<string, string>): Promise<void> {
+  const keyspace = env['PARLEY_CASSANDRA_KEYSPACE'];
+  if (!keyspace || !/^e2e_[a-z0-9]+$/.test(keyspace)) return;
+  const { default: cassandra } = await import('cassandra-driver');
+  const client = new cassandra.Client({
+    contactPoints: (env['PARLEY_CASSANDRA_CONTACT_POINTS'] ?? '127.0.0.1:9142').split(','),
+    localDataCenter: env['PARLEY_CASSANDRA_DATACENTER'] ?? 'datacenter1',
+    socketOptions: { readTimeout: 60_000 },
+  });
+  try {
+    await client.connect();
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+  } finally {
+    await client.shutdown().catch(() => {});
+  }
+}
+
 function tail(file: string, lines = 30): string {
   try {
     return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
@@ -304,6 +321,9 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       await Promise.all(gws.map((n) => killOne(n, 'SIGTERM')));
       await Promise.all([...services].map((n) => killOne(n, 'SIGTERM')));
       await pushFakes?.close();
+      // A test mesh's keyspace goes with it: hundreds of leftover keyspaces make every later schema change
+      // on the one local Cassandra slow (a full `./parley test` starts dozens of meshes).
+      if (!fixed) await dropKeyspace(shared).catch(() => {});
     },
     logFile,
     pid: (name) => procs.get(name)?.child?.pid,
