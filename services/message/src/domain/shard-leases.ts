@@ -233,16 +233,20 @@ export class ShardLeases {
     // Spread the pick so that two newcomers do not fight over the same shards first.
     const offset = shardOf(this.o.owner, Math.max(1, free.length));
     const order = free.map((_, i) => free[(i + offset) % free.length]!);
-    for (const s of order) {
-      if (this.held.size >= target || this.stopped) break;
-      const r = byShard.get(s);
-      const next = { owner: this.o.owner, epoch: (r?.epoch ?? 0n) + 1n };
-      if (await this.store.transfer(s, r ? { owner: r.owner, epoch: r.epoch } : undefined, next)) {
-        this.held.set(s, next.epoch);
-        this.ownerOf.set(s, this.o.owner);
-        this.o.onChange?.('acquired', s, next.epoch);
-      }
-    }
+    // Take up to the fair share, all at once (LWTs on different shards do not contend); a lost race is
+    // simply not held, and the next round looks again.
+    const want = this.stopped ? [] : order.slice(0, Math.max(0, target - this.held.size));
+    await Promise.all(
+      want.map(async (s) => {
+        const r = byShard.get(s);
+        const next = { owner: this.o.owner, epoch: (r?.epoch ?? 0n) + 1n };
+        if (await this.store.transfer(s, r ? { owner: r.owner, epoch: r.epoch } : undefined, next)) {
+          this.held.set(s, next.epoch);
+          this.ownerOf.set(s, this.o.owner);
+          this.o.onChange?.('acquired', s, next.epoch);
+        }
+      }),
+    );
     // Give back the excess over the fair share (others pick it up on their next round).
     if (this.held.size > target) {
       const extra = [...this.held].slice(target);
