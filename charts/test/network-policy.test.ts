@@ -22,6 +22,8 @@ test.each(Object.keys(MODES))('each gRPC port admits exactly its callers (%s val
     const callers = deployments
       .filter((d) => (d.spec.template.spec.containers[0].env as { name: string }[]).some((e) => new RegExp(`^[A-Z]+_${P}_ADDR$`).test(e.name)))
       .map(component)
+      // message replicas forward sends to the holder of a chat's sequencer shard (MESSAGE_ADVERTISE_ENDPOINT).
+      .concat(svc === 'message' ? ['message'] : [])
       .sort();
     const pol = policies.find((p) => component(p) === svc)!;
     const dep = deployments.find((d) => component(d) === svc)!;

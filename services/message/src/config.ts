@@ -23,7 +23,7 @@ export const envSpec = defineConfig({
   /** The holder stops using its lease this long before it expires (clock skew + the store's write timeout). */
   sequencerLeaseMarginMs: env.int('MESSAGE_SEQUENCER_LEASE_MARGIN_MS', { default: 3_000, min: 0 }),
   /** Address other replicas forward a chat's sends to when this replica holds its shard (default host:grpcPort). */
-  advertiseAddr: env.str('MESSAGE_ADVERTISE_ADDR', { default: '' }),
+  advertiseAddr: env.str('MESSAGE_ADVERTISE_ENDPOINT', { default: '' }),
   /** Membership cache lifetime (positive answers only; see domain/authorizer.ts). */
   membershipCacheTtlMs: env.int('MESSAGE_MEMBERSHIP_CACHE_TTL_MS', { default: 30_000, min: 0 }),
   /** How many chats the fan-out worker routes at once per partition (each chat stays in seq order). */

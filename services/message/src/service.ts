@@ -146,7 +146,7 @@ export class MessageService {
       onChange: (ready) => this.server.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
     });
     this.grpcPort = await this.server.listen(this.host, cfg.grpcPort);
-    // Where other replicas forward sends of chats whose shard this process holds: MESSAGE_ADVERTISE_ADDR (a
+    // Where other replicas forward sends of chats whose shard this process holds: MESSAGE_ADVERTISE_ENDPOINT (a
     // host, e.g. the pod IP, or host:port), else the bound host.
     const adv = cfg.advertiseAddr || (this.host === '0.0.0.0' || this.host === '::' ? '127.0.0.1' : this.host);
     this.ctx.leases.setAddr(/:\d+$/.test(adv) && !adv.includes('::') ? adv : `${adv.includes(':') ? `[${adv}]` : adv}:${this.grpcPort}`);
