@@ -4,6 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot, startMesh, type Mesh } from '@parley/testing';
 
+// jest 30 does not apply the project's testTimeout to hooks; the mesh start (presence now migrates Cassandra and
+// media waits for its Kafka consumer) takes longer than the 5 s default.
+jest.setTimeout(180_000);
+
 const infra = join(repoRoot(), 'infra', 'parley-infra');
 let mesh: Mesh;
 
@@ -27,7 +31,8 @@ async function waitStatus(url: string, want: number, timeoutMs: number): Promise
 }
 
 beforeAll(async () => {
-  mesh = await startMesh({ services: ['presence', 'media'], gateways: 0 });
+  // message too: it creates the Kafka topics media waits for before it reports ready.
+  mesh = await startMesh({ services: ['message', 'presence', 'media'], gateways: 0 });
 });
 
 afterAll(async () => {
