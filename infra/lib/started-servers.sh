@@ -3,7 +3,9 @@
 #   healthy_servers <parley-infra>                  → "redis kafka …" (the healthy ones)
 #   stop_started_servers <parley-infra> "<before>"
 healthy_servers() {
-  "$1" status 2>/dev/null | awk '$2 == "healthy" { print $1 }' | tr '\n' ' '
+  # `status` exits 1 when any server is down (always, on a fresh machine): under `set -o pipefail` that must not
+  # end the caller.
+  { "$1" status 2>/dev/null || true; } | awk '$2 == "healthy" { print $1 }' | tr '\n' ' '
 }
 
 stop_started_servers() {
