@@ -232,6 +232,11 @@ export class ChatSequencer {
     }
   }
 
+  /** The seq of a recent commit of this dedupe key in this chat, if this process remembers one. */
+  private seen(chatId: string, key: string): bigint | undefined {
+    return key ? this.recent.get(`${chatId}\u0000${key}`) : undefined;
+  }
+
   /** Fenced mode: (re)loads the head and seeds the dedupe memory from the log's tail under a new epoch. */
   private async reload(chatId: string, st: ChatState, epoch: bigint): Promise<void> {
     st.lastSeq = undefined;
@@ -268,9 +273,9 @@ export class ChatSequencer {
       } else if (s.v.kind === 'duplicate') {
         st.queue.shift();
         p.resolve({ kind: 'duplicate', seq: s.v.seq });
-      } else if (p.key && this.recent.get(`${chatId}\u0000${p.key}`) !== undefined) {
+      } else if (this.seen(chatId, p.key) !== undefined) {
         st.queue.shift();
-        p.resolve({ kind: 'duplicate', seq: this.recent.get(`${chatId}\u0000${p.key}`)! });
+        p.resolve({ kind: 'duplicate', seq: this.seen(chatId, p.key)! });
       } else if (p.deadline <= now) {
         // Expired: never committed by us, so the caller may report `unavailable` and a retry may take over.
         st.queue.shift();
@@ -283,7 +288,7 @@ export class ChatSequencer {
     const ready: Array<Pending & { draft: commonV1.Message; guard: Guard | undefined }> = [];
     for (const p of st.queue) {
       if (!p.settled || !p.settled.ok || p.settled.v.kind !== 'commit') break;
-      if (p.key && this.recent.get(`${chatId}\u0000${p.key}`) !== undefined) break;
+      if (this.seen(chatId, p.key) !== undefined) break;
       ready.push(Object.assign(p, { draft: p.settled.v.draft, guard: p.settled.v.guard }));
     }
     // Re-verify senders whose membership check predates a membership change.

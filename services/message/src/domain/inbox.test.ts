@@ -42,7 +42,6 @@ function setup(log: commonV1.Message[], cap = 3, membership = { joinedSeq: 1n, l
     getMessages: async (_c, seqs) => seqs.map((s) => byseq.get(s)).filter((m): m is commonV1.Message => !!m),
     readAfter: async (_c, after, upTo, limit) => log.filter((m) => m.seq > after && (upTo === undefined || m.seq <= upTo)).slice(0, limit),
     readBefore: async () => [],
-    findMessageId: async () => undefined,
     headHint: async () => 0n,
     findHead: async () => head,
   };

@@ -10,19 +10,10 @@ class FakeDedupe implements DedupeStore {
   rows = new Map<string, ClaimRow>();
   reads = 0;
   k = (key: DedupeKey) => `${key.sender}|${key.chatId}|${key.clientKey}`;
-  async claim(): Promise<never> {
-    throw new Error('fenced mode never claims');
-  }
   async get(key: DedupeKey) {
     this.reads += 1;
     const r = this.rows.get(this.k(key));
     return r && { ...r };
-  }
-  async takeOver(): Promise<never> {
-    throw new Error('fenced mode never takes over');
-  }
-  async setSeq(): Promise<never> {
-    throw new Error('fenced mode writes whole rows');
   }
   async record(key: DedupeKey, row: { messageId: string; createdAt: number; seq: bigint }) {
     this.rows.set(this.k(key), { messageId: row.messageId, createdAt: row.createdAt, baseSeq: 0n, owner: '', claimedAt: 0, seq: row.seq });
@@ -78,7 +69,6 @@ function setup(o: Setup = {}) {
     getMessages: async () => [],
     readAfter: async () => [],
     readBefore: (c, f, a, l) => log.readBefore(c, f, a, l),
-    findMessageId: async () => undefined,
     headHint: (c) => log.headHint(c),
     findHead: (c, f) => log.findHead(c, f),
   };

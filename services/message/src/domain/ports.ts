@@ -36,13 +36,9 @@ export interface ClaimRow extends Claim {
   seq: bigint | undefined;
 }
 
+/** What the send path needs of the dedupe table (the adapter also keeps the previous design's claim API). */
 export interface DedupeStore {
-  /** `INSERT … IF NOT EXISTS`: the existing row when the key is already claimed. */
-  claim(key: DedupeKey, claim: Claim): Promise<{ applied: true } | { applied: false; existing: ClaimRow }>;
   get(key: DedupeKey): Promise<ClaimRow | undefined>;
-  /** Takes over an abandoned claim (LWT on the previous owner, seq still unset). */
-  takeOver(key: DedupeKey, fromOwner: string, toOwner: string, at: number): Promise<boolean>;
-  setSeq(key: DedupeKey, seq: bigint): Promise<void>;
   /** Fenced mode: the permanent row of a committed send, written with its seq (a plain write). */
   record(key: DedupeKey, row: { messageId: string; createdAt: number; seq: bigint }): Promise<void>;
 }
@@ -55,8 +51,6 @@ export interface LogReader {
   readAfter(chatId: string, after: bigint, upTo: bigint | undefined, limit: number): Promise<commonV1.Message[]>;
   /** Descending messages in [from, …) down to > after, at most `limit`. */
   readBefore(chatId: string, from: bigint, after: bigint, limit: number): Promise<commonV1.Message[]>;
-  /** The seq of `messageId` after `after`, read linearizably (completing any in-flight commit). */
-  findMessageId(chatId: string, after: bigint, messageId: string): Promise<bigint | undefined>;
   headHint(chatId: string): Promise<bigint>;
   findHead(chatId: string, from: bigint): Promise<bigint>;
 }
