@@ -72,6 +72,25 @@ async function topicsSettle(admin: Admin, topics: string[]): Promise<boolean> {
   return false;
 }
 
+/**
+ * Runs a start-up step against the brokers, retrying while it fails with a retriable Kafka error (a topic that
+ * another process has just created is listed before every broker's metadata cache knows it: "This server does
+ * not host this topic-partition"). Gives up after `timeoutMs` and rethrows the last error.
+ */
+export async function retryRetriable<T>(fn: () => Promise<T>, opts: { timeoutMs?: number; logger?: Logger; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const retriable = (err as { retriable?: boolean }).retriable === true;
+      if (!retriable || Date.now() > deadline) throw err;
+      opts.logger?.warn({ err: (err as Error).message, attempt, step: opts.what }, 'kafka not settled yet, retrying');
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(attempt, 5))));
+    }
+  }
+}
+
 export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], opts: { dlq?: boolean } = {}): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
@@ -286,7 +305,7 @@ export async function runConsumer<S extends DescMessage>(opts: {
   let stopping = false;
   await consumer.connect();
   await dlqProducer.connect();
-  await consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning ?? true });
+  await retryRetriable(() => consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning ?? true }), { logger: log, what: 'subscribe' });
   const maxAttempts = opts.maxAttempts ?? 3;
   const maxUnavailable = opts.maxUnavailableAttempts ?? 60;
   const keyConcurrency = Math.max(1, opts.keyConcurrency ?? 1);
@@ -543,7 +562,7 @@ export async function replayDeadLetters(opts: {
   const max = opts.max ?? Number.POSITIVE_INFINITY;
   const left = new Set(pending.map((e) => e.partition));
   try {
-    await consumer.subscribe({ topic: dlq, fromBeginning: true });
+    await retryRetriable(() => consumer.subscribe({ topic: dlq, fromBeginning: true }), { what: 'subscribe' });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`replay of ${dlq} did not finish within ${opts.timeoutMs ?? 120_000} ms`)), opts.timeoutMs ?? 120_000);
       const finish = () => {

@@ -8,7 +8,7 @@ import type { Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { fromBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { asParleyError } from './errors.js';
-import { dlqTopic, type EventMeta } from './kafka.js';
+import { dlqTopic, retryRetriable, type EventMeta } from './kafka.js';
 import { kitMetrics } from './metrics.js';
 
 export interface PipelinedConsumerHandle {
@@ -56,7 +56,7 @@ export async function runPipelinedConsumer<S extends DescMessage>(opts: {
 
   await consumer.connect();
   await dlqProducer.connect();
-  await consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning ?? true });
+  await retryRetriable(() => consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning ?? true }), { logger: log, what: 'subscribe' });
   consumer.on(consumer.events.GROUP_JOIN, () => {
     states = new Map();
   });
