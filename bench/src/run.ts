@@ -21,6 +21,7 @@ import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js
 import { machine, table, writeResult } from './report.js';
 import { addCounts, ms, summarize } from './stats.js';
 import { diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
+import { scrape, stagesTable, type MetricsTarget } from './stages.js';
 import { runConns } from './conns.js';
 
 const log = (s: string) => console.log(`[bench] ${s}`);
@@ -220,6 +221,14 @@ async function main(): Promise<void> {
     ...(mesh ? mesh.names().flatMap((n) => (mesh!.pid(n) ? [{ name: n, pid: mesh!.pid(n)! }] : [])) : []),
     ...infraProcs(),
   ];
+  const metricsTargets = (): MetricsTarget[] =>
+    mesh
+      ? mesh.names().flatMap((n) => {
+          const env = mesh!.envOf(n) ?? {};
+          const port = n.startsWith('gateway') ? env['GATEWAY_PORT'] : env[`${n.toUpperCase()}_HTTP_PORT`];
+          return port ? [{ name: n, url: `http://127.0.0.1:${port}/metrics` }] : [];
+        })
+      : gatewayUrls.map((u, i) => ({ name: `gateway-${i}`, url: `${u}/metrics` }));
   const summaries: string[] = [];
   const cleanup = async () => {
     await mesh?.stop();
@@ -307,9 +316,13 @@ async function main(): Promise<void> {
           if (a.scenarios.includes('ramp') || a.scenarios.includes('group')) await pause(15);
           log(`oneone: ${a.rate} msg/s for ${a.duration} s`);
           const ps = procs();
+          const targets = metricsTargets();
+          const histBefore = await scrape(targets);
           const before = snapshot(ps);
           const raw = await fleet.run(a.rate, a.duration, a.grace);
           const used = diff(before, snapshot(ps));
+          const stages = targets.length ? stagesTable(histBefore, await scrape(targets)) : '';
+          if (stages) console.log(stages);
           used.set('load generator', raw.cpuMs);
           const r = row(raw);
           const cpu = cpuTable(used, raw.delivered, a.duration + a.grace);
@@ -320,6 +333,7 @@ async function main(): Promise<void> {
             oneoneTable([r]) +
             '\n\n**CPU per delivered message, by process** (user+system from /proc over the run and its grace period; the infra servers are shared with anything else on the box):\n\n' +
             cpu +
+            (stages ? '\n\n**Where the time goes** (histograms from every process\'s /metrics, differenced over the run; p50/p99 interpolated within buckets):\n\n' + stages : '') +
             '\n\ne2e = send due time → the receiver\'s `message.new` (same process clock). send→ack = due time → `ok:true` reply.\n';
           log(`wrote ${writeResult(a.out, 'oneone' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
           summaries.push(`### 1:1 at ${a.rate} msg/s offered\n\n${oneoneTable([r])}`);

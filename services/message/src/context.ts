@@ -26,6 +26,7 @@ export interface MessageMetrics {
   fanoutMessages: ReturnType<Metrics['counter']>;
   fanoutTargets: ReturnType<Metrics['counter']>;
   fanoutSeconds: ReturnType<Metrics['histogram']>;
+  stageSeconds: ReturnType<Metrics['histogram']>;
 }
 
 export function messageMetrics(m: Metrics): MessageMetrics {
@@ -39,6 +40,9 @@ export function messageMetrics(m: Metrics): MessageMetrics {
     fanoutMessages: m.counter('parley_message_fanout_messages_total', 'messages routed by the fan-out worker'),
     fanoutTargets: m.counter('parley_message_fanout_targets_total', 'device targets by path', ['path']),
     fanoutSeconds: m.histogram('parley_message_fanout_seconds', 'fan-out time per message'),
+    stageSeconds: m.histogram('parley_message_send_stage_seconds', 'time per step of a send: queued (arrival to committable), write (log batch), post (publish before the answer)', ['stage'], [
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+    ]),
   };
 }
 
@@ -102,6 +106,7 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
       bucketSize: BigInt(cfg.bucketSize),
       onConflict: () => metrics.commitConflicts.inc(),
       onBatch: (n) => metrics.commitBatch.observe(n),
+      onStage: (stage, ms) => metrics.stageSeconds.observe({ stage }, ms / 1000),
     },
   );
   const authorizer = new SendAuthorizer(a.groups, sequencer, cfg.membershipCacheTtlMs);

@@ -69,6 +69,7 @@ type Settled = { ok: true; v: Prepared } | { ok: false; err: unknown };
 
 interface Pending {
   key: string;
+  at: number;
   prepare: Promise<Prepared>;
   settled: Settled | undefined;
   deadline: number;
@@ -98,6 +99,8 @@ export interface SequencerOptions {
   now?: () => number;
   onConflict?: () => void;
   onBatch?: (size: number) => void;
+  /** Time spent per step of a send (ms): `queued` arrival → committable (its checks and the sends ahead of it), `write` the log write, `post` the post-commit publish. */
+  onStage?: (stage: 'queued' | 'write' | 'post', ms: number) => void;
   /** Fenced mode (see the header). */
   leases?: LeaseSource;
   /** Recent dedupe keys remembered (fenced mode), across chats. */
@@ -174,7 +177,7 @@ export class ChatSequencer {
   submit(chatId: string, sub: Submission): Promise<Outcome> {
     return new Promise<Outcome>((resolve, reject) => {
       const st = this.state(chatId);
-      const p: Pending = { key: sub.key, prepare: sub.prepare, settled: undefined, deadline: sub.deadline, resolve, reject };
+      const p: Pending = { key: sub.key, at: this.now(), prepare: sub.prepare, settled: undefined, deadline: sub.deadline, resolve, reject };
       sub.prepare.then(
         (v) => (p.settled = { ok: true, v }),
         (err: unknown) => (p.settled = { ok: false, err }),
@@ -321,7 +324,12 @@ export class ChatSequencer {
       if (changesMembership(p.draft)) break;
     }
     const msgs = batch.map((p, i) => ({ ...p.draft, seq: last + 1n + BigInt(i) }) as commonV1.Message);
+    const stage = this.opts.onStage;
+    const t0 = this.now();
+    if (stage) for (const p of batch) stage('queued', t0 - p.at);
     const applied = await this.store.insertBatch(chatId, msgs, lease?.timestamp());
+    const t1 = this.now();
+    stage?.('write', t1 - t0);
     if (lease && !lease.valid()) {
       // Written, but the lease may have passed to another process meanwhile: neither publish nor answer.
       // (The new holder seeds its dedupe memory from the log's tail, so a retry becomes a duplicate.)
@@ -349,6 +357,7 @@ export class ChatSequencer {
     } catch (err) {
       postErr = err;
     }
+    stage?.('post', this.now() - t1);
     batch.forEach((p, i) => (postErr === undefined ? p.resolve({ kind: 'committed', message: msgs[i]! }) : p.reject(postErr)));
   }
 }

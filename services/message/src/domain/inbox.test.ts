@@ -45,8 +45,11 @@ function setup(log: commonV1.Message[], cap = 3, membership = { joinedSeq: 1n, l
     headHint: async () => 0n,
     findHead: async () => head,
   };
-  const receipts: Array<{ seqs: bigint[] }> = [];
-  const rp: ReceiptPublisher = { publishDelivered: async (_c, _u, seqs) => void receipts.push({ seqs }), publishRead: async () => {} };
+  const receipts: Array<{ seqs: bigint[]; senders: string[] }> = [];
+  const rp: ReceiptPublisher = {
+    publishDelivered: async (_c, _u, rs) => void receipts.push({ seqs: rs.map((r) => r.seq), senders: rs.map((r) => r.sender) }),
+    publishRead: async () => {},
+  };
   const cursors = new MemCursors();
   const inbox = new InboxManager(groups, reader, cursors, rp, { ttlMs: 30 * DAY, newDeviceBacklogLimit: cap, pageSize: 2, ...(cachedMember ? { cachedMember } : {}) });
   const backlog = async () => {
@@ -111,6 +114,7 @@ describe('InboxManager', () => {
     await t.inbox.ack('bob', 'bob-d', ack(1, 3, 4));
     expect(normalize(t.cursors.rows.get('bob|bob-d|c')!).acked).toBe(4n);
     expect(t.receipts.flatMap((r) => r.seqs)).toEqual([1n, 4n]); // no receipt for bob's own message
+    expect(t.receipts.flatMap((r) => r.senders)).toEqual(['alice', 'alice']); // each receipt names its message's sender
   });
 
   it('respects membership bounds and the TTL window', async () => {

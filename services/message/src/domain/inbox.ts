@@ -96,11 +96,11 @@ export class InboxManager {
         const added = finalState.pending.filter((s) => !before.pending.includes(s));
         // Delivered receipts for user messages of others, first acked now (published before the cursor moves,
         // so a retried ack republishes rather than loses them).
-        const receiptSeqs = valid
+        const receipts = valid
           .filter((r) => newly.has(r.seq) && r.kind === commonV1.MessageKind.USER && r.sender?.userId !== userId)
-          .map((r) => r.seq)
-          .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-        if (receiptSeqs.length > 0) await this.receipts.publishDelivered(chatId, userId, receiptSeqs, this.now());
+          .map((r) => ({ seq: r.seq, sender: r.sender?.userId ?? '' }))
+          .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+        if (receipts.length > 0) await this.receipts.publishDelivered(chatId, userId, receipts, this.now());
         if (finalState.acked !== before.acked || added.length > 0 || absorbed.length > 0 || !stored) {
           await this.cursors.write(userId, deviceId, chatId, finalState.acked, added, absorbed);
         }

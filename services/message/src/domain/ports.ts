@@ -66,7 +66,8 @@ export interface MessagePublisher {
 }
 
 export interface ReceiptPublisher {
-  publishDelivered(chatId: string, userId: string, seqs: bigint[], at: number): Promise<void>;
+  /** `receipts`: the newly delivered seqs, each with its sender's userId (so the consumer need not read the log). */
+  publishDelivered(chatId: string, userId: string, receipts: Array<{ seq: bigint; sender: string }>, at: number): Promise<void>;
   publishRead(chatId: string, userId: string, upToSeq: bigint, at: number): Promise<void>;
 }
 

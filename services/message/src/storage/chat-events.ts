@@ -29,12 +29,13 @@ export class ChatEvents implements MessagePublisher, ReceiptPublisher {
     );
   }
 
-  async publishDelivered(chatId: string, userId: string, seqs: bigint[], at: number): Promise<void> {
+  async publishDelivered(chatId: string, userId: string, receipts: Array<{ seq: bigint; sender: string }>, at: number): Promise<void> {
     await this.producer.sendOne(this.topics.receipts, eventsV1.ReceiptEventSchema, chatId, {
       chatId,
       userId,
       status: eventsV1.ReceiptStatus.DELIVERED,
-      seqs,
+      seqs: receipts.map((r) => r.seq),
+      senders: receipts.map((r) => r.sender),
       at: BigInt(at),
     });
   }

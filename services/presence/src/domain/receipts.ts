@@ -126,8 +126,11 @@ export class ReceiptRouter {
     const bySender = new Map<string, bigint[]>();
     const lo = seqs[0]!;
     const hi = seqs[seqs.length - 1]!;
-    // Contiguous runs are the common case; a sparse set is looked up seq range by seq range.
-    const senders = hi - lo < 1000n ? await this.senders.range(ev.chatId, ev.userId, lo, hi).catch(() => new Map<bigint, string>()) : new Map<bigint, string>();
+    // The message service names each seq's sender in the event (no log read here); older events without them
+    // are looked up (contiguous runs are the common case; a sparse set seq range by seq range).
+    const named = ev.senders.length === ev.seqs.length ? new Map(ev.seqs.map((s, i) => [s, ev.senders[i]!] as const)) : undefined;
+    const senders =
+      named ?? (hi - lo < 1000n ? await this.senders.range(ev.chatId, ev.userId, lo, hi).catch(() => new Map<bigint, string>()) : new Map<bigint, string>());
     for (const s of seqs) {
       const who = senders.get(s);
       if (!who || who === ev.userId) continue;
