@@ -1,4 +1,4 @@
-import { parseCql } from './cassandra.js';
+import { parseCql, statementKind } from './cassandra.js';
 
 describe('parseCql', () => {
   it('splits on a ; that ends a line and strips comments', () => {
@@ -33,5 +33,16 @@ describe('parseCql', () => {
 
   it('returns nothing for comments only', () => {
     expect(parseCql('-- nothing\n// here\n\n')).toEqual([]);
+  });
+});
+
+describe('statementKind (the labels of parley_cassandra_request_seconds)', () => {
+  it('names the op and table of each statement form, and a batch by its first statement', () => {
+    expect(statementKind('SELECT chat_id, acked_seq FROM inbox_cursors WHERE user_id = ?')).toEqual(['select', 'inbox_cursors']);
+    expect(statementKind('INSERT INTO ks.messages (chat_id, seq) VALUES (?, ?) USING TIMESTAMP ?')).toEqual(['insert', 'messages']);
+    expect(statementKind('UPDATE chat_heads SET seq = ? WHERE chat_id = ?')).toEqual(['update', 'chat_heads']);
+    expect(statementKind('DELETE FROM sessions WHERE id = ?')).toEqual(['delete', 'sessions']);
+    expect(statementKind([{ query: 'INSERT INTO messages (a) VALUES (?)', params: [] }])).toEqual(['insert_batch', 'messages']);
+    expect(statementKind(undefined)).toEqual(['other', '']);
   });
 });

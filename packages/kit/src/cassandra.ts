@@ -4,6 +4,7 @@ import cassandra from 'cassandra-driver';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { kitMetrics } from './metrics.js';
 
 export type CassandraClient = cassandra.Client;
 export const cassandraTypes = cassandra.types;
@@ -37,6 +38,32 @@ export function cassandraSettings(cfg: {
   };
 }
 
+/** `SELECT … FROM t`, `INSERT INTO t`, `UPDATE t`, `DELETE FROM t` → [op, table]; a batch by its first statement. */
+export function statementKind(query: unknown): [string, string] {
+  const first = Array.isArray(query) ? query[0] : query;
+  const text = typeof first === 'string' ? first : typeof (first as { query?: unknown })?.query === 'string' ? (first as { query: string }).query : '';
+  const words = text.trim().split(/\s+/);
+  const op = (words[0] ?? '').toLowerCase();
+  const after = (w: string) => words[words.findIndex((x) => x.toLowerCase() === w) + 1] ?? '';
+  const table = op === 'select' || op === 'delete' ? after('from') : op === 'insert' ? after('into') : op === 'update' ? (words[1] ?? '') : '';
+  const known = ['select', 'insert', 'update', 'delete'].includes(op);
+  return [(known ? op : 'other') + (Array.isArray(query) ? '_batch' : ''), known ? (table.split('(')[0]!.split('.').pop() ?? '').toLowerCase() : ''];
+}
+
+/** Per-statement latency into `parley_cassandra_request_seconds` (the driver's RequestTracker hook). */
+// The driver checks `instanceof RequestTracker` (a class at run time; its typings declare an interface).
+const TrackerBase = (cassandra.tracker as unknown as { RequestTracker: new () => cassandra.tracker.RequestTracker }).RequestTracker;
+class LatencyTracker extends TrackerBase {
+  override onSuccess(_h: unknown, query: unknown, _p: unknown, _o: unknown, _rq: number, _rs: number, latency: number[]): void {
+    const [op, table] = statementKind(query);
+    kitMetrics.cassandraSeconds.observe({ op, table, result: 'ok' }, latency[0]! + latency[1]! / 1e9);
+  }
+  override onError(_h: unknown, query: unknown, _p: unknown, _o: unknown, _rq: number, _err: unknown, latency: number[]): void {
+    const [op, table] = statementKind(query);
+    kitMetrics.cassandraSeconds.observe({ op, table, result: 'error' }, latency[0]! + latency[1]! / 1e9);
+  }
+}
+
 export type CassandraClientSettings = Omit<CassandraSettings, 'keyspace' | 'replication'> & { keyspace?: string };
 
 function clientOptions(s: CassandraClientSettings, withKeyspace: boolean): cassandra.ClientOptions {
@@ -56,6 +83,7 @@ function clientOptions(s: CassandraClientSettings, withKeyspace: boolean): cassa
     socketOptions: { connectTimeout: 5000, readTimeout: 12000 },
     pooling: { heartBeatInterval: 10000 },
     policies: { reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(250, 5000, false) },
+    requestTracker: new LatencyTracker(),
   };
   if (s.username) opts.authProvider = new cassandra.auth.PlainTextAuthProvider(s.username, s.password ?? '');
   return opts;

@@ -238,7 +238,10 @@ export class EventProducer {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.connect();
+        const t0 = performance.now();
         await this.producer.sendBatch({ acks: -1, topicMessages });
+        kitMetrics.produceSeconds.observe((performance.now() - t0) / 1000);
+        kitMetrics.produceRecords.observe(topicMessages.reduce((n, t) => n + t.messages.length, 0));
         return;
       } catch (err) {
         this.logger.warn({ err: (err as Error).message, topics: topicMessages.map((t) => t.topic), attempt }, 'kafka send failed');
@@ -298,6 +301,12 @@ export async function runConsumer<S extends DescMessage>(opts: {
   partitionsConsumedConcurrently?: number;
   /** How many distinct keys of one partition's batch are handled at once (same key: always in order). */
   keyConcurrency?: number;
+  /**
+   * Handled offsets of all partitions are committed together at most this often (ms; default 50, 0 = after
+   * every event). A crash redelivers at most this much of handled events (at-least-once either way); a stop,
+   * a retry and a failure commit what was handled first.
+   */
+  commitIntervalMs?: number;
 }): Promise<ConsumerHandle> {
   const log = opts.logger.child({ subsystem: 'consumer', topic: opts.topic, group: opts.groupId });
   const consumer = opts.kafka.consumer({ groupId: opts.groupId, sessionTimeout: 15000, heartbeatInterval: 3000, retry: { retries: 10 } });
@@ -306,6 +315,8 @@ export async function runConsumer<S extends DescMessage>(opts: {
   await consumer.connect();
   await dlqProducer.connect();
   await retryRetriable(() => consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning ?? true }), { logger: log, what: 'subscribe' });
+  const committer = new OffsetCommitter(consumer, opts.commitIntervalMs ?? 50, log);
+  let activeBatches = 0;
   const maxAttempts = opts.maxAttempts ?? 3;
   const maxUnavailable = opts.maxUnavailableAttempts ?? 60;
   const keyConcurrency = Math.max(1, opts.keyConcurrency ?? 1);
@@ -389,73 +400,73 @@ export async function runConsumer<S extends DescMessage>(opts: {
     partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 4,
     eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
       const { topic, partition, messages } = batch;
-      if (messages.length === 0) return;
-      // Commit bookkeeping: the contiguous prefix of handled events.
-      const done = new Array<boolean>(messages.length).fill(false);
-      let prefix = 0; // messages[0..prefix) are handled
-      let committed = -1; // index of the last committed message
-      const commitPrefix = async () => {
-        while (prefix < messages.length && done[prefix]) prefix += 1;
-        if (prefix - 1 <= committed) return;
-        const idx = prefix - 1;
-        resolveOffset(messages[idx]!.offset); // the fetch position: the next batch starts after it
-        await consumer.commitOffsets([{ topic, partition, offset: (BigInt(messages[idx]!.offset) + 1n).toString() }]);
-        committed = idx;
-      };
-      // Eager, coalesced commits: one request in flight per partition; completions during it join the next.
-      let committing: Promise<void> | undefined;
-      let again = false;
-      const commitSoon = () => {
-        if (committing) {
-          again = true;
-          return;
-        }
-        committing = (async () => {
-          do {
-            again = false;
-            await commitPrefix().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'offset commit failed'));
-          } while (again);
-        })().finally(() => {
-          committing = undefined;
-        });
-      };
-      // Same key → one lane, in offset order; lanes run `keyConcurrency` at a time.
-      const lanes = new Map<string, number[]>();
-      messages.forEach((m, i) => {
-        const k = keyConcurrency === 1 ? '' : (m.key?.toString() ?? '');
-        let l = lanes.get(k);
-        if (!l) lanes.set(k, (l = []));
-        l.push(i);
-      });
-      const queue = [...lanes.values()];
-      let failure: unknown;
-      const worker = async () => {
-        for (let lane = queue.shift(); lane; lane = queue.shift()) {
-          for (const i of lane) {
-            if (failure !== undefined) return;
-            try {
-              await handleOne(topic, partition, messages[i]!, heartbeat, commitPrefix);
-            } catch (err) {
-              failure = err;
-              return;
-            }
-            done[i] = true;
-            commitSoon();
-            await heartbeat().catch(() => {}); // sends only when heartbeatInterval has passed
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(keyConcurrency, queue.length) }, worker));
-      await committing;
-      // Whatever succeeded is committed (not redone by the next owner); while an event is being retried, the
-      // prefix before it was committed already (beforeRetry), so a stop in the middle loses no progress.
-      if (failure !== undefined) {
-        await commitPrefix().catch(() => {});
-        throw failure;
+      if (messages.length === 0 || stopping) return; // not resolved: the next owner gets them
+      activeBatches += 1;
+      try {
+        await handleBatch(topic, partition, messages, heartbeat, resolveOffset);
+      } finally {
+        activeBatches -= 1;
       }
-      await commitPrefix();
     },
   });
+  async function handleBatch(
+    topic: string,
+    partition: number,
+    messages: KafkaMessage[],
+    heartbeat: () => Promise<void>,
+    resolveOffset: (offset: string) => void,
+  ): Promise<void> {
+    // Commit bookkeeping: the contiguous prefix of handled events, marked for the committer as it grows.
+    const done = new Array<boolean>(messages.length).fill(false);
+    let prefix = 0; // messages[0..prefix) are handled
+    let committed = -1; // index of the last message marked for commit
+    const commitPrefix = () => {
+      while (prefix < messages.length && done[prefix]) prefix += 1;
+      if (prefix - 1 <= committed) return;
+      const idx = prefix - 1;
+      resolveOffset(messages[idx]!.offset); // the fetch position: the next batch starts after it
+      committer.mark(topic, partition, (BigInt(messages[idx]!.offset) + 1n).toString());
+      committed = idx;
+    };
+    const commitNow = async () => {
+      commitPrefix();
+      await committer.flush();
+    };
+    // Same key → one lane, in offset order; lanes run `keyConcurrency` at a time.
+    const lanes = new Map<string, number[]>();
+    messages.forEach((m, i) => {
+      const k = keyConcurrency === 1 ? '' : (m.key?.toString() ?? '');
+      let l = lanes.get(k);
+      if (!l) lanes.set(k, (l = []));
+      l.push(i);
+    });
+    const queue = [...lanes.values()];
+    let failure: unknown;
+    const worker = async () => {
+      for (let lane = queue.shift(); lane; lane = queue.shift()) {
+        for (const i of lane) {
+          if (failure !== undefined) return;
+          try {
+            await handleOne(topic, partition, messages[i]!, heartbeat, commitNow);
+          } catch (err) {
+            failure = err;
+            return;
+          }
+          done[i] = true;
+          commitPrefix();
+          await heartbeat().catch(() => {}); // sends only when heartbeatInterval has passed
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(keyConcurrency, queue.length) }, worker));
+    // Whatever succeeded is committed (not redone by the next owner); while an event is being retried, the
+    // prefix before it was committed already (beforeRetry), so a stop in the middle loses no progress.
+    if (failure !== undefined) {
+      await commitNow().catch(() => {});
+      throw failure;
+    }
+    commitPrefix();
+  }
   let stopped: Promise<void> | undefined;
   return {
     consumer,
@@ -463,12 +474,54 @@ export async function runConsumer<S extends DescMessage>(opts: {
     stop() {
       stopping = true;
       stopped ??= (async () => {
+        // The batch in flight finishes (a retrying handler gives up at once), then what was handled is committed.
+        for (let i = 0; activeBatches > 0 && i < 3000; i++) await sleep(10);
+        await committer.flush();
         await consumer.disconnect();
         await dlqProducer.disconnect();
       })();
       return stopped;
     },
   };
+}
+
+/**
+ * Handled offsets waiting for their commit: one OffsetCommit request for every partition marked since the
+ * last one, at most every `intervalMs` (0: at once), one request in flight at a time. Offsets only grow per
+ * partition (each mark is the end of a longer handled prefix), and a failed commit is retried by the next.
+ */
+class OffsetCommitter {
+  private pending = new Map<string, { topic: string; partition: number; offset: string }>();
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  mark(topic: string, partition: number, offset: string): void {
+    this.pending.set(`${topic}\u0000${partition}`, { topic, partition, offset });
+    if (this.intervalMs === 0) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
+  }
+
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.size === 0) return this.chain;
+    const list = [...this.pending.values()];
+    this.pending.clear();
+    this.chain = this.chain.then(() =>
+      this.consumer.commitOffsets(list).catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'offset commit failed');
+        // Put them back unless a later mark moved the partition on: the next flush retries them.
+        for (const o of list) if (!this.pending.has(`${o.topic}\u0000${o.partition}`)) this.pending.set(`${o.topic}\u0000${o.partition}`, o);
+      }),
+    );
+    return this.chain;
+  }
 }
 
 /**

@@ -40,6 +40,25 @@ export const kitMetrics = {
     labelNames: ['topic', 'group', 'reason'],
     registers: [kitRegistry],
   }),
+  cassandraSeconds: new Histogram({
+    name: 'parley_cassandra_request_seconds',
+    help: 'Cassandra request latency seen by the driver, by statement kind and table (batch: its first statement)',
+    labelNames: ['op', 'table', 'result'],
+    buckets: LATENCY_BUCKETS,
+    registers: [kitRegistry],
+  }),
+  produceSeconds: new Histogram({
+    name: 'parley_kafka_produce_seconds',
+    help: 'One produce request of the group-committing event producer (acks=all), from send to ack',
+    buckets: LATENCY_BUCKETS,
+    registers: [kitRegistry],
+  }),
+  produceRecords: new Histogram({
+    name: 'parley_kafka_produce_records',
+    help: 'Records per produce request of the event producer (its group commit)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
+    registers: [kitRegistry],
+  }),
   replayed: new Counter({
     name: 'parley_kafka_dlq_replayed_total',
     help: 'Dead-lettered events republished to their source topic by a replay, by source topic',
