@@ -44,5 +44,7 @@ describe('statementKind (the labels of parley_cassandra_request_seconds)', () =>
     expect(statementKind('DELETE FROM sessions WHERE id = ?')).toEqual(['delete', 'sessions']);
     expect(statementKind([{ query: 'INSERT INTO messages (a) VALUES (?)', params: [] }])).toEqual(['insert_batch', 'messages']);
     expect(statementKind(undefined)).toEqual(['other', '']);
+    expect(statementKind('SELECT payload FROM messages WHERE chat_id = ? AND bucket = ? AND seq IN ?')).toEqual(['select_in', 'messages']);
+    expect(statementKind('SELECT payload FROM messages WHERE chat_id = ? AND bucket = ? AND seq > ? AND seq <= ? LIMIT ?')).toEqual(['select_range', 'messages']);
   });
 });

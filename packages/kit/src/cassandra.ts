@@ -47,7 +47,10 @@ export function statementKind(query: unknown): [string, string] {
   const after = (w: string) => words[words.findIndex((x) => x.toLowerCase() === w) + 1] ?? '';
   const table = op === 'select' || op === 'delete' ? after('from') : op === 'insert' ? after('into') : op === 'update' ? (words[1] ?? '') : '';
   const known = ['select', 'insert', 'update', 'delete'].includes(op);
-  return [(known ? op : 'other') + (Array.isArray(query) ? '_batch' : ''), known ? (table.split('(')[0]!.split('.').pop() ?? '').toLowerCase() : ''];
+  // Reads by shape (one row, a range, an IN list): they cost differently.
+  const where = text.slice(text.toLowerCase().indexOf(' where ') + 1 || text.length);
+  const shape = op !== 'select' ? '' : / in \?/i.test(where) ? '_in' : /[<>]/.test(where) ? '_range' : '';
+  return [(known ? op + shape : 'other') + (Array.isArray(query) ? '_batch' : ''), known ? (table.split('(')[0]!.split('.').pop() ?? '').toLowerCase() : ''];
 }
 
 /** Per-statement latency into `parley_cassandra_request_seconds` (the driver's RequestTracker hook). */

@@ -82,6 +82,11 @@ interface ChatState {
   membershipSeq: bigint;
   /** Fenced mode: the lease epoch the head (and the dedupe memory) were loaded under. */
   epoch: bigint | undefined;
+  /**
+   * Fenced mode: the dedupe memory holds the key of EVERY message in the chat's log (the whole log fit in the
+   * seed, and none of its keys has been evicted since), so a key it does not know was never committed.
+   */
+  complete: boolean;
   queue: Pending[];
   running: boolean;
   touched: number;
@@ -126,7 +131,10 @@ export class ChatSequencer {
     this.maxBatch = opts.maxBatch ?? 64;
     this.maxChats = opts.maxChats ?? 100_000;
     this.now = opts.now ?? Date.now;
-    this.recent = new LruMap(opts.recentKeys ?? 200_000);
+    this.recent = new LruMap(opts.recentKeys ?? 200_000, (k) => {
+      const st = this.chats.get(k.slice(0, k.indexOf('\u0000')));
+      if (st) st.complete = false;
+    });
   }
 
   /** The latest seq this process knows committed, loading it if unknown (a lower bound of the head). */
@@ -142,6 +150,21 @@ export class ChatSequencer {
       await p;
     }
     return st.lastSeq ?? 0n;
+  }
+
+  /**
+   * Whether a dedupe key this process does not remember is certainly new in this chat (fenced mode, while
+   * holding its shard under the epoch its memory was seeded in, with the whole log in that memory). Then the
+   * sender need not read the dedupe table; the commit step checks the memory again in any case.
+   */
+  remembersAll(chatId: string): boolean {
+    const st = this.chats.get(chatId);
+    if (!st?.complete || st.epoch === undefined || !this.opts.leases) return false;
+    try {
+      return this.opts.leases.require(chatId).epoch === st.epoch;
+    } catch {
+      return false;
+    }
   }
 
   /** The head this process knows, without loading it. */
@@ -194,7 +217,7 @@ export class ChatSequencer {
     let st = this.chats.get(chatId);
     if (!st) {
       if (this.chats.size >= this.maxChats) this.evict();
-      st = { lastSeq: undefined, membershipSeq: 0n, epoch: undefined, queue: [], running: false, touched: this.now() };
+      st = { lastSeq: undefined, membershipSeq: 0n, epoch: undefined, complete: false, queue: [], running: false, touched: this.now() };
       this.chats.set(chatId, st);
     }
     st.touched = this.now();
@@ -227,6 +250,7 @@ export class ChatSequencer {
           const failed = st.queue.splice(0);
           st.lastSeq = undefined;
           st.epoch = undefined;
+          st.complete = false;
           for (const p of failed) p.reject(err);
         }
       }
@@ -243,6 +267,7 @@ export class ChatSequencer {
   /** Fenced mode: (re)loads the head and seeds the dedupe memory from the log's tail under a new epoch. */
   private async reload(chatId: string, st: ChatState, epoch: bigint): Promise<void> {
     st.lastSeq = undefined;
+    st.complete = false;
     await this.load(chatId, st);
     const head = st.lastSeq ?? 0n;
     const n = BigInt(this.opts.tailSeed ?? 1024);
@@ -252,6 +277,8 @@ export class ChatSequencer {
         this.recent.set(`${chatId}\u0000${dedupeKeyString(dedupeKeyOf(m))}`, m.seq);
       }
     }
+    // The seed read (0, head]: every key of the log is in memory (an eviction clears this again).
+    st.complete = head <= n;
     st.epoch = epoch;
   }
 

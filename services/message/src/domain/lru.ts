@@ -1,7 +1,10 @@
 // A bounded map that evicts the least recently used entry (Map keeps insertion order; a hit re-inserts).
 export class LruMap<K, V> {
   private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    private readonly onEvict?: (k: K) => void,
+  ) {}
 
   get(k: K): V | undefined {
     const v = this.map.get(k);
@@ -18,7 +21,10 @@ export class LruMap<K, V> {
     this.map.set(k, v);
     if (this.map.size > this.max) {
       const oldest = this.map.keys().next().value;
-      if (oldest !== undefined) this.map.delete(oldest);
+      if (oldest !== undefined) {
+        this.map.delete(oldest);
+        this.onEvict?.(oldest);
+      }
     }
   }
 

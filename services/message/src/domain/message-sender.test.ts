@@ -39,6 +39,8 @@ interface Setup {
   /** Delays authorization per clientMsgId (to make checks resolve out of arrival order). */
   authDelay?: (userId: string) => Promise<void>;
   recordDedupe?: boolean;
+  tailSeed?: number;
+  recentKeys?: number;
 }
 
 function setup(o: Setup = {}) {
@@ -62,7 +64,7 @@ function setup(o: Setup = {}) {
       if (o.recordDedupe !== false) for (const m of msgs) await dedupe.record(dedupeKeyOf(m), { messageId: m.messageId, createdAt: Number(m.createdAt), seq: m.seq });
       await publish(msgs);
     },
-    { bucketSize: 1000n, leases },
+    { bucketSize: 1000n, leases, ...(o.tailSeed !== undefined ? { tailSeed: o.tailSeed } : {}), ...(o.recentKeys !== undefined ? { recentKeys: o.recentKeys } : {}) },
   );
   const reader: LogReader = {
     getMessage: async (c, s) => log.chat(c).get(s),
@@ -138,6 +140,38 @@ describe('MessageSender (fenced sequencer)', () => {
     expect(r.message.seq).toBe(1n);
     expect(s.published.map((m) => m.seq)).toEqual([1n]);
     expect(s.log.chat('c1').size).toBe(1);
+  });
+
+  it('reads no dedupe row while the sequencer remembers every key of the chat; reads it when it cannot', async () => {
+    const log = new FakeLog();
+    const dedupe = new FakeDedupe();
+    const s = setup({ log, dedupe, tailSeed: 4 });
+    await s.sender.send(req({ clientMsgId: 'msg-0001' })); // cold chat: reads unless the seed finished first
+    const cold = dedupe.reads;
+    expect(cold).toBeLessThanOrEqual(1);
+    for (let i = 2; i <= 6; i++) await s.sender.send(req({ clientMsgId: `msg-000${i}` }));
+    expect(dedupe.reads).toBe(cold); // seeded from the whole (empty) log, then every commit remembered
+    expect((await s.sender.send(req({ clientMsgId: 'msg-0001' }))).duplicate).toBe(true);
+    // A new holder of a 6-message chat with a seed of 4: the memory lacks m-0001, so the table is read.
+    const next = setup({ log, dedupe, tailSeed: 4, leases: Object.assign(new FakeLeases(), { epoch: 2n }) });
+    await next.sender.send(req({ clientMsgId: 'msg-0007' }));
+    const readsBefore = dedupe.reads;
+    const r = await next.sender.send(req({ clientMsgId: 'msg-0001' }));
+    expect(dedupe.reads).toBe(readsBefore + 1);
+    expect(r).toMatchObject({ duplicate: true, message: { seq: 1n } });
+    expect(log.chat('c1').size).toBe(7);
+  });
+
+  it('an evicted key makes the chat read its dedupe rows again (and the old send is still a duplicate)', async () => {
+    const s = setup({ recentKeys: 3 });
+    for (let i = 1; i <= 3; i++) await s.sender.send(req({ clientMsgId: `msg-000${i}` }));
+    const reads = s.dedupe.reads;
+    await s.sender.send(req({ clientMsgId: 'msg-0004' })); // evicts m-0001's key
+    await s.sender.send(req({ clientMsgId: 'msg-0005' }));
+    expect(s.dedupe.reads).toBe(reads + 1); // m-0005 had to read: the memory is no longer the whole chat
+    const r = await s.sender.send(req({ clientMsgId: 'msg-0001' }));
+    expect(r).toMatchObject({ duplicate: true, message: { seq: 1n } });
+    expect(s.log.chat('c1').size).toBe(5);
   });
 
   it('an old send (not in memory) is found through its dedupe row', async () => {

@@ -9,7 +9,9 @@
 //   - concurrent repeats in this process share one attempt (the in-flight map);
 //   - recent sends are answered from the sequencer's memory (it holds the chat's shard lease, so it has seen
 //     every recent send of the chat; on (re)acquiring a shard it seeds that memory from the log's tail);
-//   - older ones from the `message_dedupe` row, a plain write made with the commit (before the reply).
+//   - older ones from the `message_dedupe` row, a plain write made with the commit (before the reply). That
+//     row is not even read while the sequencer remembers the chat's whole log (a chat shorter than its seed
+//     of 1024, none of its keys evicted): a key it does not know was never committed.
 // A duplicate is republished (healing a crash between commit and publish; the fan-out and clients dedupe by
 // (chatId, seq)) and answered with duplicate:true and the stored message.
 import { create } from '@bufbuild/protobuf';
@@ -63,7 +65,7 @@ export class MessageSender {
       const { asOf, member } = await this.d.authorizer.authorize(req.chatId, req.userId);
       const guard = { asOf, revalidate: async () => void (await this.d.authorizer.authorize(req.chatId, req.userId, true)) };
       const [row, attachments] = await Promise.all([
-        this.d.dedupe.get(key),
+        this.d.sequencer.remembersAll(req.chatId) ? undefined : this.d.dedupe.get(key),
         req.attachmentMediaIds.length > 0 ? this.d.media.resolveAttachments(req.userId, [...req.attachmentMediaIds]) : Promise.resolve([]),
         req.replyTo !== undefined ? this.checkReply(req.chatId, req.replyTo, member.joinedSeq) : Promise.resolve(),
       ]);
@@ -89,7 +91,7 @@ export class MessageSender {
     if (system.action === commonV1.SystemAction.UNSPECIFIED) return Promise.reject(badRequest('system.action is required'));
     const key: DedupeKey = { sender: SYSTEM_SENDER, chatId, clientKey: idempotencyKey };
     return this.once(key, async (messageId, createdAt): Promise<Prepared> => {
-      const row = await this.d.dedupe.get(key);
+      const row = this.d.sequencer.remembersAll(chatId) ? undefined : await this.d.dedupe.get(key);
       if (row?.seq !== undefined) return { kind: 'duplicate', seq: row.seq };
       const draft = create(commonV1.MessageSchema, {
         chatId,

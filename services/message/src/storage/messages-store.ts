@@ -188,6 +188,17 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
   }
 
   async readAfter(chatId: string, after: bigint, upTo: bigint | undefined, limit: number): Promise<commonV1.Message[]> {
+    // A short bounded range whose every seq this process committed or read recently: no query (the log is
+    // gap-free and a committed seq never changes). The ack path's gap scans are such ranges.
+    if (upTo !== undefined && upTo > after && upTo - after <= BigInt(Math.min(limit, 64))) {
+      const hits: commonV1.Message[] = [];
+      for (let s = after + 1n; s <= upTo; s += 1n) {
+        const m = this.recall(chatId, s);
+        if (!m) break;
+        hits.push(m);
+      }
+      if (BigInt(hits.length) === upTo - after) return hits;
+    }
     const out: commonV1.Message[] = [];
     let cur = after;
     while (out.length < limit && (upTo === undefined || cur < upTo)) {
