@@ -313,6 +313,12 @@ describe('body rules', () => {
     expect(b.messages.get(id)!.get(r2.seq)!.body).toEqual({ ciphertext: small });
     expect(await errorCode(send({ ciphertext: Buffer.alloc(65_537, 1).toString('base64') }))).toMatch(/^(bad_request|too_large)$/);
     expect(await errorCode(send({ ciphertext: 'not base64 at all!!' }))).toBe('bad_request');
+    // Pipelined 64 KiB sends are committed together by the sequencer: far above Cassandra's 50 KiB batch limit.
+    const burst = await Promise.all(Array.from({ length: 6 }, () => send({ ciphertext: b64 })));
+    const seqs = burst.map((x) => x.seq);
+    expect(new Set(seqs).size).toBe(6);
+    await b.waitForSeqs(id, seqs);
+    for (const s of seqs) expect(b.messages.get(id)!.get(s)!.body).toEqual({ ciphertext: b64 });
   });
 
   it('exactly one of text/ciphertext; replyTo must exist; clientMsgId 8–64 chars', async () => {

@@ -10,7 +10,7 @@ import { InboxManager } from './domain/inbox.js';
 import { ChatReader } from './domain/history.js';
 import { FanoutRouter } from './domain/fanout-router.js';
 import { ShardLeases, type LeaseStore } from './domain/shard-leases.js';
-import { dedupeKeyOf, type DedupeStore, type GroupPort, type HeadsStore, type MediaPort, type RoutesPort } from './domain/ports.js';
+import { type DedupeStore, type GroupPort, type HeadsStore, type MediaPort, type RoutesPort } from './domain/ports.js';
 import type { MessagesStore } from './storage/messages-store.js';
 import type { CursorTable } from './storage/inbox-store.js';
 import type { ChatEvents } from './storage/chat-events.js';
@@ -77,7 +77,6 @@ export interface AppContext {
 
 export function buildContext(cfg: MessageConfig, logger: Logger, metrics: MessageMetrics, a: Adapters, selfAddr = ''): AppContext {
   const instanceId = `${process.pid}-${randomBytes(6).toString('hex')}`;
-  const log = logger.child({ subsystem: 'sequencer' });
   const leaseLog = logger.child({ subsystem: 'shard-leases' });
   const leases = new ShardLeases(a.leases, {
     owner: instanceId,
@@ -90,17 +89,9 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
   });
   const sequencer = new ChatSequencer(
     a.log,
-    async (chatId, msgs) => {
-      // After the commit (and the lease check), before anyone is answered, all at once: the permanent dedupe
-      // rows, the publish (in seq order), and the chat head hint (best effort: the log is the truth).
-      const last = msgs[msgs.length - 1]!;
-      const head = a.log.record(chatId, last.seq, Number(last.createdAt)).catch((err: unknown) => log.warn({ err, chatId }, 'chat head update failed'));
-      await Promise.all([
-        ...msgs.map((m) => a.dedupe.record(dedupeKeyOf(m), { messageId: m.messageId, createdAt: Number(m.createdAt), seq: m.seq })),
-        a.events.publishMessages(msgs),
-      ]);
-      await head;
-    },
+    // After the commit (and the lease check), before anyone is answered: the publish, in seq order. The fenced
+    // write already recorded the dedupe rows and the chat's head in its one request (MessagesStore.insertBatch).
+    async (_chatId, msgs) => a.events.publishMessages(msgs),
     {
       leases,
       bucketSize: BigInt(cfg.bucketSize),

@@ -30,7 +30,8 @@ export interface SequencerStore {
   findHead(chatId: string, from: bigint): Promise<bigint>;
   /**
    * Atomically inserts `msgs` (consecutive seqs, one bucket) iff none of the seqs exists. With
-   * `writeTimestamp` (fenced mode) it is a plain write at that timestamp and always applies.
+   * `writeTimestamp` (fenced mode) it is a plain write at that timestamp and always applies, and it records
+   * each message's dedupe row and the chat's head in the same request (the post-commit step only publishes).
    */
   insertBatch(chatId: string, msgs: commonV1.Message[], writeTimestamp?: bigint): Promise<boolean>;
   /** Descending messages in [from, …) down to > after, at most `limit` (the tail, to seed dedupe). */

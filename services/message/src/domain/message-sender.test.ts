@@ -174,6 +174,20 @@ describe('MessageSender (fenced sequencer)', () => {
     expect(s.log.chat('c1').size).toBe(5);
   });
 
+  it('a dedupe row whose seq holds another message (left by a fenced-out write) is not a duplicate', async () => {
+    const log = new FakeLog();
+    const dedupe = new FakeDedupe();
+    const first = setup({ log, dedupe });
+    await first.sender.send(req({ clientMsgId: 'winner-0001' })); // seq 1, by the holder of the later epoch
+    // The paused old holder's row for its own send, at the same seq, written before its lease check failed.
+    await dedupe.record({ sender: 'alice', chatId: 'c1', clientKey: 'loser-00001' }, { messageId: 'lost', createdAt: 0, seq: 1n });
+    const next = setup({ log, dedupe, tailSeed: 0, leases: Object.assign(new FakeLeases(), { epoch: 2n }) });
+    const r = await next.sender.send(req({ clientMsgId: 'loser-00001' }));
+    expect(r.duplicate).toBe(false);
+    expect(r.message.seq).toBe(2n);
+    expect(log.chat('c1').size).toBe(2);
+  });
+
   it('an old send (not in memory) is found through its dedupe row', async () => {
     const log = new FakeLog();
     const dedupe = new FakeDedupe();

@@ -20,7 +20,7 @@ import type { ChatSequencer, Prepared } from './chat-sequencer.js';
 import type { SendAuthorizer } from './authorizer.js';
 import { validateSendInput, type SendInput } from './body.js';
 import { internal, notFound, badRequest } from './errors.js';
-import { SYSTEM_SENDER, dedupeKeyString, type DedupeKey, type DedupeStore, type LogReader, type MediaPort, type MessagePublisher } from './ports.js';
+import { SYSTEM_SENDER, dedupeKeyOf, dedupeKeyString, type DedupeKey, type DedupeStore, type LogReader, type MediaPort, type MessagePublisher } from './ports.js';
 
 export interface SendRequest extends SendInput {
   userId: string;
@@ -69,7 +69,7 @@ export class MessageSender {
         req.attachmentMediaIds.length > 0 ? this.d.media.resolveAttachments(req.userId, [...req.attachmentMediaIds]) : Promise.resolve([]),
         req.replyTo !== undefined ? this.checkReply(req.chatId, req.replyTo, member.joinedSeq) : Promise.resolve(),
       ]);
-      if (row?.seq !== undefined) return { kind: 'duplicate', seq: row.seq };
+      if (await this.names(key, row?.seq)) return { kind: 'duplicate', seq: row!.seq! };
       const draft = create(commonV1.MessageSchema, {
         chatId: req.chatId,
         messageId,
@@ -92,7 +92,7 @@ export class MessageSender {
     const key: DedupeKey = { sender: SYSTEM_SENDER, chatId, clientKey: idempotencyKey };
     return this.once(key, async (messageId, createdAt): Promise<Prepared> => {
       const row = this.d.sequencer.remembersAll(chatId) ? undefined : await this.d.dedupe.get(key);
-      if (row?.seq !== undefined) return { kind: 'duplicate', seq: row.seq };
+      if (await this.names(key, row?.seq)) return { kind: 'duplicate', seq: row!.seq! };
       const draft = create(commonV1.MessageSchema, {
         chatId,
         messageId,
@@ -105,6 +105,17 @@ export class MessageSender {
       });
       return { kind: 'commit', draft, guard: undefined };
     });
+  }
+
+  /**
+   * Whether a dedupe row's seq really holds this send. The row is written with the log write, before the
+   * lease check: a write fenced out by a later epoch can leave a row whose seq now holds another message (or,
+   * the batch being non-atomic across partitions, no message at all). The log is the truth.
+   */
+  private async names(key: DedupeKey, seq: bigint | undefined): Promise<boolean> {
+    if (seq === undefined) return false;
+    const at = await this.d.log.getMessage(key.chatId, seq);
+    return at !== undefined && dedupeKeyString(dedupeKeyOf(at)) === dedupeKeyString(key);
   }
 
   private async checkReply(chatId: string, replyTo: bigint, joinedSeq: bigint): Promise<void> {

@@ -8,7 +8,7 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { commonV1 } from '@parley/proto';
 import { bucketEnd, bucketOf } from '../domain/buckets.js';
 import type { SequencerStore } from '../domain/chat-sequencer.js';
-import type { HeadsStore, LogReader } from '../domain/ports.js';
+import { dedupeKeyOf, type HeadsStore, type LogReader } from '../domain/ports.js';
 
 const { types } = cassandra;
 const consistencies = types.consistencies;
@@ -24,6 +24,34 @@ const INSERT =
 // Fenced mode: a plain write at the lease's epoch-derived timestamp (a later epoch's write at the same seq wins).
 const INSERT_AT =
   'INSERT INTO messages (chat_id, bucket, seq, message_id, kind, sender_user_id, sender_device_id, system_action, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?';
+// Written in the same request as the fenced log write: each message's permanent dedupe row, and the chat's head.
+const DEDUPE_AT = 'INSERT INTO message_dedupe (sender, chat_id, client_key, message_id, created_at, seq) VALUES (?, ?, ?, ?, ?, ?)';
+const HEAD_AT = 'UPDATE chat_heads USING TIMESTAMP ? SET last_seq = ?, last_activity_at = ? WHERE chat_id = ?';
+/**
+ * Cassandra refuses a batch above `batch_size_fail_threshold` (50 KiB by default), and a 64 KiB ciphertext is
+ * one row. So one request carries at most ~32 KiB of values; a bigger row goes alone as a plain statement.
+ * (Several requests are not atomic together; a failure is an unknown outcome, which the sequencer handles by
+ * reloading the head and re-seeding its dedupe memory from the log.)
+ */
+const REQUEST_BYTES = 32 * 1024;
+export function chunkBySize<Q extends { params: unknown[] }>(queries: Q[], limit = REQUEST_BYTES): Q[][] {
+  const sizeOf = (q: Q) => q.params.reduce<number>((n, v) => n + (Buffer.isBuffer(v) ? v.length : typeof v === 'string' ? v.length : 8), 0);
+  const out: Q[][] = [];
+  let cur: Q[] = [];
+  let bytes = 0;
+  for (const q of queries) {
+    const n = sizeOf(q);
+    if (cur.length > 0 && bytes + n > limit) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(q);
+    bytes += n;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
 const MEMBERSHIP_ACTIONS = new Set([commonV1.SystemAction.CREATED, commonV1.SystemAction.MEMBERS_ADDED, commonV1.SystemAction.MEMBERS_REMOVED]);
 
 export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
@@ -71,10 +99,22 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
     const first = msgs[0];
     if (!first) return true;
     if (writeTimestamp !== undefined) {
-      // One partition (a batch never crosses a bucket): an unlogged batch is atomic and isolated there.
+      // ONE request: the log rows (one partition: a batch never crosses a bucket, so they are atomic and
+      // isolated there), each message's dedupe row and the chat's head (other partitions: applied with the
+      // batch, not atomically with it). Written before the caller's lease check, so a dedupe row may name a
+      // seq that a later epoch overwrote: readers check the message at that seq (MessageSender).
       const ts = toLong(writeTimestamp);
-      if (msgs.length === 1) await this.client.execute(INSERT_AT, [...this.params(first), ts], QUORUM);
-      else await this.client.batch(msgs.map((m) => ({ query: INSERT_AT, params: [...this.params(m), ts] })), { ...QUORUM, logged: false });
+      const last = msgs[msgs.length - 1]!;
+      const queries = [
+        ...msgs.map((m) => ({ query: INSERT_AT, params: [...this.params(m), ts] })),
+        ...msgs.map((m) => {
+          const k = dedupeKeyOf(m);
+          return { query: DEDUPE_AT, params: [k.sender, k.chatId, k.clientKey, m.messageId, toLong(m.createdAt), toLong(m.seq)] };
+        }),
+        // USING TIMESTAMP seq: concurrent writers converge on the highest seq (see `record`).
+        { query: HEAD_AT, params: [toLong(last.seq), toLong(last.seq), toLong(last.createdAt), chatId] },
+      ];
+      await Promise.all(chunkBySize(queries).map((q) => (q.length === 1 ? this.client.execute(q[0]!.query, q[0]!.params, QUORUM) : this.client.batch(q, { ...QUORUM, logged: false }))));
       for (const m of msgs) this.remember(m);
       return true;
     }
