@@ -1,11 +1,14 @@
 // Scenario `push` (only when named; needs the bench's own mesh, whose push service sends to the local fake
-// providers): `pairs` sender/receiver pairs, one direct chat each; each receiver's only device registered a
-// push token (webhook URL or Web Push subscription) and is offline, so every message becomes one
-// notification. Open-loop sends at `rate` msg/s for `durationS`; measured: notifications per second the fake
-// received (Web Push: after VAPID verification and aes128gcm decryption in the fake, so the encryption cost is
-// on both sides of this box) and the latency from the sender's ack (ok:true reply) to the fake's receipt.
-// PUSH_COLLAPSE_WINDOW=0 in the bench mesh (every message notified); with a window, a burst in one chat
-// folds into one notification per window, which is not a throughput question.
+// providers), THROUGH THE SEND PATH: `pairs` sender/receiver pairs, one direct chat each. Senders stay online on
+// gateway 0; each receiver's only device registered a push token and went offline, the receivers split between
+// the platforms named (webhook URLs and Web Push subscriptions, round-robin), so every message becomes one
+// notification (PUSH_COLLAPSE_WINDOW=0 in the bench mesh). Before measuring, a warm-up sends one message per
+// chat and waits for every notification (first TLS handshakes, the send path's shard leases, consumer
+// assignments), so a cell starts on a working mesh. Then open-loop sends at `rate` msg/s for `durationS`.
+// Measured per platform: notifications per second the fake accepted (webhook: HMAC checked; Web Push: VAPID JWT
+// verified and aes128gcm payload decrypted, in this process, so the crypto is paid on both sides of the box),
+// and the latency from the sender's ack (ok:true reply) to the fake's receipt; missing = acked messages with no
+// notification when the drain ended.
 import { connect, type ParleyConnection } from '@parley/client';
 import { create } from '@bufbuild/protobuf';
 import { EventProducer, createKafka, createLogger, mapLimit, nsTopic, TOPICS } from '@parley/kit';
@@ -28,6 +31,8 @@ export interface PushBenchOptions {
   /** Senders and receivers: {userId, accessToken} (receivers log in a fresh device per cell). */
   makeUsers(n: number, prefix: string): Promise<Array<{ userId: string; accessToken: string }>>;
   log: (s: string) => void;
+  /** Longest wait for the last notifications after the sends (s). */
+  drainS?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,75 +49,97 @@ async function retrying<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
+const keyOf = (r: { payload: unknown }) => {
+  const p = r.payload as { chatId: string; seq: number };
+  return `${p.chatId}#${p.seq}`;
+};
+
 export async function runPushBench(o: PushBenchOptions): Promise<string> {
+  const platforms = [...new Set(o.cells.map((c) => c.platform))];
+  const rates = [...new Set(o.cells.map((c) => c.rate))];
+  const drainMs = (o.drainS ?? 20) * 1000;
   const rows: (string | number)[][] = [];
-  const setups = new Map<string, { conns: ParleyConnection[]; chats: string[] }>();
-  const setup = async (platform: PushCell['platform']) => {
-    const have = setups.get(platform);
-    if (have) return have;
-    const senders = await o.makeUsers(o.pairs, 'bps');
-    const receivers = await o.makeUsers(o.pairs, 'bpr');
-    const conns: ParleyConnection[] = await mapLimit(senders, 8, (s) => retrying(() => connect(o.wsUrls[0]!, s.accessToken, { requestTimeoutMs: 15_000 })));
-    const chats = await mapLimit(receivers, 8, async (r, i) => {
-      const rc = await retrying(() => connect(o.wsUrls[1]!, r.accessToken, { requestTimeoutMs: 15_000 }));
-      const reg = platform === 'webhook' ? o.fakes.webhookUrl() : o.fakes.webPushSubscription();
-      await retrying(() => rc.request('push.register', { platform, token: reg.token }));
-      await rc.close();
-      return (await retrying(() => conns[i]!.request('chat.create', { type: 'direct', userId: r.userId }))).chat.chatId;
+  const senders = await o.makeUsers(o.pairs, 'bps');
+  const receivers = await o.makeUsers(o.pairs, 'bpr');
+  const conns: ParleyConnection[] = await mapLimit(senders, 8, (s) => retrying(() => connect(o.wsUrls[0]!, s.accessToken, { requestTimeoutMs: 15_000 })));
+  const chats = await mapLimit(receivers, 8, async (r, i) => {
+    const platform = platforms[i % platforms.length]!;
+    const rc = await retrying(() => connect(o.wsUrls[1]!, r.accessToken, { requestTimeoutMs: 15_000 }));
+    const reg = platform === 'webhook' ? o.fakes.webhookUrl() : o.fakes.webPushSubscription();
+    await retrying(() => rc.request('push.register', { platform, token: reg.token }));
+    await rc.close(); // offline from here on: every message to this chat is a push
+    const chatId = (await retrying(() => conns[i]!.request('chat.create', { type: 'direct', userId: r.userId }))).chat.chatId;
+    return { chatId, platform };
+  });
+  const platformOf = new Map(chats.map((c) => [c.chatId, c.platform]));
+  let sent = 0;
+  const sendOne = (k: number, tag: string) =>
+    conns[k]!.request('message.send', { chatId: chats[k]!.chatId, clientMsgId: `bp-${tag}-${++sent}`, body: { text: `push bench ${sent}` } });
+
+  // Warm-up: one message per chat, every notification in (or 60 s), not measured.
+  {
+    const t0 = Date.now();
+    const startIdx = o.fakes.received.length;
+    const want = new Set<string>();
+    await mapLimit(chats, 8, async (_c, k) => {
+      const r = await retrying(() => sendOne(k, 'warm'));
+      want.add(`${chats[k]!.chatId}#${r.seq}`);
     });
-    const s = { conns, chats };
-    setups.set(platform, s);
-    return s;
-  };
-  for (const cell of o.cells) {
-    o.log(`push: ${cell.platform} at ${cell.rate} msg/s for ${o.durationS} s over ${o.pairs} chats`);
-    const { conns, chats } = await setup(cell.platform);
-    await sleep(1000);
+    while (Date.now() - t0 < 60_000 && o.fakes.received.slice(startIdx).filter((r) => want.has(keyOf(r))).length < want.size) await sleep(200);
+    o.log(`push: warm-up ${o.fakes.received.slice(startIdx).filter((r) => want.has(keyOf(r))).length}/${want.size} notified in ${Date.now() - t0} ms`);
+  }
+
+  for (const rate of rates) {
+    o.log(`push: ${rate} msg/s for ${o.durationS} s over ${o.pairs} chats (${platforms.join(' + ')})`);
     const acked = new Map<string, number>(); // chatId#seq → ack time
     const startIdx = o.fakes.received.length;
-    const total = Math.round(cell.rate * o.durationS);
+    const total = Math.round(rate * o.durationS);
     const t0 = performance.now();
     const wall0 = Date.now();
-    let errors = 0;
-    const codes: Record<string, number> = {};
+    const errors = new Map<string, Record<string, number>>();
     const inflight: Promise<void>[] = [];
     for (let i = 0; i < total; i++) {
-      const due = t0 + (i * 1000) / cell.rate;
+      const due = t0 + (i * 1000) / rate;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
       const k = i % o.pairs;
       inflight.push(
-        conns[k]!.request('message.send', { chatId: chats[k]!, clientMsgId: `bp-${t0.toFixed(0)}-${i}`, body: { text: `push bench ${i}` } }).then(
-          (r) => void acked.set(`${chats[k]}#${r.seq}`, Date.now()),
+        sendOne(k, `${rate}`).then(
+          (r) => void acked.set(`${chats[k]!.chatId}#${r.seq}`, Date.now()),
           (err: unknown) => {
-            errors += 1;
             const c = (err as { code?: string }).code ?? 'error';
-            codes[c] = (codes[c] ?? 0) + 1;
+            const e = errors.get(chats[k]!.platform) ?? {};
+            e[c] = (e[c] ?? 0) + 1;
+            errors.set(chats[k]!.platform, e);
           },
         ),
       );
     }
     await Promise.all(inflight);
-    const deadline = Date.now() + 30_000;
-    const keyOf = (r: { payload: unknown }) => {
-      const p = r.payload as { chatId: string; seq: number };
-      return `${p.chatId}#${p.seq}`;
-    };
-    const got = () => o.fakes.received.slice(startIdx).filter((r) => r.provider === cell.platform && acked.has(keyOf(r)));
-    while (got().length < acked.size && Date.now() < deadline) await sleep(200);
+    const sendEnd = Date.now();
+    const got = () => o.fakes.received.slice(startIdx).filter((r) => acked.has(keyOf(r)));
+    while (got().length < acked.size && Date.now() - sendEnd < drainMs) await sleep(200);
     const rec = got();
-    const lat: number[] = [];
-    for (const r of rec) lat.push(r.at - acked.get(keyOf(r))!);
-    const lastAt = Math.max(wall0 + 1, ...rec.map((r) => r.at));
-    const perS = rec.length / ((lastAt - wall0) / 1000);
-    const s = summarize(lat);
-    rows.push([cell.platform, cell.rate, o.durationS, acked.size, rec.length, perS.toFixed(0), ms(s.p50), ms(s.p95), ms(s.p99), ms(s.max), errors ? `${errors} (${Object.entries(codes).map(([k, v]) => `${k} ${v}`).join(', ')})` : 0]);
-    o.log(`push: ${rows[rows.length - 1]!.join(' | ')}`);
-    await sleep(3000);
+    for (const platform of platforms) {
+      const mine = rec.filter((r) => platformOf.get((r.payload as { chatId: string }).chatId) === platform);
+      const ackedMine = [...acked.keys()].filter((k) => platformOf.get(k.slice(0, k.lastIndexOf('#'))) === platform).length;
+      const lat = mine.map((r) => r.at - acked.get(keyOf(r))!);
+      const lastAt = Math.max(wall0 + 1, ...mine.map((r) => r.at));
+      const st = summarize(lat);
+      const e = errors.get(platform);
+      const nErr = e ? Object.values(e).reduce((x, y) => x + y, 0) : 0;
+      rows.push([
+        platform, rate, (rate / platforms.length).toFixed(0), o.durationS, ackedMine, mine.length, ackedMine - mine.length,
+        (mine.length / ((lastAt - wall0) / 1000)).toFixed(0), ms(st.p50), ms(st.p95), ms(st.p99), ms(st.max),
+        nErr ? `${nErr} (${Object.entries(e!).map(([c, v]) => `${c} ${v}`).join(', ')})` : 0,
+      ]);
+      o.log(`push: ${rows[rows.length - 1]!.join(' | ')}`);
+    }
+    await sleep(2000);
   }
-  for (const { conns } of setups.values()) await Promise.all(conns.map((c) => c.close()));
+  await Promise.all(conns.map((c) => c.close()));
   return table(
-    ['provider (fake)', 'offered msg/s', 's', 'acked', 'notifications received', 'notifications/s', 'ack → receipt p50', 'p95', 'p99', 'max', 'send errors'],
+    ['provider (fake)', 'offered msg/s (all)', 'of which to this provider', 's', 'acked', 'notifications received', 'missing', 'notifications/s', 'ack → receipt p50', 'p95', 'p99', 'max', 'send errors'],
     rows,
   );
 }
@@ -162,10 +189,6 @@ export async function runPushDirect(o: PushBenchOptions & { kafkaBrokers: string
         );
       }
       await Promise.all(inflight);
-      const keyOf = (r: { payload: unknown }) => {
-        const p = r.payload as { chatId: string; seq: number };
-        return `${p.chatId}#${p.seq}`;
-      };
       const got = () => o.fakes.received.slice(startIdx).filter((r) => r.provider === cell.platform && produced.has(keyOf(r)));
       const deadline = Date.now() + 30_000;
       while (got().length < produced.size && Date.now() < deadline) await sleep(200);

@@ -375,9 +375,9 @@ async function main(): Promise<void> {
         header(a.pushDirect ? 'Push service alone (requests produced to push.requests.v1)' : 'Push notifications through the fake providers', a, date, target, [
           a.pushDirect
             ? `load: ${a.pushPairs} offline devices with a push registration; push requests produced straight to push.requests.v1 (no send path, no fan-out) at the offered rate for ${a.pushDuration} s, each for a distinct chat; PUSH_COLLAPSE_WINDOW=0`
-            : `load: ${a.pushPairs} direct chats; each receiver's only device registered a push token and is offline; open-loop sends on gateway 0 at the offered rate for ${a.pushDuration} s; PUSH_COLLAPSE_WINDOW=0 (every message is a notification)`,
+            : `load: through the send path: ${a.pushPairs} direct chats, senders online on gateway 0, each receiver's only device registered a push token (${a.pushPlatforms.join(' / ')}, round-robin) and is offline; a warm-up message per chat first (not measured); open-loop sends at the offered rate (all platforms together) for ${a.pushDuration} s, then ≤ 20 s drain; PUSH_COLLAPSE_WINDOW=0 (every message is a notification)`,
           a.pushDirect ? 'produce ack → receipt = the producer\'s ack from Kafka → the fake provider accepted the request' :
-          'notifications/s = notifications the fake accepted ÷ (first send → last receipt); ack → receipt = the sender\'s ok:true reply → the fake provider accepted the request (webhook: HMAC verified; Web Push: VAPID JWT verified and aes128gcm payload decrypted)',
+          'notifications/s = notifications the fake accepted ÷ (first send → last receipt); ack → receipt = the sender\'s ok:true reply → the fake provider accepted the request (webhook: HMAC verified; Web Push: VAPID JWT verified and aes128gcm payload decrypted, in the bench process); missing = acked, not notified when the drain ended',
         ]) + `\n${t}\n`;
       log(`wrote ${writeResult(a.out, (a.pushDirect ? 'push-direct' : 'push') + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Push\n\n${t}`);

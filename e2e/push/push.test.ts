@@ -201,4 +201,26 @@ describe('push through the gateways', () => {
       Math.max(0, ...ofChat(fakes().of('webhook', hook.id), chatId).map((r) => Number((r.payload as { seq: number }).seq)));
     await until(() => chats.every((c) => covered(c.chatId) >= lastSeq.get(c.chatId)!), 90_000, 'every chat notified up to its last acked seq');
   });
+
+  it('kill -9 while a 429 retry waits: the notification arrives after the restart, from push.retry.v1, no sooner than Retry-After', async () => {
+    const hook = fakes().webhookUrl();
+    await offlineDevice('webhook', hook.token);
+    // Longer than push takes to rejoin its consumer groups after a kill -9 (the dead member's session must
+    // time out first): a redelivered request would be sent at once, sooner than this.
+    fakes().script('webhook', hook.id, [{ status: 429, retryAfterS: 20 }]);
+    const deferredBefore = await pushMetric('parley_push_results_total', { result: 'deferred' });
+    const chat = await group('retry across a crash');
+    const { seq } = await send(chat.chatId, { text: 'still there?' });
+    await until(async () => (await pushMetric('parley_push_results_total', { result: 'deferred' })) > deferredBefore, 30_000, 'the retry stored');
+    const at429 = fakes().attempts.find((t) => t.key === hook.id && t.status === 429)!.at;
+    await mesh.kill('push', 'SIGKILL');
+    await mesh.start('push');
+    await until(() => fakes().of('webhook', hook.id).length === 1, 90_000, 'the retried notification');
+    const got = fakes().of('webhook', hook.id)[0]!;
+    expect(got.payload).toMatchObject({ chatId: chat.chatId, seq, title: alice.username, body: 'still there?' });
+    expect(got.at - at429).toBeGreaterThanOrEqual(19_900);
+    expect(await pushMetric('parley_push_retries_resumed_total', { provider: 'webhook' })).toBeGreaterThanOrEqual(1);
+    await sleep(1000);
+    expect(fakes().attempts.filter((t) => t.key === hook.id).map((t) => t.status)).toEqual([429, 200]);
+  });
 });

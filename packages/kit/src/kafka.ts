@@ -16,6 +16,8 @@ export const TOPICS = {
   chatReceipts: 'chat.receipts.v1',
   sessionEvents: 'session.events.v1',
   pushRequests: 'push.requests.v1',
+  /** Push notifications waiting for a later attempt (owned by push). */
+  pushRetry: 'push.retry.v1',
 } as const;
 
 export function dlqTopic(topic: string): string {

@@ -23,6 +23,11 @@ export const envSpec = defineConfig({
   maxAttempts: env.int('PUSH_MAX_ATTEMPTS', { default: 8, min: 1, max: 50 }),
   retryBaseMs: env.duration('PUSH_RETRY_BASE', { default: '500ms', min: 1 }),
   retryMaxMs: env.duration('PUSH_RETRY_MAX', { default: '60s', min: 1 }),
+  /** Records of push.retry.v1 held at once (each waits for its not-before time uncommitted). */
+  retryMaxInFlight: env.int('PUSH_RETRY_MAX_IN_FLIGHT', { default: 20_000, min: 1, max: 1_000_000 }),
+  /** A provider disabled by refused credentials is re-probed after this, doubling per failed probe up to the max. */
+  reprobeBaseMs: env.duration('PUSH_PROVIDER_REPROBE_BASE', { default: '30s', min: 100 }),
+  reprobeMaxMs: env.duration('PUSH_PROVIDER_REPROBE_MAX', { default: '15m', min: 100 }),
   requestTimeoutMs: env.duration('PUSH_REQUEST_TIMEOUT', { default: '10s', min: 100 }),
   /** Destinations allowed despite the SSRF guard: CIDRs (`127.0.0.0/8`, `::1/128`) or host names. */
   outboundAllow: env.list('PUSH_OUTBOUND_ALLOW', { default: [] }),

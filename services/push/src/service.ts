@@ -1,7 +1,8 @@
 // The push service: registrations (gRPC RegisterPush / UnregisterPush / GetVapidPublicKey), the push.requests.v1
 // consumer (collapse per (device, chat), per-provider lanes with retries) and the providers: FCM HTTP v1, APNs
 // (HTTP/2, token auth), Web Push (VAPID + aes128gcm) and signed webhooks. A provider without credentials is
-// disabled and says so at start; its registrations are accepted but not delivered.
+// disabled and says so at start; its registrations are accepted but not delivered. Retries go through
+// push.retry.v1 (durable across a crash); a provider whose credentials are refused is re-probed with backoff.
 import {
   cassandraSettings,
   checks,
@@ -12,6 +13,7 @@ import {
   createLogger,
   createMetrics,
   ensureTopics,
+  EventProducer,
   kafkaCheck,
   loadMigrations,
   nsTopic,
@@ -32,6 +34,7 @@ import type { PushConfig } from './config.js';
 import { AddressPolicy } from './domain/address-policy.js';
 import { Dispatcher, type DispatchMetrics } from './domain/dispatcher.js';
 import { PushWorker } from './domain/push-worker.js';
+import { RetryWorker } from './domain/retry-worker.js';
 import { PLATFORMS, type Provider } from './domain/types.js';
 import { ApnsProvider } from './providers/apns.js';
 import { FcmProvider, parseServiceAccount } from './providers/fcm.js';
@@ -42,6 +45,7 @@ import { RegistrationStore } from './storage/registrations.js';
 import { SessionSenderNames } from './storage/sender-names.js';
 import { pushHandlers } from './transport/grpc/push-handlers.js';
 import { startPushConsumers } from './transport/kafka/consumers.js';
+import { retryProducer } from './transport/kafka/retries.js';
 
 /** Builds the configured providers; a missing or malformed credential disables that provider, loudly. */
 export function buildProviders(cfg: PushConfig, http: HttpClient, logger: Logger): Provider[] {
@@ -103,8 +107,10 @@ export class PushService {
   private grpc?: GrpcServer;
   private ops?: OpsServer;
   private readiness?: ReadinessMonitor;
-  private consumers?: { stop(): Promise<void>; inFlight(): number };
+  private consumers?: { stop(): Promise<void>; inFlight(): number; retriesInFlight(): number };
   private worker?: PushWorker;
+  private retries?: RetryWorker;
+  private producer?: EventProducer;
   private dispatcher?: Dispatcher;
   private providers: Provider[] = [];
   private readonly http: HttpClient;
@@ -123,8 +129,10 @@ export class PushService {
       this.readiness?.drain();
       this.readiness?.stop();
       this.worker?.close();
+      this.retries?.close();
       this.dispatcher?.close();
       await this.consumers?.stop().catch(() => {});
+      await this.producer?.disconnect().catch(() => {});
       await this.grpc?.shutdown(10_000);
       await this.ops?.close();
       await Promise.all(this.providers.map((p) => p.close?.()));
@@ -145,7 +153,7 @@ export class PushService {
   }
 
   private async ensureTopics(): Promise<void> {
-    const topics = [TOPICS.pushRequests, TOPICS.sessionEvents].map((t) => ({
+    const topics = [TOPICS.pushRequests, TOPICS.pushRetry, TOPICS.sessionEvents].map((t) => ({
       topic: nsTopic(this.cfg.namespace, t),
       numPartitions: this.cfg.kafkaTopicPartitions,
       replicationFactor: this.cfg.kafkaReplicationFactor,
@@ -164,14 +172,18 @@ export class PushService {
     const store = new RegistrationStore(this.cassandra);
     this.providers = buildProviders(this.cfg, this.http, this.logger);
     const dm = dispatchMetrics(metrics);
+    this.producer = new EventProducer(this.kafka, this.logger);
     this.dispatcher = new Dispatcher(this.providers, {
       concurrency: this.cfg.concurrencyPerProvider,
       maxAttempts: this.cfg.maxAttempts,
       retryBaseMs: this.cfg.retryBaseMs,
       retryMaxMs: this.cfg.retryMaxMs,
+      reprobeBaseMs: this.cfg.reprobeBaseMs,
+      reprobeMaxMs: this.cfg.reprobeMaxMs,
       logger: this.logger.child({ subsystem: 'dispatcher' }),
       metrics: dm,
       onDeadToken: (reg) => store.removeDead(reg),
+      defer: retryProducer(this.producer, this.cfg.namespace),
     });
     const skipped = metrics.counter('parley_push_skipped_total', 'Push requests with nothing to send', ['reason']);
     const collapsed = metrics.counter('parley_push_collapsed_total', 'Push requests folded into a pending notification');
@@ -190,6 +202,20 @@ export class PushService {
       metrics: { skipped: (r) => skipped.inc({ reason: r }), collapsed: () => collapsed.inc(), result: (r) => results.inc({ result: r }) },
     });
 
+    const resumed = metrics.counter('parley_push_retries_resumed_total', 'Deferred attempts taken from push.retry.v1 and sent again', ['provider']);
+    const worker0 = this.worker;
+    this.retries = new RetryWorker({
+      registrations: store,
+      dispatcher: this.dispatcher,
+      coveredSeq: (deviceId, chatId) => worker0.coveredSeq(deviceId, chatId),
+      maxAgeMs: this.cfg.maxAgeMs,
+      metrics: {
+        resumed: (p) => resumed.inc({ provider: p }),
+        skipped: (r) => skipped.inc({ reason: `retry_${r}` }),
+        result: (r) => results.inc({ result: r }),
+      },
+    });
+
     this.grpc = createGrpcServer({ logger: this.logger, metrics });
     this.grpc.addService(pushV1.PushService, pushHandlers({ store, policy: this.policy, vapidPublicKey: this.cfg.vapidPublicKey }));
     const grpc = this.grpc;
@@ -204,15 +230,20 @@ export class PushService {
       kafka: this.kafka,
       namespace: this.cfg.namespace,
       worker,
+      retries: this.retries,
       store,
       logger: this.logger,
       maxInFlight: this.cfg.maxInFlight,
+      retryMaxInFlight: this.cfg.retryMaxInFlight,
       partitionsConsumedConcurrently: this.cfg.kafkaTopicPartitions,
+      onUnreadableRetry: () => skipped.inc({ reason: 'retry_unreadable' }),
     });
-    const inflight = metrics.gauge('parley_push_in_flight', 'Push requests not settled yet (held, queued, retrying)');
+    const inflight = metrics.gauge('parley_push_in_flight', 'Push requests not settled yet (held, queued, sending)');
+    const retrying = metrics.gauge('parley_push_retries_pending', 'Records of push.retry.v1 held by this process (waiting or sending)');
     const streaks = metrics.gauge('parley_push_collapse_streaks', 'Open collapse windows (device, chat)');
     const sample = setInterval(() => {
       inflight.set(this.consumersInFlight());
+      retrying.set(this.consumers?.retriesInFlight() ?? 0);
       streaks.set(worker.openStreaks);
     }, 2000);
     sample.unref();

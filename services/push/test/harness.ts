@@ -48,6 +48,8 @@ export async function startPushHarness(env: Record<string, string> = {}): Promis
     PUSH_COLLAPSE_WINDOW: '2500ms',
     PUSH_RETRY_BASE: '100ms',
     PUSH_RETRY_MAX: '2s',
+    PUSH_PROVIDER_REPROBE_BASE: '1s',
+    PUSH_PROVIDER_REPROBE_MAX: '3s',
     ...fakes.env,
     ...env,
   };

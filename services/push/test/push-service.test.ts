@@ -3,6 +3,8 @@
 import { ParleyError, fromGrpcError } from '@parley/kit';
 import { eventsV1, pushV1 } from '@parley/proto';
 import { waitFor } from '@parley/testing';
+import { APNS_PROBE_TOKEN } from '../src/providers/apns.js';
+import { FCM_PROBE_TOKEN } from '../src/providers/fcm.js';
 import { startPushHarness, type PushHarness } from './harness.js';
 
 jest.setTimeout(120_000);
@@ -202,31 +204,80 @@ describe('failures', () => {
     expect(h.fakes.of('fcm', token)).toHaveLength(1);
   });
 
-  it('APNs refusing our provider token disables APNs, loudly, and not the others', async () => {
+  it('APNs refusing our provider token disables APNs, loudly, and not the others; re-probed, it comes back by itself', async () => {
     const a = ids();
     const token = h.fakes.apnsToken();
     await register(a.userId, a.deviceId, pushV1.Platform.APNS, token);
-    h.fakes.scriptAll('apns', { status: 403, reason: 'InvalidProviderToken' });
-    await h.produce([{ ...a, seq: 1n }]);
-    await waitFor(async () => (await h.metric('parley_push_provider_enabled', { provider: 'apns' })) === 0 || undefined, { timeoutMs: 20_000, intervalMs: 300 });
-    expect(await h.metric('parley_push_provider_enabled', { provider: 'webhook' })).toBe(1);
-    const w = ids();
-    const hook = h.fakes.webhookUrl();
-    await register(w.userId, w.deviceId, pushV1.Platform.WEBHOOK, hook.token);
-    await h.produce([{ ...w, seq: 1n }]);
-    await waitFor(() => h.fakes.of('webhook', hook.id).length === 1, { timeoutMs: 20_000 });
-    h.fakes.scriptAll('apns', undefined);
+    h.fakes.revoke('apns', true);
+    try {
+      await h.produce([{ ...a, seq: 1n }]);
+      await waitFor(async () => (await h.metric('parley_push_provider_enabled', { provider: 'apns' })) === 0 || undefined, { timeoutMs: 20_000, intervalMs: 200 });
+      expect(await h.metric('parley_push_provider_enabled', { provider: 'webhook' })).toBe(1);
+      const w = ids();
+      const hook = h.fakes.webhookUrl();
+      await register(w.userId, w.deviceId, pushV1.Platform.WEBHOOK, hook.token);
+      await h.produce([{ ...w, seq: 1n }]);
+      await waitFor(() => h.fakes.of('webhook', hook.id).length === 1, { timeoutMs: 20_000 });
+      // Probes while the key is still refused keep APNs off (1 s, then 2 s, … in this harness).
+      await waitFor(() => h.fakes.attempts.filter((t) => t.key === APNS_PROBE_TOKEN && t.status === 403).length >= 2, { timeoutMs: 20_000 });
+      expect(await h.metric('parley_push_provider_enabled', { provider: 'apns' })).toBe(0);
+    } finally {
+      h.fakes.revoke('apns', false);
+    }
+    await waitFor(async () => (await h.metric('parley_push_provider_enabled', { provider: 'apns' })) === 1 || undefined, { timeoutMs: 20_000, intervalMs: 200 });
+    expect(h.fakes.attempts.some((t) => t.key === APNS_PROBE_TOKEN && t.status === 400)).toBe(true); // BadDeviceToken: credentials fine
+    const b = ids();
+    const token2 = h.fakes.apnsToken();
+    await register(b.userId, b.deviceId, pushV1.Platform.APNS, token2);
+    await h.produce([{ ...b, seq: 1n }]);
+    await waitFor(() => h.fakes.of('apns', token2).length === 1, { timeoutMs: 20_000 });
+    expect(h.fakes.of('apns', APNS_PROBE_TOKEN)).toHaveLength(0); // a probe notifies nobody
   });
 
-  it('FCM answering 401 even to a fresh access token disables FCM (runs last: the provider stays off)', async () => {
+  it('FCM answering 401 even to a fresh access token disables FCM; refused probes keep it off, a good one re-enables it', async () => {
     const f = ids();
     const token = h.fakes.fcmToken();
     await register(f.userId, f.deviceId, pushV1.Platform.FCM, token);
     const issued = h.fakes.fcmTokensIssued();
     h.fakes.scriptAll('fcm', { status: 401, reason: 'THIRD_PARTY_AUTH_ERROR' });
-    await h.produce([{ ...f, seq: 1n }]);
-    await waitFor(async () => (await h.metric('parley_push_provider_enabled', { provider: 'fcm' })) === 0 || undefined, { timeoutMs: 20_000, intervalMs: 300 });
-    expect(h.fakes.fcmTokensIssued()).toBe(issued + 1); // one fresh token was tried first
-    h.fakes.scriptAll('fcm', undefined);
+    try {
+      await h.produce([{ ...f, seq: 1n }]);
+      await waitFor(async () => (await h.metric('parley_push_provider_enabled', { provider: 'fcm' })) === 0 || undefined, { timeoutMs: 20_000, intervalMs: 200 });
+      expect(h.fakes.fcmTokensIssued()).toBeGreaterThanOrEqual(issued + 1); // one fresh token was tried first
+      // The probe (a fresh token + validate_only) is refused too: still off.
+      await waitFor(() => h.fakes.attempts.some((t) => t.key === FCM_PROBE_TOKEN && t.status === 401), { timeoutMs: 20_000 });
+      expect(await h.metric('parley_push_provider_enabled', { provider: 'fcm' })).toBe(0);
+    } finally {
+      h.fakes.scriptAll('fcm', undefined);
+    }
+    await waitFor(async () => (await h.metric('parley_push_provider_enabled', { provider: 'fcm' })) === 1 || undefined, { timeoutMs: 20_000, intervalMs: 200 });
+    const g = ids();
+    const token2 = h.fakes.fcmToken();
+    await register(g.userId, g.deviceId, pushV1.Platform.FCM, token2);
+    await h.produce([{ ...g, seq: 1n }]);
+    await waitFor(() => h.fakes.of('fcm', token2).length === 1, { timeoutMs: 20_000 });
+    expect(h.fakes.of('fcm', FCM_PROBE_TOKEN)).toHaveLength(0); // validate_only: nothing delivered
+  });
+});
+
+describe('durable retries', () => {
+  it('kill -9 while a 429 waits for Retry-After: the restarted service sends it from push.retry.v1, no sooner than asked', async () => {
+    const { userId, deviceId, chatId } = ids();
+    const hook = h.fakes.webhookUrl();
+    await register(userId, deviceId, pushV1.Platform.WEBHOOK, hook.token);
+    h.fakes.script('webhook', hook.id, [{ status: 429, retryAfterS: 12 }]);
+    await h.produce([{ userId, deviceId, chatId, seq: 1n }]);
+    await waitFor(async () => (await h.metric('parley_push_results_total', { result: 'deferred' })) >= 1 || undefined, { timeoutMs: 20_000, intervalMs: 100 });
+    const at429 = h.fakes.attempts.find((t) => t.key === hook.id && t.status === 429)!.at;
+    await h.kill9();
+    await h.start();
+    await waitFor(() => h.fakes.of('webhook', hook.id).length === 1, { timeoutMs: 60_000 });
+    const got = h.fakes.of('webhook', hook.id)[0]!;
+    expect(got.at - at429).toBeGreaterThanOrEqual(11_900);
+    expect(got.payload).toMatchObject({ chatId, seq: 1, body: 'hello 1' });
+    // The new process took it from push.retry.v1 (the request itself had been committed before the kill).
+    expect(await h.metric('parley_push_retries_resumed_total', { provider: 'webhook' })).toBe(1);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(h.fakes.attempts.filter((t) => t.key === hook.id).map((t) => t.status)).toEqual([429, 200]);
   });
 });

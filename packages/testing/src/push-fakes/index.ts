@@ -61,6 +61,11 @@ export interface PushFakes {
   kill(provider: FakeProvider, key: string): void;
   /** Every request to the provider answers this until cleared (undefined). */
   scriptAll(provider: FakeProvider, answer: Scripted | undefined): void;
+  /**
+   * Revokes (true) or restores (false) our credentials at the provider: FCM's token endpoint answers 400
+   * invalid_grant and every access token gets 401; APNs answers 403 InvalidProviderToken to every provider token.
+   */
+  revoke(provider: 'fcm' | 'apns', revoked: boolean): void;
   /** How many access tokens the FCM fake issued. */
   fcmTokensIssued(): number;
   of(provider: FakeProvider, key: string): Received[];
@@ -157,6 +162,7 @@ export async function startPushFakes(opts: { httpsPort?: number; apnsPort?: numb
   const scripts = new Map<string, Scripted[]>();
   const dead = new Set<string>();
   const all = new Map<FakeProvider, Scripted>();
+  const revoked = new Set<'fcm' | 'apns'>();
   const sk = (p: FakeProvider, k: string) => `${p}\0${k}`;
 
   /** A scripted or "dead" answer for this request, if any. */
@@ -194,6 +200,10 @@ export async function startPushFakes(opts: { httpsPort?: number; apnsPort?: numb
     if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
       return json(res, 400, { error: 'unsupported_grant_type' });
     const assertion = form.get('assertion') ?? '';
+    if (revoked.has('fcm')) {
+      attempts.push({ provider: 'fcm', key: 'oauth', status: 400, at: Date.now(), error: 'invalid_grant' });
+      return json(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
+    }
     try {
       const hdr = decodeProtectedHeader(assertion);
       if (hdr.alg !== 'RS256') throw new Error('alg must be RS256');
@@ -217,7 +227,7 @@ export async function startPushFakes(opts: { httpsPort?: number; apnsPort?: numb
     const exp = fcmAccessTokens.get(bearer);
     let key = '';
     try {
-      if (!exp || exp < Date.now()) throw new Reject(401, fcmError(401, 'UNAUTHENTICATED'));
+      if (!exp || exp < Date.now() || revoked.has('fcm')) throw new Reject(401, fcmError(401, 'UNAUTHENTICATED'));
       if (project !== fcmProject) throw new Reject(403, fcmError(403, 'PERMISSION_DENIED'));
       let body: unknown;
       try {
@@ -227,6 +237,8 @@ export async function startPushFakes(opts: { httpsPort?: number; apnsPort?: numb
       }
       const why = checkFcmMessage(body);
       if (why) throw new Reject(400, { error: { code: 400, message: why, status: 'INVALID_ARGUMENT' } });
+      for (const k of Object.keys(body as object))
+        if (k !== 'message' && k !== 'validate_only') throw new Reject(400, { error: { code: 400, message: `Unknown name "${k}"`, status: 'INVALID_ARGUMENT' } });
       const msg = (body as { message: Record<string, unknown> }).message;
       key = msg.token as string;
       const s = scripted('fcm', key);
@@ -234,6 +246,11 @@ export async function startPushFakes(opts: { httpsPort?: number; apnsPort?: numb
         const code = s.status === 404 ? 'NOT_FOUND' : s.status === 429 ? 'RESOURCE_EXHAUSTED' : s.status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT';
         const errorCode = s.reason ?? (s.status === 404 ? 'UNREGISTERED' : s.status === 429 ? 'QUOTA_EXCEEDED' : s.status >= 500 ? 'INTERNAL' : undefined);
         throw new Reject(s.status, fcmError(s.status, code, errorCode), s.retryAfterS !== undefined ? { 'retry-after': String(s.retryAfterS) } : {});
+      }
+      if ((body as { validate_only?: unknown }).validate_only === true) {
+        // Checked, authorized, not delivered (FCM answers a fixed fake message name).
+        attempts.push({ provider: 'fcm', key, status: 200, at: Date.now(), error: 'validate_only' });
+        return json(res, 200, { name: `projects/${fcmProject}/messages/fake_message_id` });
       }
       received.push({ provider: 'fcm', key, payload: msg, headers: flatHeaders(req.headers), at: Date.now() });
       attempts.push({ provider: 'fcm', key, status: 200, at: Date.now() });
@@ -349,6 +366,7 @@ export async function startPushFakes(opts: { httpsPort?: number; apnsPort?: numb
         const auth = String(headers.authorization ?? '');
         if (!auth.startsWith('bearer ')) return answer(403, 'MissingProviderToken');
         const jwt = auth.slice(7);
+        if (revoked.has('apns')) return answer(403, 'InvalidProviderToken');
         try {
           const h = decodeProtectedHeader(jwt);
           if (h.alg !== 'ES256' || h.kid !== apnsKeyId) return answer(403, 'InvalidProviderToken');
@@ -460,6 +478,10 @@ export async function startPushFakes(opts: { httpsPort?: number; apnsPort?: numb
     kill(provider, key) {
       dead.add(sk(provider, key));
     },
+    revoke(provider, on) {
+      if (on) revoked.add(provider);
+      else revoked.delete(provider);
+    },
     scriptAll(provider, answer) {
       if (answer) all.set(provider, answer);
       else all.delete(provider);
@@ -471,6 +493,7 @@ export async function startPushFakes(opts: { httpsPort?: number; apnsPort?: numb
       attempts.length = 0;
       scripts.clear();
       all.clear();
+      revoked.clear();
     },
     async close() {
       await Promise.all([

@@ -35,6 +35,11 @@ export class Collapser<T extends CollapseItem> {
     return this.streaks.size;
   }
 
+  /** The newest seq a sent or in-flight notification of an open streak covers (undefined: no open streak). */
+  coveredSeq(deviceId: string, chatId: string): bigint | undefined {
+    return this.streaks.get(`${deviceId}\0${chatId}`)?.coveredSeq;
+  }
+
   submit(item: T): Promise<void> {
     if (this.windowMs <= 0) return this.deliver(item, 1);
     const key = `${item.deviceId}\0${item.chatId}`;

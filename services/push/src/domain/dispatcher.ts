@@ -1,7 +1,11 @@
 // Per-provider delivery lanes: each provider has its own queue and concurrency, so a slow or failing provider
 // never takes the capacity of the others. Retries (429, 5xx, network) back off exponentially with full jitter
-// and never come sooner than the provider's Retry-After; a retry waits outside the concurrency slots. A dead
-// token deletes the registration; an invalid credential disables the provider (loudly) until restart.
+// and never come sooner than the provider's Retry-After. With `defer` (the service: push.retry.v1) a retry is
+// handed over durably and the notification is settled as 'deferred' at once, so a wait outlives a crash and
+// holds neither a concurrency slot nor a Kafka offset; without it, or if handing over fails, the retry waits
+// in memory (its request stays uncommitted). A dead token deletes the registration; an invalid credential
+// disables the provider (loudly), which is then re-probed with exponential backoff and re-enabled when its
+// credentials work again.
 import type { Logger } from '@parley/kit';
 import type { Notification, PlatformName, Provider, Registration, SendOutcome } from './types.js';
 
@@ -22,11 +26,26 @@ export interface DispatcherOptions {
   metrics: DispatchMetrics;
   /** Deletes a registration whose token the provider declared dead (only if it still holds that token). */
   onDeadToken(reg: Registration, reason: string): Promise<void>;
+  /** Stores a retry durably (resolves once stored); it comes back through dispatch(reg, n, attempt). */
+  defer?(r: DeferredRetry): Promise<void>;
+  /** First re-probe of a provider disabled by its credentials; doubles per failed probe up to reprobeMaxMs. */
+  reprobeBaseMs?: number;
+  reprobeMaxMs?: number;
   random?: () => number;
 }
 
-/** The final word on one notification. */
-export type DispatchResult = 'sent' | 'dead' | 'failed' | 'disabled' | 'unconfigured';
+export interface DeferredRetry {
+  reg: Registration;
+  n: Notification;
+  /** The attempt to make next (2 = the first retry). */
+  attempt: number;
+  /** Unix ms. */
+  notBefore: number;
+  reason: string;
+}
+
+/** The final word on one notification ('deferred': handed to the durable retry store). */
+export type DispatchResult = 'sent' | 'dead' | 'failed' | 'disabled' | 'unconfigured' | 'deferred';
 
 interface Job {
   reg: Registration;
@@ -39,6 +58,9 @@ class Lane {
   readonly queue: Job[] = [];
   running = 0;
   disabled?: string;
+  /** Credential failures in a row (probes included): the re-probe backoff level. */
+  credentialFailures = 0;
+  probeTimer?: ReturnType<typeof setTimeout>;
   constructor(readonly provider: Provider) {}
 }
 
@@ -74,7 +96,7 @@ export class Dispatcher {
     return l ? l.queue.length + l.running : 0;
   }
 
-  dispatch(reg: Registration, n: Notification): Promise<DispatchResult> {
+  dispatch(reg: Registration, n: Notification, attempt = 1): Promise<DispatchResult> {
     const lane = this.lanes.get(reg.platform);
     if (!lane) {
       this.opts.metrics.failed(reg.platform, 'unconfigured');
@@ -85,7 +107,7 @@ export class Dispatcher {
       return Promise.resolve('disabled');
     }
     return new Promise((done) => {
-      lane.queue.push({ reg, n, attempt: 1, done });
+      lane.queue.push({ reg, n, attempt, done });
       this.pump(lane);
     });
   }
@@ -118,6 +140,7 @@ export class Dispatcher {
     }
     switch (out.kind) {
       case 'sent':
+        lane.credentialFailures = 0;
         this.opts.metrics.sent(name, (performance.now() - t0) / 1000);
         job.done('sent');
         return;
@@ -148,6 +171,15 @@ export class Dispatcher {
         }
         this.opts.metrics.retried(name, out.reason);
         const delay = backoffMs(job.attempt, this.opts.retryBaseMs, this.opts.retryMaxMs, out.retryAfterMs, this.random);
+        if (this.opts.defer) {
+          try {
+            await this.opts.defer({ reg: job.reg, n: job.n, attempt: job.attempt + 1, notBefore: Date.now() + delay, reason: out.reason });
+            job.done('deferred');
+            return;
+          } catch (err) {
+            this.opts.logger.warn({ err: (err as Error).message, provider: name }, 'storing a push retry failed; retrying in memory');
+          }
+        }
         const t = setTimeout(() => {
           this.timers.delete(t);
           if (this.closed) return;
@@ -163,10 +195,12 @@ export class Dispatcher {
   private disable(lane: Lane, reason: string): void {
     if (lane.disabled) return;
     lane.disabled = reason;
+    lane.credentialFailures += 1;
     this.opts.metrics.enabled(lane.provider.name, false);
+    const inMs = this.scheduleProbe(lane);
     this.opts.logger.error(
-      { provider: lane.provider.name, reason },
-      `push provider ${lane.provider.name} DISABLED: its credentials were refused; fix them and restart the push service`,
+      { provider: lane.provider.name, reason, reprobeInMs: inMs },
+      `push provider ${lane.provider.name} DISABLED: its credentials were refused; re-probing in ${Math.round(inMs / 1000)} s (fix the credentials; a restart is not needed if they start working)`,
     );
     for (const job of lane.queue.splice(0)) {
       this.opts.metrics.failed(lane.provider.name, 'provider_disabled');
@@ -174,10 +208,61 @@ export class Dispatcher {
     }
   }
 
+  /** Re-probe backoff: base × 2^(failures-1), capped, with ±25 % jitter. */
+  private scheduleProbe(lane: Lane): number {
+    const base = this.opts.reprobeBaseMs ?? 30_000;
+    const max = this.opts.reprobeMaxMs ?? 15 * 60_000;
+    const cap = Math.min(max, base * 2 ** Math.max(0, lane.credentialFailures - 1));
+    const delay = Math.round(cap * (0.75 + this.random() * 0.5));
+    if (lane.probeTimer) clearTimeout(lane.probeTimer);
+    lane.probeTimer = setTimeout(() => {
+      lane.probeTimer = undefined;
+      void this.probe(lane);
+    }, delay);
+    lane.probeTimer.unref?.();
+    return delay;
+  }
+
+  private async probe(lane: Lane): Promise<void> {
+    if (this.closed || !lane.disabled) return;
+    const name = lane.provider.name;
+    if (!lane.provider.probe) {
+      // No side-effect-free check: half-open, the next real send decides (credentials again → disabled again,
+      // with a longer backoff).
+      this.enable(lane, 'half-open: the next send is the probe');
+      return;
+    }
+    let r;
+    try {
+      r = await lane.provider.probe();
+    } catch (err) {
+      r = { kind: 'unavailable' as const, reason: (err as Error).message };
+    }
+    if (this.closed) return;
+    if (r.kind === 'ok') {
+      this.enable(lane, 'credential probe succeeded');
+      return;
+    }
+    lane.credentialFailures += 1; // an inconclusive probe backs off too
+    const inMs = this.scheduleProbe(lane);
+    this.opts.logger.error(
+      { provider: name, reason: r.reason, probe: r.kind, reprobeInMs: inMs },
+      `push provider ${name} still DISABLED (${r.kind === 'credentials' ? 'credentials refused' : 'probe inconclusive'}); next probe in ${Math.round(inMs / 1000)} s`,
+    );
+  }
+
+  private enable(lane: Lane, why: string): void {
+    lane.disabled = undefined;
+    this.opts.metrics.enabled(lane.provider.name, true);
+    this.opts.logger.warn({ provider: lane.provider.name, why }, `push provider ${lane.provider.name} re-enabled`);
+    this.pump(lane);
+  }
+
   /** Stops timers; jobs not settled stay unsettled (their events are redelivered to the next owner). */
   close(): void {
     this.closed = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const l of this.lanes.values()) if (l.probeTimer) clearTimeout(l.probeTimer);
   }
 }

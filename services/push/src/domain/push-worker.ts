@@ -93,6 +93,11 @@ export class PushWorker {
     this.deps.metrics.result(r);
   }
 
+  /** See Collapser.coveredSeq: a retry of an older notification is superseded by a newer one. */
+  coveredSeq(deviceId: string, chatId: string): bigint | undefined {
+    return this.collapser.coveredSeq(deviceId, chatId);
+  }
+
   get openStreaks(): number {
     return this.collapser.size;
   }

@@ -43,8 +43,17 @@ export type SendOutcome =
   /** Permanently refused (bad request for this token): drop, count. */
   | { kind: 'rejected'; reason: string };
 
+/** What a credential probe found (a disabled provider is re-probed with backoff). */
+export type ProbeOutcome = { kind: 'ok' } | { kind: 'credentials'; reason: string } | { kind: 'unavailable'; reason: string };
+
 export interface Provider {
   readonly name: PlatformName;
   send(reg: Registration, n: Notification): Promise<SendOutcome>;
+  /**
+   * Checks our credentials without notifying anyone (FCM: a fresh access token and a validate_only send; APNs: a
+   * fresh provider token against a placeholder device token). Without it, a re-enabled provider's next real send
+   * is the probe.
+   */
+  probe?(): Promise<ProbeOutcome>;
   close?(): Promise<void>;
 }

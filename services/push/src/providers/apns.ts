@@ -4,7 +4,7 @@
 // per chat), apns-id (the notification id: a retry carries the same one) and apns-expiration.
 import { connect, constants, type ClientHttp2Session } from 'node:http2';
 import { importPKCS8, SignJWT, type KeyLike } from 'jose';
-import type { Notification, Provider, Registration, SendOutcome } from '../domain/types.js';
+import type { Notification, ProbeOutcome, Provider, Registration, SendOutcome } from '../domain/types.js';
 import { parseRetryAfter } from './http-client.js';
 
 export interface ApnsSettings {
@@ -17,6 +17,8 @@ export interface ApnsSettings {
 }
 
 const JWT_REUSE_MS = 50 * 60_000;
+/** Not a device token (those are hex): the credential probe's path. */
+export const APNS_PROBE_TOKEN = 'parley-credential-probe';
 const DEAD_REASONS = new Set(['BadDeviceToken', 'Unregistered', 'DeviceTokenNotForTopic', 'ExpiredToken']);
 const CREDENTIAL_REASONS = new Set(['InvalidProviderToken', 'MissingProviderToken', 'BadCertificate', 'BadCertificateEnvironment', 'Forbidden', 'TopicDisallowed', 'BadTopic', 'MissingTopic']);
 
@@ -125,6 +127,36 @@ export class ApnsProvider implements Provider {
       if (r.status === 429 || r.status >= 500) return { kind: 'retry', reason, retryAfterMs: parseRetryAfter(r.headers['retry-after']) };
       return { kind: 'rejected', reason };
     }
+  }
+
+  /**
+   * A fresh provider token against a device token no device has: APNs checks the provider token first (403
+   * InvalidProviderToken & co.), then answers 400 BadDeviceToken, so anything but a credential refusal means
+   * the credentials work. Nobody is notified.
+   */
+  async probe(): Promise<ProbeOutcome> {
+    let r;
+    try {
+      const bearer = await this.bearer(true);
+      r = await this.request(`/3/device/${APNS_PROBE_TOKEN}`, {
+        authorization: `bearer ${bearer}`,
+        'apns-topic': this.s.topic,
+        'apns-push-type': 'alert',
+        'apns-priority': '10',
+        'content-type': 'application/json',
+      }, JSON.stringify({ aps: { alert: { title: 'probe' } } }));
+    } catch (err) {
+      return { kind: 'unavailable', reason: (err as Error).message };
+    }
+    let reason = `http_${r.status}`;
+    try {
+      reason = (JSON.parse(r.body) as { reason?: string }).reason ?? reason;
+    } catch {
+      /* no JSON body */
+    }
+    if (r.status === 403 || CREDENTIAL_REASONS.has(reason) || reason === 'ExpiredProviderToken') return { kind: 'credentials', reason };
+    if (r.status === 429 || r.status >= 500) return { kind: 'unavailable', reason };
+    return { kind: 'ok' };
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@
 // POST {base}/v1/projects/{project_id}/messages:send. Collapse: android collapse_key + notification tag,
 // apns-collapse-id; the badge goes in android notification_count and aps.badge; the notification id in data.
 import { importPKCS8, SignJWT, type KeyLike } from 'jose';
-import type { Notification, Provider, Registration, SendOutcome } from '../domain/types.js';
+import type { Notification, ProbeOutcome, Provider, Registration, SendOutcome } from '../domain/types.js';
 import { parseRetryAfter, type HttpClient, type HttpResponse } from './http-client.js';
 
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
@@ -134,6 +134,37 @@ export class FcmProvider implements Provider {
       return { kind: 'rejected', reason: code };
     }
   }
+
+  /**
+   * A fresh access token, then `validate_only: true` to a placeholder token: FCM checks the request and our
+   * authorization without delivering anything (200, or 400 for the made-up token, means the credentials work).
+   */
+  async probe(): Promise<ProbeOutcome> {
+    let token: string;
+    try {
+      this.access = undefined;
+      token = await this.accessToken(true);
+    } catch (err) {
+      return err instanceof CredentialsError ? { kind: 'credentials', reason: err.message } : { kind: 'unavailable', reason: (err as Error).message };
+    }
+    const body = JSON.stringify({ validate_only: true, message: { token: FCM_PROBE_TOKEN, data: { probe: '1' } } });
+    let r: HttpResponse;
+    try {
+      r = await this.http.send(`${this.baseUrl.replace(/\/$/, '')}/v1/projects/${encodeURIComponent(this.sa.project_id)}/messages:send`, {
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` },
+        body,
+        guard: false,
+      });
+    } catch (err) {
+      return { kind: 'unavailable', reason: (err as Error).message };
+    }
+    if (r.status === 200 || r.status === 400) return { kind: 'ok' };
+    if (r.status === 401 || r.status === 403) return { kind: 'credentials', reason: fcmErrorCode(r) };
+    return { kind: 'unavailable', reason: fcmErrorCode(r) };
+  }
 }
 
 export class CredentialsError extends Error {}
+
+/** A registration token no device has: a validate_only send to it checks our credentials and notifies nobody. */
+export const FCM_PROBE_TOKEN = 'parley-credential-probe';

@@ -1,20 +1,27 @@
-// push.requests.v1 (key deviceId) → PushWorker, pipelined: a held (collapsed) or retried notification does not
-// stall its partition; offsets are committed after the effect. session.events.v1 → device removed → its
+// push.requests.v1 (key deviceId) → PushWorker, pipelined: a held (collapsed) notification does not stall its
+// partition; offsets are committed after the effect (sent, given up, or a retry stored on push.retry.v1).
+// push.retry.v1 (key deviceId) → RetryWorker, pipelined too: a record waiting for its not-before time stays
+// uncommitted, so kill -9 redelivers it to the next owner. session.events.v1 → device removed → its
 // registration is deleted.
 import { nsTopic, runConsumer, runPipelinedConsumer, TOPICS, type Kafka, type Logger } from '@parley/kit';
 import { eventsV1 } from '@parley/proto';
 import type { PushWorker } from '../../domain/push-worker.js';
+import type { RetryWorker } from '../../domain/retry-worker.js';
+import { fromRetryEvent } from './retries.js';
 import type { RegistrationStore } from '../../storage/registrations.js';
 
 export async function startPushConsumers(o: {
   kafka: Kafka;
   namespace: string;
   worker: PushWorker;
+  retries: RetryWorker;
   store: RegistrationStore;
   logger: Logger;
   maxInFlight: number;
+  retryMaxInFlight: number;
   partitionsConsumedConcurrently: number;
-}): Promise<{ stop(): Promise<void>; inFlight(): number }> {
+  onUnreadableRetry(): void;
+}): Promise<{ stop(): Promise<void>; inFlight(): number; retriesInFlight(): number }> {
   const requests = await runPipelinedConsumer({
     kafka: o.kafka,
     groupId: nsTopic(o.namespace, 'push-sender'),
@@ -23,6 +30,20 @@ export async function startPushConsumers(o: {
     handler: (ev) => o.worker.handle(ev),
     logger: o.logger,
     maxInFlight: o.maxInFlight,
+    partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
+  });
+  const retries = await runPipelinedConsumer({
+    kafka: o.kafka,
+    groupId: nsTopic(o.namespace, 'push-retry'),
+    topic: nsTopic(o.namespace, TOPICS.pushRetry),
+    schema: eventsV1.PushRetryEventSchema,
+    handler: async (ev) => {
+      const r = fromRetryEvent(ev);
+      if (!r) return o.onUnreadableRetry();
+      await o.retries.handle(r);
+    },
+    logger: o.logger,
+    maxInFlight: o.retryMaxInFlight,
     partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
   });
   const sessions = await runConsumer({
@@ -40,8 +61,9 @@ export async function startPushConsumers(o: {
   });
   return {
     inFlight: () => requests.inFlight(),
+    retriesInFlight: () => retries.inFlight(),
     async stop() {
-      await Promise.all([requests.stop(), sessions.stop()]);
+      await Promise.all([requests.stop(), retries.stop(), sessions.stop()]);
     },
   };
 }
