@@ -20,6 +20,8 @@ export const envSpec = defineConfig({
   // Delivery.
   concurrencyPerProvider: env.int('PUSH_CONCURRENCY_PER_PROVIDER', { default: 32, min: 1, max: 1000 }),
   maxInFlight: env.int('PUSH_MAX_IN_FLIGHT', { default: 5000, min: 1, max: 100_000 }),
+  /** Queued sends per provider beyond which new requests go to push.retry.v1 instead of waiting in memory. */
+  queuePerProvider: env.int('PUSH_QUEUE_PER_PROVIDER', { default: 1000, min: 1, max: 100_000 }),
   maxAttempts: env.int('PUSH_MAX_ATTEMPTS', { default: 8, min: 1, max: 50 }),
   retryBaseMs: env.duration('PUSH_RETRY_BASE', { default: '500ms', min: 1 }),
   retryMaxMs: env.duration('PUSH_RETRY_MAX', { default: '60s', min: 1 }),

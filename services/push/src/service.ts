@@ -175,6 +175,7 @@ export class PushService {
     this.producer = new EventProducer(this.kafka, this.logger);
     this.dispatcher = new Dispatcher(this.providers, {
       concurrency: this.cfg.concurrencyPerProvider,
+      queueLimit: this.cfg.queuePerProvider,
       maxAttempts: this.cfg.maxAttempts,
       retryBaseMs: this.cfg.retryBaseMs,
       retryMaxMs: this.cfg.retryMaxMs,

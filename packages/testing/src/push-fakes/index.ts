@@ -43,6 +43,8 @@ export interface Scripted {
   status: number;
   retryAfterS?: number;
   reason?: string;
+  /** Webhook: answer only after this long (a slow provider). */
+  delayMs?: number;
 }
 
 export interface PushFakes {
@@ -308,6 +310,7 @@ export async function startPushFakes(opts: { httpsPort?: number; apnsPort?: numb
     try {
       if (!webhooks.has(id)) throw new Reject(404, 'no such hook');
       const s = scripted('webhook', id);
+      if (s?.delayMs) await new Promise((r) => setTimeout(r, s.delayMs));
       if (s && s.status !== 200) throw new Reject(s.status, 'scripted', s.retryAfterS !== undefined ? { 'retry-after': String(s.retryAfterS) } : {});
       const ts = String(req.headers['x-parley-timestamp'] ?? '');
       if (!/^\d+$/.test(ts) || Math.abs(Number(ts) - Date.now() / 1000) > 300) throw new Reject(401, 'timestamp missing or more than 5 minutes off');

@@ -118,4 +118,20 @@ describe('Dispatcher', () => {
     expect(p.calls).toBe(3);
     d.close();
   });
+  it('a full lane defers new work from the request path (same attempt) but queues work from the retry path', async () => {
+    const release: Array<() => void> = [];
+    const slow: Provider = { name: 'webhook', send: () => new Promise((r) => release.push(() => r({ kind: 'sent' }))) };
+    const deferred: DeferredRetry[] = [];
+    const d = new Dispatcher([slow], { ...opts(metrics()), concurrency: 1, queueLimit: 2, defer: async (r) => void deferred.push(r) });
+    const results = [1, 2, 3].map(() => d.dispatch(reg('webhook'), n)); // 1 running, 2 queued
+    await sleep(5);
+    expect(await d.dispatch(reg('webhook'), n, 2)).toBe('deferred');
+    expect(deferred).toMatchObject([{ attempt: 2, reason: 'queue_full' }]);
+    const waited = d.dispatch(reg('webhook'), n, 2, 'wait');
+    for (let i = 0; i < 4; i++) {
+      await until(() => release.length > 0);
+      release.shift()!();
+    }
+    expect(await Promise.all([...results, waited])).toEqual(['sent', 'sent', 'sent', 'sent']);
+  });
 });

@@ -19,6 +19,12 @@ export interface DispatchMetrics {
 
 export interface DispatcherOptions {
   concurrency: number;
+  /**
+   * Jobs a lane queues beyond its running ones before new work from the request path is deferred (with
+   * `defer`) instead of held: a slow provider's backlog waits in push.retry.v1, not in the request consumer's
+   * in-flight budget, which every provider shares. Unlimited without `defer`.
+   */
+  queueLimit?: number;
   maxAttempts: number;
   retryBaseMs: number;
   retryMaxMs: number;
@@ -96,7 +102,11 @@ export class Dispatcher {
     return l ? l.queue.length + l.running : 0;
   }
 
-  dispatch(reg: Registration, n: Notification, attempt = 1): Promise<DispatchResult> {
+  /**
+   * `overflow`: what to do when the lane's queue is full ('defer': hand the job to `defer` unchanged, a short
+   * while later; 'wait': queue it anyway, as the retry path does, so a deferred job is not deferred forever).
+   */
+  dispatch(reg: Registration, n: Notification, attempt = 1, overflow: 'defer' | 'wait' = 'defer'): Promise<DispatchResult> {
     const lane = this.lanes.get(reg.platform);
     if (!lane) {
       this.opts.metrics.failed(reg.platform, 'unconfigured');
@@ -106,6 +116,19 @@ export class Dispatcher {
       this.opts.metrics.failed(reg.platform, 'provider_disabled');
       return Promise.resolve('disabled');
     }
+    const limit = this.opts.queueLimit;
+    if (overflow === 'defer' && this.opts.defer && limit !== undefined && lane.queue.length >= limit) {
+      this.opts.metrics.retried(reg.platform, 'queue_full');
+      const notBefore = Date.now() + Math.round(this.opts.retryBaseMs * (1 + this.random()));
+      return this.opts.defer({ reg, n, attempt, notBefore, reason: 'queue_full' }).then(
+        () => 'deferred' as const,
+        () => this.enqueue(lane, reg, n, attempt),
+      );
+    }
+    return this.enqueue(lane, reg, n, attempt);
+  }
+
+  private enqueue(lane: Lane, reg: Registration, n: Notification, attempt: number): Promise<DispatchResult> {
     return new Promise((done) => {
       lane.queue.push({ reg, n, attempt, done });
       this.pump(lane);

@@ -9,13 +9,13 @@ const n = (seq: number, createdAt = Date.now()): Notification => ({
 const retry = (seq: number, notBefore: number, extra: Partial<StoredRetry> = {}): StoredRetry => ({ n: n(seq), platform: 'webhook', token: 'https://old', attempt: 2, notBefore, ...extra });
 
 function worker(o: { reg?: Registration; covered?: bigint } = {}) {
-  const calls: Array<{ reg: Registration; n: Notification; attempt: number; at: number }> = [];
+  const calls: Array<{ reg: Registration; n: Notification; attempt: number; overflow: string; at: number }> = [];
   const skipped: string[] = [];
   const results: DispatchResult[] = [];
   const reg: Registration | undefined = 'reg' in o ? o.reg : { userId: 'u', deviceId: 'd', platform: 'webhook', token: 'https://new', updatedAt: 0 };
   const w = new RetryWorker({
     registrations: { get: async () => reg },
-    dispatcher: { dispatch: async (r, nn, attempt = 1) => (calls.push({ reg: r, n: nn, attempt, at: Date.now() }), 'sent') },
+    dispatcher: { dispatch: async (r, nn, attempt = 1, overflow = 'defer') => (calls.push({ reg: r, n: nn, attempt, overflow, at: Date.now() }), 'sent') },
     coveredSeq: () => o.covered,
     maxAgeMs: 60_000,
     metrics: { resumed: () => {}, skipped: (r) => skipped.push(r), result: (r) => results.push(r) },
@@ -30,7 +30,7 @@ describe('RetryWorker', () => {
     await w.handle(retry(5, nb));
     expect(calls).toHaveLength(1);
     expect(calls[0]!.at).toBeGreaterThanOrEqual(nb - 2);
-    expect(calls[0]).toMatchObject({ attempt: 2, reg: { token: 'https://new' }, n: { id: 'id5', seq: 5n, badge: 2, body: 'hi' } });
+    expect(calls[0]).toMatchObject({ attempt: 2, overflow: 'wait', reg: { token: 'https://new' }, n: { id: 'id5', seq: 5n, badge: 2, body: 'hi' } });
     expect(results).toEqual(['sent']);
   });
   it('drops a retry superseded by a newer notification, a stale one, and one whose device has no registration', async () => {

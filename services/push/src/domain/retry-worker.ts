@@ -53,7 +53,7 @@ export class RetryWorker {
     const reg = await this.deps.registrations.get(n.userId, n.deviceId);
     if (!reg) return this.deps.metrics.skipped('no_registration');
     this.deps.metrics.resumed(reg.platform);
-    this.deps.metrics.result(await this.deps.dispatcher.dispatch(reg, n, r.attempt));
+    this.deps.metrics.result(await this.deps.dispatcher.dispatch(reg, n, r.attempt, 'wait'));
   }
 
   private sleep(ms: number): Promise<void> {
