@@ -227,6 +227,24 @@ describe('chart options', () => {
     const { objects } = render(CHART, [], ['push.enabled=false']);
     expect(objects.filter((o) => o.metadata.name === fullname('push'))).toEqual([]);
   });
+
+  test('push: provider credentials from an existing Secret (every key optional) and an extra CA bundle for NODE_EXTRA_CA_CERTS', () => {
+    const dep = (set: string[]) =>
+      render(CHART, [], set).objects.find((o) => o.kind === 'Deployment' && o.metadata.name === fullname('push')) as Obj;
+    const plain = podSpec(dep([]));
+    expect(plain.containers[0].env.filter((e: Obj) => /^PUSH_(FCM|APNS|VAPID|WEBHOOK)_|^NODE_EXTRA_CA_CERTS$/.test(e.name))).toEqual([]);
+    const spec = podSpec(dep(['push.credentials.existingSecret=parley-push', 'push.extraCaCerts.configMap=corp-ca', 'push.env.PUSH_APNS_TOPIC=org.example.app']));
+    const env = spec.containers[0].env as Obj[];
+    const fromSecret = env.filter((e) => e.valueFrom?.secretKeyRef?.name === 'parley-push');
+    expect(fromSecret.map((e) => e.name).sort()).toEqual([
+      'PUSH_APNS_KEY', 'PUSH_APNS_KEY_ID', 'PUSH_APNS_TEAM_ID', 'PUSH_FCM_SERVICE_ACCOUNT', 'PUSH_VAPID_PRIVATE_KEY', 'PUSH_VAPID_PUBLIC_KEY', 'PUSH_WEBHOOK_SECRET',
+    ]); // PUSH_APNS_TOPIC: push.env wins
+    expect(fromSecret.every((e) => e.valueFrom.secretKeyRef.optional === true)).toBe(true);
+    expect(env.filter((e) => e.name === 'PUSH_APNS_TOPIC')).toEqual([{ name: 'PUSH_APNS_TOPIC', value: 'org.example.app' }]);
+    expect(env.find((e) => e.name === 'NODE_EXTRA_CA_CERTS')).toEqual({ name: 'NODE_EXTRA_CA_CERTS', value: '/etc/parley/extra-ca/ca.pem' });
+    expect(spec.containers[0].volumeMounts).toContainEqual({ name: 'extra-ca', mountPath: '/etc/parley/extra-ca', readOnly: true });
+    expect(spec.volumes).toContainEqual({ name: 'extra-ca', configMap: { name: 'corp-ca', items: [{ key: 'ca.pem', path: 'ca.pem' }] } });
+  });
 });
 
 describe('the validation can fail: broken copies of the chart', () => {

@@ -277,7 +277,7 @@ podAntiAffinity:
 {{/*
 Everything of one service: ServiceAccount, Service (gRPC services), Deployment, PodDisruptionBudget, HPA.
 Args: dict "root" $ "svc" (dict "name" "<service>" "kind" "grpc|gateway" "stores" (list ...) "calls" (list ...)
-"env" (list of EnvVar) "waitForSchema" bool "tmpSizeLimit" "64Mi")
+"env" (list of EnvVar) "waitForSchema" bool "tmpSizeLimit" "64Mi" "volumes" (list of Volume) "volumeMounts" (list of VolumeMount))
 */}}
 {{- define "parley.workload" -}}
 {{- $root := .root -}}
@@ -436,10 +436,16 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- with $svc.volumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: {{ $svc.tmpSizeLimit | default "64Mi" }}
+        {{- with $svc.volumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
         {{- if $wait }}
         # The API token only reaches the wait-for-schema init container, never the service container.
         - name: kube-api-access
