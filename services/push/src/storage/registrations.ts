@@ -3,7 +3,7 @@
 // another device moves there. Deletions of dead tokens are conditional on the token, so a fresh registration
 // made meanwhile is never deleted by a late failure of the old one.
 import { createHash } from 'node:crypto';
-import type { CassandraClient } from '@parley/kit';
+import { errors, type CassandraClient } from '@parley/kit';
 import { PLATFORMS, type PlatformName, type Registration } from '../domain/types.js';
 
 const PLATFORM_CODES: Record<PlatformName, number> = { fcm: 1, apns: 2, webpush: 3, webhook: 4 };
@@ -15,12 +15,13 @@ export const tokenKey = (platform: PlatformName, token: string): string =>
 export class RegistrationStore {
   constructor(private readonly db: CassandraClient) {}
 
+  /** A store failure is `unavailable`, so the consumers retry it (for a minute) instead of dead-lettering the event. */
   async get(userId: string, deviceId: string): Promise<Registration | undefined> {
-    const rs = await this.db.execute(
-      'SELECT platform, push_token, updated_at FROM push_registrations WHERE user_id = ? AND device_id = ?',
-      [userId, deviceId],
-      { prepare: true },
-    );
+    const rs = await this.db
+      .execute('SELECT platform, push_token, updated_at FROM push_registrations WHERE user_id = ? AND device_id = ?', [userId, deviceId], { prepare: true })
+      .catch((err: unknown) => {
+        throw errors.unavailable('push registrations are unavailable', err);
+      });
     const row = rs.first();
     if (!row) return undefined;
     const platform = platformOf(row.get('platform') as number);
