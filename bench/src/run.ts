@@ -8,6 +8,7 @@
 //   receipts one sender in a group where every member acks and reads: receipt frames/bytes per message
 // and writes bench/results/<date>-<scenario>.md.
 import { fork, type ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ParleyHttp, randomUsername } from '@parley/client';
 import { mapLimit } from '@parley/kit';
@@ -368,9 +369,11 @@ async function main(): Promise<void> {
         makeUsers: (n: number, prefix: string) => users(gatewayUrls[0]!, n, prefix),
         log,
       };
+      const load0 = loadavg()[0]!;
       const t = a.pushDirect
         ? await runPushDirect({ ...pushOpts, kafkaBrokers: mesh.env.PARLEY_KAFKA_BROKERS!.split(','), namespace: mesh.env.PARLEY_NAMESPACE ?? '' })
         : await runPushBench(pushOpts);
+      const loadNote = `1-minute load average of the box (other engineers' builds and tests share the 2 cores): ${load0.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after`;
       const body =
         header(a.pushDirect ? 'Push service alone (requests produced to push.requests.v1)' : 'Push notifications through the fake providers', a, date, target, [
           a.pushDirect
@@ -378,6 +381,7 @@ async function main(): Promise<void> {
             : `load: through the send path: ${a.pushPairs} direct chats, senders online on gateway 0, each receiver's only device registered a push token (${a.pushPlatforms.join(' / ')}, round-robin) and is offline; a warm-up message per chat first (not measured); open-loop sends at the offered rate (all platforms together) for ${a.pushDuration} s, then ≤ 20 s drain; PUSH_COLLAPSE_WINDOW=0 (every message is a notification)`,
           a.pushDirect ? 'produce ack → receipt = the producer\'s ack from Kafka → the fake provider accepted the request' :
           'notifications/s = notifications the fake accepted ÷ (first send → last receipt); ack → receipt = the sender\'s ok:true reply → the fake provider accepted the request (webhook: HMAC verified; Web Push: VAPID JWT verified and aes128gcm payload decrypted, in the bench process); missing = acked, not notified when the drain ended',
+          loadNote,
         ]) + `\n${t}\n`;
       log(`wrote ${writeResult(a.out, (a.pushDirect ? 'push-direct' : 'push') + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Push\n\n${t}`);
