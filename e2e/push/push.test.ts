@@ -1,6 +1,7 @@
 // Push through the whole mesh: devices register over the gateways, messages are sent over the gateways, and
 // the local fake providers (which verify OAuth/JWTs/VAPID/aes128gcm/HMAC like the real ones) receive them.
 import { ParleyHttp, ParleyRequestError, type Chat } from '@parley/client';
+import { createKafka, createLogger, nsTopic, TOPICS } from '@parley/kit';
 import type { Received } from '@parley/testing';
 import { chatMesh, Device, newUser, sleep, type Mesh, type User } from '../chat/helpers.js';
 
@@ -53,6 +54,23 @@ async function pushMetric(name: string, labels: Record<string, string> = {}): Pr
   return sum;
 }
 
+/** True when push's request consumer has committed every push request produced so far. */
+async function requestsCommitted(): Promise<boolean> {
+  const env = mesh.envOf('push')!;
+  const ns = env.PARLEY_NAMESPACE ?? '';
+  const topic = nsTopic(ns, TOPICS.pushRequests);
+  const admin = createKafka({ brokers: env.PARLEY_KAFKA_BROKERS!.split(','), clientId: 'e2e-push', logger: createLogger('e2e-push', 'warn') }).admin();
+  await admin.connect();
+  try {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const [group] = await admin.fetchOffsets({ groupId: nsTopic(ns, 'push-sender'), topics: [topic] });
+    const committed = new Map((group?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+    return ends.every((e) => BigInt(e.high) === 0n || (committed.get(e.partition) ?? -1n) >= BigInt(e.high));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await cond())) {
@@ -89,7 +107,11 @@ describe('push through the gateways', () => {
     await sleep(WINDOW_MS * 2); // nothing more may come
     for (const [p, k] of keys) {
       const got = ofChat(fakes().of(p, k), chat.chatId);
-      expect([p, got.length]).toEqual([p, 2]);
+      const what = (r: Received) => {
+        const x = r.payload as { seq?: number; badge?: number; data?: { seq: string; badge: string }; aps?: { badge: number } };
+        return `seq ${x.seq ?? x.data?.seq} badge ${x.badge ?? x.data?.badge ?? x.aps?.badge}`;
+      };
+      expect([p, got.length, got.map(what)]).toEqual([p, 2, got.slice(0, 2).map(what)]);
       // The window opens when the first notification is handed to the provider; its receipt can lag by a first
       // TLS handshake or OAuth exchange, so the gap between receipts is a little under the window at worst.
       expect(got[1]!.at - got[0]!.at).toBeGreaterThanOrEqual(WINDOW_MS / 2);
@@ -213,6 +235,8 @@ describe('push through the gateways', () => {
     const { seq } = await send(chat.chatId, { text: 'still there?' });
     await until(async () => (await pushMetric('parley_push_results_total', { result: 'deferred' })) > deferredBefore, 30_000, 'the retry stored');
     const at429 = fakes().attempts.find((t) => t.key === hook.id && t.status === 429)!.at;
+    // Settled: the request's offset is committed, so after the kill only push.retry.v1 still has it.
+    await until(requestsCommitted, 10_000, 'the push request committed');
     await mesh.kill('push', 'SIGKILL');
     await mesh.start('push');
     await until(() => fakes().of('webhook', hook.id).length === 1, 90_000, 'the retried notification');

@@ -17,6 +17,8 @@ export interface PushHarness {
   metricsUrl: string;
   produce(events: Array<Partial<eventsV1.PushRequestEvent> & { deviceId: string; userId: string; chatId: string; seq: bigint }>): Promise<void>;
   kill9(): Promise<void>;
+  /** True when the push-sender group has committed every push request produced so far. */
+  requestsCommitted(): Promise<boolean>;
   start(): Promise<void>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;
@@ -100,6 +102,18 @@ export async function startPushHarness(env: Record<string, string> = {}): Promis
           }),
         })),
       );
+    },
+    async requestsCommitted() {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const ends = await admin.fetchTopicOffsets(topic);
+        const [group] = await admin.fetchOffsets({ groupId: nsTopic(ns, 'push-sender'), topics: [topic] });
+        const committed = new Map((group?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+        return ends.every((e) => BigInt(e.high) === 0n || (committed.get(e.partition) ?? -1n) >= BigInt(e.high));
+      } finally {
+        await admin.disconnect();
+      }
     },
     async kill9() {
       child?.kill('SIGKILL');

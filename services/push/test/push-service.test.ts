@@ -275,6 +275,9 @@ describe('durable retries', () => {
     await h.produce([{ userId, deviceId, chatId, seq: 1n }]);
     await waitFor(async () => (await h.metric('parley_push_results_total', { result: 'deferred' })) >= 1 || undefined, { timeoutMs: 20_000, intervalMs: 100 });
     const at429 = h.fakes.attempts.find((t) => t.key === hook.id && t.status === 429)!.at;
+    // The request is settled once its retry is stored: its offset is committed (else a kill now would only
+    // redeliver the request, which proves nothing about the retry).
+    await waitFor(() => h.requestsCommitted() || undefined, { timeoutMs: 10_000, intervalMs: 100 });
     await h.kill9();
     await h.start();
     await waitFor(() => h.fakes.of('webhook', hook.id).length === 1, { timeoutMs: 60_000 });

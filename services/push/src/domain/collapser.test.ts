@@ -62,4 +62,39 @@ describe('Collapser', () => {
     await Promise.all([c.submit(item(1)), c.submit(item(2))]);
     expect(sent).toEqual([1, 2]);
   });
+  it('a redelivered request after its streak ended is not notified again (remembered for a while, bounded)', async () => {
+    const sent: number[] = [];
+    let dups = 0;
+    const c = new Collapser<ReturnType<typeof item>>(100, async (i) => void sent.push(Number(i.seq)), { onDuplicate: () => (dups += 1), memoryMs: 60_000, memoryMax: 2 });
+    await c.submit(item(1));
+    const p2 = c.submit(item(2));
+    await jest.advanceTimersByTimeAsync(100);
+    await p2;
+    await jest.advanceTimersByTimeAsync(100); // quiet window: streak ended
+    expect(c.size).toBe(0);
+    expect(c.coveredSeq('d', 'c')).toBe(2n);
+    await c.submit(item(1));
+    await c.submit(item(2));
+    expect(sent).toEqual([1, 2]);
+    expect(dups).toBe(2);
+    await c.submit(item(3)); // newer: a new streak
+    expect(sent).toEqual([1, 2, 3]);
+    // Bounded: two other chats push the oldest memory out; expired entries are forgotten.
+    for (const chat of ['x', 'y']) {
+      await c.submit(item(1, chat));
+      await jest.advanceTimersByTimeAsync(200);
+    }
+    await jest.advanceTimersByTimeAsync(200);
+    await c.submit(item(1, 'x'));
+    expect(sent.filter((s) => s === 1)).toHaveLength(3); // x remembered
+    await jest.advanceTimersByTimeAsync(61_000);
+    await c.submit(item(1, 'x'));
+    expect(sent.filter((s) => s === 1)).toHaveLength(4);
+  });
+  it('without a window every message is notified once; redeliveries are not', async () => {
+    const sent: number[] = [];
+    const c = new Collapser<ReturnType<typeof item>>(0, async (i) => void sent.push(Number(i.seq)));
+    for (const s of [1, 2, 2, 1, 3]) await c.submit(item(s));
+    expect(sent).toEqual([1, 2, 3]);
+  });
 });

@@ -73,6 +73,7 @@ describe('Dispatcher', () => {
     expect(deferred).toHaveLength(1);
     expect(deferred[0]).toMatchObject({ attempt: 2, reason: 'http_429', n: { id: 'i' }, reg: { platform: 'webhook' } });
     expect(deferred[0]!.notBefore).toBeGreaterThanOrEqual(t0 + 3000);
+    expect(Number.isInteger(deferred[0]!.notBefore)).toBe(true); // it becomes an int64
     // The deferred attempt comes back with its number: the last allowed attempt gives up instead of deferring.
     const p2 = provider('webhook', [{ kind: 'retry', reason: 'http_500' }]);
     const d2 = new Dispatcher([p2], { ...opts(m), defer: async (r) => void deferred.push(r) });
@@ -81,7 +82,7 @@ describe('Dispatcher', () => {
   });
   it('when storing the retry fails it is retried in memory', async () => {
     const p = provider('webhook', [{ kind: 'retry', reason: 'http_503' }]);
-    const d = new Dispatcher([p], { ...opts(metrics()), defer: async () => { throw new Error('kafka down'); } });
+    const d = new Dispatcher([p], { ...opts(metrics()), defer: async (r) => { expect(Number.isInteger(r.notBefore)).toBe(true); throw new Error('kafka down'); } });
     expect(await d.dispatch(reg('webhook'), n)).toBe('sent');
     expect(p.calls).toBe(2);
   });

@@ -196,7 +196,7 @@ export class Dispatcher {
         const delay = backoffMs(job.attempt, this.opts.retryBaseMs, this.opts.retryMaxMs, out.retryAfterMs, this.random);
         if (this.opts.defer) {
           try {
-            await this.opts.defer({ reg: job.reg, n: job.n, attempt: job.attempt + 1, notBefore: Date.now() + delay, reason: out.reason });
+            await this.opts.defer({ reg: job.reg, n: job.n, attempt: job.attempt + 1, notBefore: Math.ceil(Date.now() + delay), reason: out.reason });
             job.done('deferred');
             return;
           } catch (err) {

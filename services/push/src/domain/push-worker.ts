@@ -48,7 +48,11 @@ export class PushWorker {
       metrics: WorkerMetrics;
     },
   ) {
-    this.collapser = new Collapser<Item>(deps.collapseWindowMs, (item, badge) => this.deliver(item, badge), () => deps.metrics.collapsed());
+    this.collapser = new Collapser<Item>(deps.collapseWindowMs, (item, badge) => this.deliver(item, badge), {
+      onCollapsed: () => deps.metrics.collapsed(),
+      onDuplicate: () => deps.metrics.skipped('duplicate'),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
   }
 
   async handle(ev: eventsV1.PushRequestEvent): Promise<void> {

@@ -21,11 +21,11 @@ export function toRetryEvent(d: DeferredRetry): eventsV1.PushRetryEvent {
     title: n.title,
     body: n.body,
     hasPreview: n.hasPreview,
-    createdAt: BigInt(n.createdAt),
+    createdAt: BigInt(Math.trunc(n.createdAt)),
     platform: d.reg.platform,
     token: d.reg.token,
     attempt: d.attempt,
-    notBefore: BigInt(d.notBefore),
+    notBefore: BigInt(Math.ceil(d.notBefore)),
     reason: d.reason,
   });
 }
