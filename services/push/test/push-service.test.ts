@@ -272,8 +272,9 @@ describe('durable retries', () => {
     const hook = h.fakes.webhookUrl();
     await register(userId, deviceId, pushV1.Platform.WEBHOOK, hook.token);
     h.fakes.script('webhook', hook.id, [{ status: 429, retryAfterS: 12 }]);
+    const deferredBefore = await h.metric('parley_push_results_total', { result: 'deferred' });
     await h.produce([{ userId, deviceId, chatId, seq: 1n }]);
-    await waitFor(async () => (await h.metric('parley_push_results_total', { result: 'deferred' })) >= 1 || undefined, { timeoutMs: 20_000, intervalMs: 100 });
+    await waitFor(async () => (await h.metric('parley_push_results_total', { result: 'deferred' })) > deferredBefore || undefined, { timeoutMs: 20_000, intervalMs: 100 });
     const at429 = h.fakes.attempts.find((t) => t.key === hook.id && t.status === 429)!.at;
     // The request is settled once its retry is stored: its offset is committed (else a kill now would only
     // redeliver the request, which proves nothing about the retry).
