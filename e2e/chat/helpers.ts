@@ -39,9 +39,10 @@ export const LOOSE_RATES: Record<string, string> = Object.fromEntries(
 );
 
 /** The whole mesh (all six services, two gateways), cheap password hashing, loose rate limits. */
-export function chatMesh(env: Record<string, string> = {}): Promise<Mesh> {
+export function chatMesh(env: Record<string, string> = {}, more: { messageReplicas?: number } = {}): Promise<Mesh> {
   return startMesh({
     gateways: 2,
+    ...more,
     env: { PARLEY_LOG_LEVEL: 'warn', SESSION_SCRYPT_COST: '1024', SESSION_SCRYPT_PARALLELISM: '1', ...LOOSE_RATES, ...env },
   });
 }

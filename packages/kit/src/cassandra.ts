@@ -147,6 +147,8 @@ export function loadMigrations(dir: string): Migration[] {
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,47}$/;
+/** Schema changes wait for every node's agreement and queue behind other sessions' DDL: a longer read timeout. */
+const DDL = { prepare: false, readTimeout: 60_000 };
 const LOCK_TTL_S = 60;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -189,7 +191,7 @@ export async function runMigrations(opts: {
   try {
     await admin.connect();
     const replication = settings.replication ?? "{'class': 'SimpleStrategy', 'replication_factor': 1}";
-    await admin.execute(`CREATE KEYSPACE IF NOT EXISTS ${settings.keyspace} WITH replication = ${replication}`, [], { prepare: false });
+    await admin.execute(`CREATE KEYSPACE IF NOT EXISTS ${settings.keyspace} WITH replication = ${replication}`, [], DDL);
     await waitForSchemaAgreement(admin);
   } finally {
     await admin.shutdown();
@@ -204,11 +206,9 @@ export async function runMigrations(opts: {
     await client.execute(
       'CREATE TABLE IF NOT EXISTS schema_migrations (service text, version int, name text, applied_at timestamp, PRIMARY KEY (service, version))',
       [],
-      { prepare: false },
+      DDL,
     );
-    await client.execute('CREATE TABLE IF NOT EXISTS schema_migrations_lock (service text PRIMARY KEY, owner text, acquired_at timestamp)', [], {
-      prepare: false,
-    });
+    await client.execute('CREATE TABLE IF NOT EXISTS schema_migrations_lock (service text PRIMARY KEY, owner text, acquired_at timestamp)', [], DDL);
     await waitForSchemaAgreement(client);
     const appliedVersions = async () =>
       new Set(
@@ -248,7 +248,7 @@ export async function runMigrations(opts: {
     const done = await appliedVersions();
     for (const m of migrations) {
       if (done.has(m.version)) continue;
-      for (const stmt of m.statements) await client.execute(stmt, [], { prepare: false });
+      for (const stmt of m.statements) await client.execute(stmt, [], DDL);
       await waitForSchemaAgreement(client);
       await client.execute('INSERT INTO schema_migrations (service, version, name, applied_at) VALUES (?, ?, ?, ?)', [service, m.version, m.name, new Date()]);
       applied.push(`${m.version}_${m.name}`);

@@ -48,6 +48,12 @@ export interface MeshOptions {
   readyTimeoutMs?: number;
   /** Called with progress lines. */
   onProgress?: (line: string) => void;
+  /**
+   * Extra message-service replicas (processes `message-1`, `message-2`, …; default 0): same keyspace and
+   * topics, own ports, sharing the chat shards through their sequencer leases. The gateways and the other
+   * services call `message`, which forwards sends of shards another replica holds.
+   */
+  messageReplicas?: number;
   /** Start the local fake push providers (packages/testing/src/push-fakes) and point push at them (default true). */
   pushFakes?: boolean;
   /**
@@ -188,6 +194,21 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       readyUrl: `http://127.0.0.1:${ports[s]!.http}/readyz`,
     });
   }
+  const extraMessages: string[] = [];
+  for (let i = 1; i <= (opts.messageReplicas ?? 0); i++) {
+    const name = `message-${i}`;
+    const grpc = await freePort();
+    const http = await freePort();
+    const base = procs.get('message')!;
+    procs.set(name, {
+      name,
+      service: 'message',
+      script: base.script,
+      env: { ...base.env, MESSAGE_GRPC_PORT: String(grpc), MESSAGE_HTTP_PORT: String(http) },
+      readyUrl: `http://127.0.0.1:${http}/readyz`,
+    });
+    extraMessages.push(name);
+  }
   gwPorts.forEach((port, i) => {
     const name = `gateway-${i}`;
     procs.set(name, {
@@ -319,7 +340,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     stop: async () => {
       const gws = [...procs.keys()].filter((n) => n.startsWith('gateway-'));
       await Promise.all(gws.map((n) => killOne(n, 'SIGTERM')));
-      await Promise.all([...services].map((n) => killOne(n, 'SIGTERM')));
+      await Promise.all([...services, ...extraMessages].map((n) => killOne(n, 'SIGTERM')));
       await pushFakes?.close();
       // A test mesh's keyspace goes with it: hundreds of leftover keyspaces make every later schema change
       // on the one local Cassandra slow (a full `./parley test` starts dozens of meshes).
@@ -337,6 +358,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     // session first: it creates the keyspace; the rest in parallel; gateways last.
     if (services.includes('session')) await startOne('session');
     await Promise.all(services.filter((s) => s !== 'session').map((s) => startOne(s)));
+    await Promise.all(extraMessages.map((n) => startOne(n)));
     await Promise.all(gwPorts.map((_, i) => startOne(`gateway-${i}`)));
   } catch (err) {
     await mesh.stop();
