@@ -23,6 +23,7 @@ import { machine, table, writeResult } from './report.js';
 import { addCounts, ms, summarize } from './stats.js';
 import { diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
 import { scrape, stagesTable, type MetricsTarget } from './stages.js';
+import { gcPauses, gcTable } from './gc.js';
 import { runConns } from './conns.js';
 
 const log = (s: string) => console.log(`[bench] ${s}`);
@@ -320,7 +321,10 @@ async function main(): Promise<void> {
           const targets = metricsTargets();
           const histBefore = await scrape(targets);
           const before = snapshot(ps);
+          const runFrom = Date.now();
           const raw = await fleet.run(a.rate, a.duration, a.grace);
+          const gc = gcTable(gcPauses(infraProcs(), runFrom, Date.now()), a.duration + a.grace);
+          if (gc) console.log(gc);
           const used = diff(before, snapshot(ps));
           const stages = targets.length ? stagesTable(histBefore, await scrape(targets)) : '';
           if (stages) console.log(stages);
@@ -334,6 +338,7 @@ async function main(): Promise<void> {
             oneoneTable([r]) +
             '\n\n**CPU per delivered message, by process** (user+system from /proc over the run and its grace period; the infra servers are shared with anything else on the box):\n\n' +
             cpu +
+            (gc ? '\n\n**JVM GC pauses during the run** (from each JVM\'s gc.log):\n\n' + gc : '') +
             (stages ? '\n\n**Where the time goes** (histograms from every process\'s /metrics, differenced over the run; p50/p99 interpolated within buckets):\n\n' + stages : '') +
             '\n\ne2e = send due time → the receiver\'s `message.new` (same process clock). send→ack = due time → `ok:true` reply.\n';
           log(`wrote ${writeResult(a.out, 'oneone' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
