@@ -70,9 +70,9 @@ describe('the env check can fail', () => {
   test('a probe on another port than the one the service listens on', async () => {
     const objects = structuredClone(objectsByMode.default!);
     const dep = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === fullname('message')) as Obj;
-    dep.spec.template.spec.containers[0].readinessProbe.grpc.port = 50099;
+    dep.spec.template.spec.containers[0].readinessProbe.httpGet.port = 50099;
     const spec = await loadEnvSpec('message');
-    expect(envProblems('message', spec, objects, valuesFor('default')).join('\n')).toMatch(/readiness \(gRPC health\) probes port 50099/);
+    expect(envProblems('message', spec, objects, valuesFor('default')).join('\n')).toMatch(/readiness probes port 50099/);
   });
 
   test('a missing config module fails instead of skipping', async () => {

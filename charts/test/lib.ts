@@ -284,11 +284,13 @@ export function envProblems(service: string, spec: EnvSpec, objects: K8sObject[]
     ]);
   } else {
     const P = prefix(service);
-    checkPort(`${P}_GRPC_PORT`, svcValues.ports?.grpc, 'grpc', [['readiness (gRPC health)', container.readinessProbe]]);
-    if (!container.readinessProbe?.grpc) problems.push(`${service}: the readiness probe must be a gRPC health probe`);
+    checkPort(`${P}_GRPC_PORT`, svcValues.ports?.grpc, 'grpc', []);
+    // Readiness is /readyz on the ops port: the kubelet's gRPC probe cannot present a mesh client certificate.
+    if (container.readinessProbe?.httpGet?.path !== '/readyz') problems.push(`${service}: the readiness probe must be /readyz on the ops port`);
     checkPort(`${P}_HTTP_PORT`, svcValues.ports?.http, 'ops', [
       ['startup', container.startupProbe],
       ['liveness', container.livenessProbe],
+      ['readiness', container.readinessProbe],
     ]);
   }
   for (const e of container.env ?? []) {

@@ -98,13 +98,13 @@ describe.each(Object.keys(MODES))('chart, %s values', (mode) => {
     }
   });
 
-  test('probes: gRPC health for gRPC services, /healthz and /readyz on HTTP', () => {
+  test('probes: /healthz and /readyz on HTTP (ops port; a kubelet gRPC probe has no mesh certificate)', () => {
     for (const s of services) {
       const c = podSpec(byKindName(rendered[mode]!, 'Deployment', fullname(s))).containers[0];
       expect(c.livenessProbe.httpGet.path).toBe('/healthz');
       expect(c.startupProbe.httpGet.path).toBe('/healthz');
-      if (s === 'gateway') expect(c.readinessProbe.httpGet.path).toBe('/readyz');
-      else expect(c.readinessProbe.grpc.port).toBeGreaterThan(0);
+      expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+      expect(c.readinessProbe.grpc).toBeUndefined();
     }
   });
 

@@ -188,6 +188,7 @@ A name in <service>.env replaces the chart's entry of the same name.
 {{- $entries = append $entries (dict "name" (printf "%s_GRPC_PORT" $P) "value" (toString $v.ports.grpc)) -}}
 {{- $entries = append $entries (dict "name" (printf "%s_HTTP_PORT" $P) "value" (toString $v.ports.http)) -}}
 {{- end -}}
+{{- $entries = append $entries (dict "name" "PARLEY_MESH_TLS_DIR" "value" "/etc/parley/mesh-tls") -}}
 {{- range $svc.calls -}}
 {{- $entries = append $entries (dict "name" (printf "%s_%s_ADDR" $P (include "parley.prefix" .)) "value" (printf "%s-%s:%v" $fullname . (index $root.Values .).ports.grpc)) -}}
 {{- end -}}
@@ -314,7 +315,6 @@ spec:
       port: {{ $v.ports.grpc }}
       targetPort: grpc
       protocol: TCP
-      appProtocol: kubernetes.io/h2c
     - name: ops
       port: {{ $v.ports.http }}
       targetPort: ops
@@ -418,11 +418,9 @@ spec:
             timeoutSeconds: 3
             failureThreshold: 3
           readinessProbe:
-          {{- if eq $svc.kind "gateway" }}
+            # /readyz on the ops port for every service: the kubelet's gRPC probe cannot present a mesh client
+            # certificate (the gRPC health service mirrors the same readiness; kit readinessMonitor).
             httpGet: {path: /readyz, port: {{ $v.ports.http }}}
-          {{- else }}
-            grpc: {port: {{ $v.ports.grpc }}}
-          {{- end }}
             periodSeconds: 5
             timeoutSeconds: 3
             failureThreshold: 2
@@ -436,6 +434,9 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            - name: mesh-tls
+              mountPath: /etc/parley/mesh-tls
+              readOnly: true
             {{- with $svc.volumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -443,6 +444,11 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: {{ $svc.tmpSizeLimit | default "64Mi" }}
+        # This workload's mesh identity (templates/shared/mesh-tls.yaml).
+        - name: mesh-tls
+          secret:
+            secretName: {{ $fullname }}-mesh-tls-{{ $name }}
+            defaultMode: 0440
         {{- with $svc.volumes }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

@@ -221,6 +221,11 @@ export const infraEnv = {
     logLevel: env.enum('PARLEY_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], { default: 'info' }),
     /** Isolates meshes sharing servers: prefixes Kafka topics/groups (`<ns>.`) and Redis keys (`<ns>:`). */
     namespace: env.str('PARLEY_NAMESPACE', { default: '' }),
+    /**
+     * The directory with this process's mesh identity (ca.crt, tls.crt, tls.key). Read by @parley/kit's gRPC
+     * server and clients themselves when they are created; unset, they refuse to start (no plaintext mode).
+     */
+    meshTlsDir: env.str('PARLEY_MESH_TLS_DIR', { optional: true }),
   },
 };
 

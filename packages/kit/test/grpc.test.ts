@@ -5,6 +5,7 @@ import { create, toBinary, fromBinary } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import { healthV1, testingV1 } from '@parley/proto';
 import { ERROR_CODES, ParleyError, createClient, createGrpcServer, createLogger, createMetrics, type Client, type GrpcServer } from '../src/index.js';
+import { asGateway, asTestServer } from './support.js';
 
 // Captures log lines so the test can see what the server logged for an unknown error.
 const lines: Record<string, unknown>[] = [];
@@ -23,7 +24,7 @@ let lastDeadline: Date | undefined;
 const stream: { finished?: { aborted: boolean } } = {};
 
 beforeAll(async () => {
-  server = createGrpcServer({ logger, metrics });
+  server = createGrpcServer({ ...asTestServer, logger, metrics });
   server.addService(testingV1.EchoService, {
     echo: async (req, ctx) => {
       lastDeadline = ctx.deadline;
@@ -52,7 +53,7 @@ beforeAll(async () => {
   server.health.set('', 'SERVING');
   const port = await server.listen('127.0.0.1', 0);
   addr = `127.0.0.1:${port}`;
-  client = createClient(testingV1.EchoService, addr, { deadlineMs: 2000 });
+  client = createClient(testingV1.EchoService, addr, { ...asGateway, deadlineMs: 2000 });
 });
 
 afterAll(async () => {
@@ -113,7 +114,8 @@ describe('gRPC bridge', () => {
   });
 
   it('speaks plain gRPC on /<typeName>/<Method> (a raw grpc-js client interoperates)', async () => {
-    const raw = new grpc.Client(addr, grpc.credentials.createInsecure());
+    const { ca, key, cert } = asGateway.identity;
+    const raw = new grpc.Client(addr, grpc.credentials.createSsl(ca, key, cert, { checkServerIdentity: () => undefined }));
     const res = await new Promise<testingV1.EchoResponse>((ok, fail) =>
       raw.makeUnaryRequest(
         '/parley.testing.v1.EchoService/Echo',
@@ -197,20 +199,20 @@ describe('gRPC bridge', () => {
   });
 
   it('answers unregistered methods and unreachable servers with unavailable', async () => {
-    const s2 = createGrpcServer({ logger });
+    const s2 = createGrpcServer({ ...asTestServer, logger });
     s2.addService(testingV1.EchoService, {});
     const p = await s2.listen('127.0.0.1', 0);
-    const c2 = createClient(testingV1.EchoService, `127.0.0.1:${p}`);
+    const c2 = createClient(testingV1.EchoService, `127.0.0.1:${p}`, asGateway);
     await expect(c2.echo({ text: 'x' })).rejects.toMatchObject({ code: 'unavailable' });
     c2.close();
     await s2.shutdown(500);
-    const c3 = createClient(testingV1.EchoService, '127.0.0.1:1', { deadlineMs: 500 });
+    const c3 = createClient(testingV1.EchoService, '127.0.0.1:1', { ...asGateway, deadlineMs: 500 });
     await expect(c3.echo({ text: 'x' })).rejects.toMatchObject({ code: 'unavailable' });
     c3.close();
   });
 
   it('serves grpc.health.v1 Check and Watch', async () => {
-    const health = createClient(healthV1.Health, addr);
+    const health = createClient(healthV1.Health, addr, asGateway);
     expect((await health.check({ service: '' })).status).toBe(healthV1.HealthCheckResponse_ServingStatus.SERVING);
     server.health.set('parley.testing.v1.EchoService', 'NOT_SERVING');
     expect((await health.check({ service: 'parley.testing.v1.EchoService' })).status).toBe(
@@ -233,11 +235,11 @@ describe('gRPC bridge', () => {
   });
 
   it('shutdown ends Health.Watch streams and does not wait for the timeout', async () => {
-    const s = createGrpcServer({ logger });
+    const s = createGrpcServer({ ...asTestServer, logger });
     s.addService(testingV1.EchoService, { echo: async (r) => ({ text: r.text }) });
     s.health.set('', 'SERVING');
     const p = await s.listen('127.0.0.1', 0);
-    const h = createClient(healthV1.Health, `127.0.0.1:${p}`);
+    const h = createClient(healthV1.Health, `127.0.0.1:${p}`, asGateway);
     const seen: number[] = [];
     const watching = (async () => {
       for await (const r of h.watch({ service: 'parley.testing.v1.EchoService' })) seen.push(r.status);

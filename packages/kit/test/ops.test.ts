@@ -1,13 +1,13 @@
 // The ops HTTP server over loopback: /healthz, /readyz (names the failing check, recovers), /metrics.
 import { createGrpcServer, createMetrics, readinessMonitor, startOpsServer } from '../src/index.js';
-import { logger } from './support.js';
+import { asTestServer, logger } from './support.js';
 
 describe('ops server', () => {
   it('serves healthz, readyz and metrics, and readiness follows the stores', async () => {
     let redisUp = true;
     const metrics = createMetrics('ops-test');
     metrics.counter('parley_ops_test_total', 'x').inc(3);
-    const grpc = createGrpcServer({ logger });
+    const grpc = createGrpcServer({ ...asTestServer, logger });
     const readiness = readinessMonitor({
       logger,
       intervalMs: 60_000,

@@ -1,5 +1,6 @@
 // Shared settings for the kit's integration tests: the real local servers (./parley infra start), overridable
 // with the same PARLEY_* variables the services read, and a unique id per run so suites never collide.
+import { testPki } from '@parley/testing';
 import { createLogger } from '../src/index.js';
 
 const env = process.env;
@@ -24,3 +25,8 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 30_00
     await sleep(50);
   }
 }
+
+/** Mesh identities (mutual TLS is not optional): test servers are `testing` and admit `gateway`, test clients are `gateway`. */
+export const pki = testPki();
+export const asTestServer = { identity: pki.identity('testing'), allowedCallers: ['gateway'] };
+export const asGateway = { identity: pki.identity('gateway') };

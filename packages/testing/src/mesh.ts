@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort, infraEnv, repoRoot } from './infra.js';
 import { startPushFakes, type PushFakes } from './push-fakes/index.js';
+import { ensurePki, MESH_NAMES, testPki, type Pki } from './pki.js';
 
 export const BACKEND_SERVICES = ['session', 'group', 'message', 'presence', 'media', 'push'] as const;
 export type BackendService = (typeof BACKEND_SERVICES)[number];
@@ -100,7 +101,12 @@ export interface Mesh {
   envOf(name: string): Record<string, string> | undefined;
   /** The fake push providers push sends to (unless `pushFakes: false`). */
   pushFakes?: PushFakes;
+  /** The mesh CA and the identity (certificate) of each process (PARLEY_MESH_TLS_DIR; src/pki.ts). */
+  pki: Pki;
 }
+
+/** Where a container finds its mesh identity (the directory is mounted read-only). */
+const CONTAINER_TLS_DIR = '/etc/parley/mesh-tls';
 
 
 
@@ -175,6 +181,15 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   const pushFakes = opts.pushFakes === false ? undefined : await startPushFakes(fixed ? { httpsPort: 9470, apnsPort: 9471 } : {});
   if (pushFakes) Object.assign(perService.push, pushFakes.env);
 
+  // Mutual TLS between every process, as in the chart: `./parley up` keeps its CA under .run/pki/dev, test
+  // meshes share .run/pki/test, images get theirs with keys a container's non-root user can read.
+  const pki = opts.images
+    ? ensurePki(join(root, '.run', 'pki', 'images'), MESH_NAMES, { keyMode: 0o644 })
+    : fixed
+      ? ensurePki(join(root, '.run', 'pki', 'dev'), MESH_NAMES, { days: 365 })
+      : testPki();
+  const tlsDir = (service: string) => (opts.images ? CONTAINER_TLS_DIR : pki.dirOf(service));
+
   const procs = new Map<string, Proc>();
   for (const s of BACKEND_SERVICES) {
     const P = s.toUpperCase();
@@ -188,6 +203,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
         [`${P}_HOST`]: '127.0.0.1',
         [`${P}_GRPC_PORT`]: String(ports[s]!.grpc),
         [`${P}_HTTP_PORT`]: String(ports[s]!.http),
+        PARLEY_MESH_TLS_DIR: tlsDir(s),
         ...perService[s],
         ...(opts.env ?? {}),
       },
@@ -226,6 +242,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
         GATEWAY_PRESENCE_ADDR: addr('presence'),
         GATEWAY_MEDIA_ADDR: addr('media'),
         GATEWAY_PUSH_ADDR: addr('push'),
+        PARLEY_MESH_TLS_DIR: tlsDir('gateway'),
         // The web client served at / may move its WebSocket to any of the mesh's gateways (web/README.md).
         GATEWAY_WEB_GATEWAYS: gwPorts.map((p) => `http://127.0.0.1:${p}`).join(','),
         // glibc's per-thread malloc arenas fragment a process holding tens of thousands of sockets; two
@@ -250,7 +267,10 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     const envArgs = Object.entries(p.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
     const child = spawn(
       podman,
-      ['run', '--rm', '--name', containerName(p), '--network', 'host', '--read-only', '--tmpfs', '/tmp', '--pull', 'never', ...envArgs, image],
+      [
+        'run', '--rm', '--name', containerName(p), '--network', 'host', '--read-only', '--tmpfs', '/tmp', '--pull', 'never',
+        '-v', `${pki.dirOf(p.service)}:${CONTAINER_TLS_DIR}:ro`, ...envArgs, image,
+      ],
       { env: podmanEnv, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout?.pipe(p.log, { end: false });
@@ -352,6 +372,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     readyUrl: (name) => procs.get(name)?.readyUrl,
     envOf: (name) => procs.get(name)?.env,
     ...(pushFakes ? { pushFakes } : {}),
+    pki,
   };
 
   try {

@@ -5,7 +5,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import WebSocket from 'ws';
 import { ParleyError, createGrpcServer, createLogger, type GrpcServer } from '@parley/kit';
 import { groupV1, sessionV1 } from '@parley/proto';
-import { infraSettings } from '@parley/testing';
+import { infraSettings, testPki } from '@parley/testing';
 import { envToCfg } from '../src/config.js';
 import { GatewayService } from '../src/service.js';
 
@@ -25,7 +25,7 @@ beforeAll(async () => {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const jwk = JSON.stringify(await exportJWK(publicKey));
   token = await new SignJWT({ did: 'd_1' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setSubject('u_1').setIssuer('parley').setAudience('parley').setIssuedAt().setExpirationTime('5m').sign(privateKey);
-  session = createGrpcServer({ logger });
+  session = createGrpcServer({ logger, identity: testPki().identity('session') });
   session.addService(sessionV1.SessionService, {
     createAccount: async () => boom(),
     login: async () => {
@@ -41,11 +41,12 @@ beforeAll(async () => {
     unregisterConnection: async () => ({}),
     heartbeatConnections: async () => ({}),
   });
-  group = createGrpcServer({ logger });
+  group = createGrpcServer({ logger, identity: testPki().identity('group') });
   group.addService(groupV1.GroupService, { getChat: async () => boom(), listChats: async () => Promise.reject(new RangeError(`bad ${SECRET}`)) });
   const sessionPort = await session.listen('127.0.0.1', 0);
   const groupPort = await group.listen('127.0.0.1', 0);
   const ns = `leak${Date.now().toString(36)}`;
+  process.env.PARLEY_MESH_TLS_DIR = testPki().dirOf('gateway');
   gw = await GatewayService.create(
     envToCfg({
       GATEWAY_HOST: '127.0.0.1',

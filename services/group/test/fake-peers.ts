@@ -3,6 +3,7 @@
 import { create } from '@bufbuild/protobuf';
 import { createGrpcServer, createLogger, ParleyError, type GrpcServer } from '@parley/kit';
 import { commonV1, messageV1, sessionV1 } from '@parley/proto';
+import { testPki } from '@parley/testing';
 
 export class FakeMessages {
   /** chatId → committed system messages in seq order */
@@ -78,9 +79,9 @@ export async function startFakePeers(): Promise<{ messages: FakeMessages; sessio
   const messages = new FakeMessages();
   const session = new FakeSession();
   const servers: GrpcServer[] = [];
-  const m = createGrpcServer({ logger });
+  const m = createGrpcServer({ logger, identity: testPki().identity('message') });
   m.addService(messageV1.MessageService, messages.impl());
-  const s = createGrpcServer({ logger });
+  const s = createGrpcServer({ logger, identity: testPki().identity('session') });
   s.addService(sessionV1.SessionService, session.impl());
   servers.push(m, s);
   const mp = await m.listen('127.0.0.1', 0);

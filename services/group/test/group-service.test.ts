@@ -8,6 +8,7 @@ import { commonV1, eventsV1, groupV1 } from '@parley/proto';
 import { envSpec } from '../src/config.js';
 import { GroupService } from '../src/service.js';
 import { directChatId } from '../src/domain/rules.js';
+import { testPki } from '@parley/testing';
 import { startFakePeers } from './fake-peers.js';
 
 const id = randomBytes(4).toString('hex');
@@ -26,6 +27,8 @@ const { ADMIN, MEMBER } = commonV1.MemberRole;
 beforeAll(async () => {
   peers = await startFakePeers();
   for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) peers.session.users.add(u);
+  // The service's mesh identity (mutual TLS, @parley/kit grpc); the test calls it as the gateway would.
+  process.env.PARLEY_MESH_TLS_DIR = testPki().dirOf('group');
   const cfg = envSpec.parse({
     GROUP_GRPC_PORT: '0',
     GROUP_HTTP_PORT: '0',
@@ -43,7 +46,7 @@ beforeAll(async () => {
   });
   svc = await GroupService.create(cfg, { migrationsDir: join(__dirname, '..', 'migrations'), logger: createLogger('group-test', cfg.logLevel) });
   await svc.start();
-  client = createClient(groupV1.GroupService, `127.0.0.1:${svc.grpcPort}`, { deadlineMs: 20_000 });
+  client = createClient(groupV1.GroupService, `127.0.0.1:${svc.grpcPort}`, { identity: testPki().identity('gateway'), deadlineMs: 20_000 });
   sub = new Redis(cfg.redisUrl);
   const prefix = nsKey(ns, 'parley:gw:');
   await sub.psubscribe(`${prefix}*`);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { createCassandra, createClient, createKafka, createLogger, ensureTopics, nsTopic, TOPICS, type Client } from '@parley/kit';
 import { mediaV1 } from '@parley/proto';
+import { testPki } from '@parley/testing';
 import { envSpec, type MediaConfig } from '../src/config.js';
 import { MediaService } from '../src/service.js';
 import type { MemberView } from '../src/domain/access.js';
@@ -31,6 +32,8 @@ export interface Harness {
 export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
   const id = randomBytes(4).toString('hex');
   const ns = `md${id}`;
+  // The service's mesh identity (mutual TLS, @parley/kit grpc); the test calls it as the gateway would.
+  process.env.PARLEY_MESH_TLS_DIR = testPki().dirOf('media');
   const cfg = envSpec.parse({
     MEDIA_GRPC_PORT: '0',
     MEDIA_HTTP_PORT: '0',
@@ -47,7 +50,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   await ensureTopics(createKafka({ brokers: cfg.kafkaBrokers, clientId: 'media-test', logger }), [{ topic: nsTopic(ns, TOPICS.chatMessages), numPartitions: 2 }]);
   const svc = await MediaService.create(cfg, { logger, migrationsDir: join(__dirname, '..', 'migrations'), host: '127.0.0.1', members, sweeper: false });
   await svc.start();
-  const client = createClient(mediaV1.MediaService, `127.0.0.1:${svc.grpcPort}`, { deadlineMs: 20_000 });
+  const client = createClient(mediaV1.MediaService, `127.0.0.1:${svc.grpcPort}`, { identity: testPki().identity('gateway'), deadlineMs: 20_000 });
   return {
     svc,
     cfg,

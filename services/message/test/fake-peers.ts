@@ -4,6 +4,7 @@
 import { create } from '@bufbuild/protobuf';
 import { createGrpcServer, createLogger, ParleyError, type GrpcServer } from '@parley/kit';
 import { commonV1, groupV1, sessionV1 } from '@parley/proto';
+import { testPki } from '@parley/testing';
 
 export interface FakeMember {
   joinedSeq: bigint;
@@ -67,9 +68,9 @@ export async function startFakePeers(): Promise<{ group: FakeGroup; session: Fak
   const logger = createLogger('fake-peers', 'silent');
   const group = new FakeGroup();
   const session = new FakeSession();
-  const gs: GrpcServer = createGrpcServer({ logger });
+  const gs: GrpcServer = createGrpcServer({ logger, identity: testPki().identity('group') });
   gs.addService(groupV1.GroupService, group.impl());
-  const ss: GrpcServer = createGrpcServer({ logger });
+  const ss: GrpcServer = createGrpcServer({ logger, identity: testPki().identity('session') });
   ss.addService(sessionV1.SessionService, session.impl());
   const gp = await gs.listen('127.0.0.1', 0);
   const sp = await ss.listen('127.0.0.1', 0);

@@ -8,6 +8,7 @@ import { eventsV1, messageV1 } from '@parley/proto';
 import type { Consumer } from 'kafkajs';
 import { envSpec, type MessageConfig } from '../src/config.js';
 import { MessageService } from '../src/service.js';
+import { testPki } from '@parley/testing';
 import { startFakePeers } from './fake-peers.js';
 
 export interface Harness {
@@ -27,6 +28,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const id = randomBytes(4).toString('hex');
   const ns = `mt${id}`;
   const peers = await startFakePeers();
+  // The service's mesh identity (mutual TLS, @parley/kit grpc); the test calls it as the gateway would.
+  process.env.PARLEY_MESH_TLS_DIR = testPki().dirOf('message');
   const cfg = envSpec.parse({
     MESSAGE_GRPC_PORT: '0',
     MESSAGE_HTTP_PORT: '0',
@@ -43,7 +46,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const logger = createLogger('message-test', cfg.logLevel);
   const svc = await MessageService.create(cfg, { logger, migrationsDir: join(__dirname, '..', 'migrations'), host: '127.0.0.1' });
   await svc.start();
-  const client = createClient(messageV1.MessageService, `127.0.0.1:${svc.grpcPort}`, { deadlineMs: 20_000 });
+  const client = createClient(messageV1.MessageService, `127.0.0.1:${svc.grpcPort}`, { identity: testPki().identity('gateway'), deadlineMs: 20_000 });
 
   const deliveries: Harness['deliveries'] = [];
   const sub = new Redis(cfg.redisUrl);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { createCassandra, createClient, createKafka, createLogger, EventProducer, nsTopic, TOPICS, type Client } from '@parley/kit';
 import { eventsV1, pushV1 } from '@parley/proto';
-import { freePort, infraEnv, repoRoot, startPushFakes, uniqueName, waitFor, type PushFakes } from '@parley/testing';
+import { freePort, infraEnv, repoRoot, startPushFakes, testPki, uniqueName, waitFor, type PushFakes } from '@parley/testing';
 
 export interface PushHarness {
   fakes: PushFakes;
@@ -47,6 +47,7 @@ export async function startPushHarness(env: Record<string, string> = {}): Promis
     PUSH_GRPC_PORT: String(grpcPort),
     PUSH_HTTP_PORT: String(httpPort),
     PUSH_HOST: '127.0.0.1',
+    PARLEY_MESH_TLS_DIR: testPki().dirOf('push'),
     PUSH_COLLAPSE_WINDOW: '2500ms',
     PUSH_RETRY_BASE: '100ms',
     PUSH_RETRY_MAX: '2s',
@@ -76,7 +77,7 @@ export async function startPushHarness(env: Record<string, string> = {}): Promis
   const logger = createLogger('push-test', 'warn');
   const kafka = createKafka({ brokers: procEnv.PARLEY_KAFKA_BROKERS!.split(','), clientId: 'push-test', logger });
   const producer = new EventProducer(kafka, logger);
-  const client = createClient(pushV1.PushService, `127.0.0.1:${grpcPort}`, { deadlineMs: 10_000 });
+  const client = createClient(pushV1.PushService, `127.0.0.1:${grpcPort}`, { identity: testPki().identity('gateway'), deadlineMs: 10_000 });
   const topic = nsTopic(ns, TOPICS.pushRequests);
   const metricsUrl = `http://127.0.0.1:${httpPort}/metrics`;
 

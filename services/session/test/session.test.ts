@@ -5,6 +5,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { ParleyError, TOPICS, createClient, createCassandra, createKafka, createLogger, createRedis, cassandraSettings, nsKey, nsTopic, type Client } from '@parley/kit';
 import type { Consumer } from 'kafkajs';
 import { eventsV1, sessionV1 } from '@parley/proto';
+import { testPki } from '@parley/testing';
 import { envSpec } from '../src/config.js';
 import { SessionService } from '../src/service.js';
 import { TokenIssuer } from '../src/domain/token-issuer.js';
@@ -32,10 +33,12 @@ const cfg = envSpec.parse({
 });
 
 beforeAll(async () => {
+  // The service's mesh identity (mutual TLS, @parley/kit grpc); the test calls it as the gateway would.
+  process.env.PARLEY_MESH_TLS_DIR = testPki().dirOf('session');
   svc = await SessionService.create(cfg, { migrationsDir: join(__dirname, '..', 'migrations'), logger });
   await svc.start();
   // 30 s: 128 concurrent sign-ups (hash + LWT each) on a busy shared box.
-  c = createClient(sessionV1.SessionService, `127.0.0.1:${svc.grpcPort}`, { deadlineMs: 30_000 });
+  c = createClient(sessionV1.SessionService, `127.0.0.1:${svc.grpcPort}`, { identity: testPki().identity('gateway'), deadlineMs: 30_000 });
 }, 90_000);
 
 afterAll(async () => {

@@ -5,6 +5,7 @@ import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2
 import { ParleyError } from '../errors.js';
 import { deserializer, fromGrpcError, methodPath, serializer } from './codec.js';
 import type { CallOptions, Client } from './types.js';
+import { identityOfPeer, meshIdentityFromEnv, serviceIdentityOf, type MeshIdentity } from './identity.js';
 import type { Logger } from 'pino';
 
 export interface ClientOptions {
@@ -12,6 +13,26 @@ export interface ClientOptions {
   deadlineMs?: number;
   /** Failed calls are logged here at debug level (the caller decides what is worth a warning). */
   logger?: Logger;
+  /** The certificate this client presents (default: the directory PARLEY_MESH_TLS_DIR names; none → throws). */
+  identity?: MeshIdentity;
+  /**
+   * The identity the server must prove (its certificate's CN). Default: the service's own (`parley.session.v1.…`
+   * → `session`); for other services (grpc.health.v1, tests) any certificate the mesh CA issued.
+   */
+  server?: string;
+}
+
+/** Client credentials: our certificate, the mesh CA as the only trust anchor, the server's identity checked by name. */
+function channelCredentials(identity: MeshIdentity, expected: string | undefined): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(identity.ca, identity.key, identity.cert, {
+    // The address (a Service name, a pod IP, 127.0.0.1) says nothing about who answers; the certificate does.
+    checkServerIdentity: (_host, cert) => {
+      const got = identityOfPeer(cert);
+      if (got === undefined) return new Error('the server certificate carries no mesh identity');
+      if (expected !== undefined && got !== expected) return new Error(`the server is "${got}", not "${expected}"`);
+      return undefined;
+    },
+  });
 }
 
 function metadataOf(opts?: CallOptions): grpc.Metadata {
@@ -29,7 +50,8 @@ export function createClient<S extends GenService<GenServiceMethods>>(service: S
     log?.debug({ method, code: pe.code, err: pe.message }, 'gRPC call failed');
     return pe;
   };
-  const channel = new grpc.Client(address, grpc.credentials.createInsecure(), {
+  const identity = options.identity ?? meshIdentityFromEnv();
+  const channel = new grpc.Client(address, channelCredentials(identity, options.server ?? serviceIdentityOf(desc.typeName)), {
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1,

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { ParleyError, asParleyError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { definitionFor, toServiceError } from './codec.js';
+import { MESH_CALLS, MeshIdentityError, callersOf, identityOfPeer, meshIdentityFromEnv, type MeshIdentity } from './identity.js';
 import type { HandlerContext, ServiceImpl } from './types.js';
 
 export type HealthStatus = 'SERVING' | 'NOT_SERVING';
@@ -36,9 +37,18 @@ export interface GrpcServerOptions {
   logger: Logger;
   metrics?: Metrics;
   maxReceiveMessageLength?: number;
+  /** This server's mesh identity (default: the directory PARLEY_MESH_TLS_DIR names; none → throws). */
+  identity?: MeshIdentity;
+  /**
+   * The client identities admitted (default: `callersOf(identity.name)`, the MESH_CALLS graph). Every other
+   * caller gets PERMISSION_DENIED (`forbidden`); grpc.health.v1 admits any certificate the mesh CA issued.
+   */
+  allowedCallers?: readonly string[];
 }
 
-function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): {
+const HEALTH_SERVICE = 'grpc.health.v1.Health';
+
+function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, caller: string): {
   ctx: HandlerContext;
   done: () => void;
 } {
@@ -55,7 +65,7 @@ function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWri
   }
   const onCancel = () => ac.abort(new ParleyError('unavailable', 'cancelled by caller'));
   call.once('cancelled', onCancel);
-  const ctx: HandlerContext = { signal: ac.signal, metadata, peer: call.getPeer() };
+  const ctx: HandlerContext = { signal: ac.signal, metadata, peer: call.getPeer(), caller };
   if (d) ctx.deadline = d;
   return {
     ctx,
@@ -82,6 +92,11 @@ function drained(call: grpc.ServerWritableStream<unknown, unknown>, signal: Abor
 
 export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
   const log = opts.logger.child({ subsystem: 'grpc' });
+  const identity = opts.identity ?? meshIdentityFromEnv();
+  if (!opts.allowedCallers && !MESH_CALLS[identity.name]) {
+    throw new MeshIdentityError(`gRPC server identity "${identity.name}" is not a mesh service (MESH_CALLS) and no allowedCallers were given`);
+  }
+  const allowed = new Set(opts.allowedCallers ?? callersOf(identity.name));
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxReceiveMessageLength ?? 8 * 1024 * 1024,
     'grpc.keepalive_time_ms': 30_000,
@@ -97,6 +112,18 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
   const duration = opts.metrics?.histogram('parley_grpc_server_handling_seconds', 'gRPC handling time', ['method'], [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
   ]);
+
+  const denied = opts.metrics?.counter('parley_grpc_server_denied_total', 'gRPC calls refused: the caller identity may not call this service', ['caller']);
+  /** The caller's identity if it may call `service`, else a `forbidden` error (PERMISSION_DENIED). */
+  const admit = (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, service: string, method: string): string | ParleyError => {
+    // The TLS handshake already refused any client without a certificate issued by the mesh CA.
+    const caller = identityOfPeer(call.getAuthContext()?.sslPeerCertificate);
+    if (caller !== undefined && (service === HEALTH_SERVICE || allowed.has(caller))) return caller;
+    denied?.inc({ caller: caller ?? '(none)' });
+    handled?.inc({ method, code: 'forbidden' });
+    log.warn({ caller: caller ?? null, method, peer: call.getPeer() }, 'gRPC call refused: caller may not call this service');
+    return new ParleyError('forbidden', `mesh identity "${caller ?? '(none)'}" may not call ${identity.name}`);
+  };
 
   const fail = (err: unknown, method: string): Partial<grpc.ServiceError> => {
     const pe = asParleyError(err);
@@ -115,8 +142,10 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
       const name = `${service.name}.${m.name}`;
       if (m.methodKind === 'unary') {
         handlers[m.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+          const caller = admit(call, service.typeName, name);
+          if (caller instanceof ParleyError) return cb(toServiceError(caller));
           const t0 = process.hrtime.bigint();
-          const { ctx, done } = contextOf(call);
+          const { ctx, done } = contextOf(call, caller);
           Promise.resolve()
             .then(() => (fn as (r: unknown, c: HandlerContext) => Promise<unknown>)(call.request, ctx))
             .then(
@@ -133,8 +162,10 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
         };
       } else {
         handlers[m.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const caller = admit(call, service.typeName, name);
+          if (caller instanceof ParleyError) return void call.emit('error', toServiceError(caller));
           const t0 = process.hrtime.bigint();
-          const { ctx, done } = contextOf(call);
+          const { ctx, done } = contextOf(call, caller);
           void (async () => {
             try {
               for await (const item of (fn as (r: unknown, c: HandlerContext) => AsyncIterable<unknown>)(call.request, ctx)) {
@@ -246,10 +277,12 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
     },
     listen(host, port) {
       return new Promise((ok, fail2) => {
-        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+        // Mutual TLS: a client without a certificate issued by the mesh CA fails the handshake.
+        const creds = grpc.ServerCredentials.createSsl(identity.ca, [{ private_key: identity.key, cert_chain: identity.cert }], true);
+        server.bindAsync(`${host}:${port}`, creds, (err, bound) => {
           if (err) fail2(err);
           else {
-            log.info({ host, port: bound }, 'gRPC listening');
+            log.info({ host, port: bound, identity: identity.name, callers: [...allowed] }, 'gRPC listening (mutual TLS)');
             ok(bound);
           }
         });

@@ -10,6 +10,8 @@ export interface HandlerContext {
   metadata: Record<string, string>;
   deadline?: Date;
   peer: string;
+  /** The caller's mesh identity (its client certificate's CN), already checked against the server's callers. */
+  caller: string;
 }
 
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
