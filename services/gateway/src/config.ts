@@ -92,6 +92,12 @@ export const envSpec = defineConfig({
     ]),
   ),
   ...authRates,
+  /**
+   * Per-user message.send budget, cluster-wide in Redis: shared by every device of the user on every gateway
+   * (docs/protocol.md §D). Unset: twice the per-device send budget (GATEWAY_RATE_SEND_*).
+   */
+  userSendPerMinute: env.int('GATEWAY_USER_RATE_SEND_PER_MINUTE', { optional: true, min: 0 }),
+  userSendBurst: env.int('GATEWAY_USER_RATE_SEND_BURST', { optional: true, min: 1 }),
   ...infraEnv.redis,
   ...infraEnv.common,
 } as const);
@@ -117,6 +123,8 @@ export interface GatewayConfig {
   webGateways: string[];
   addrs: { session: string; group: string; message: string; presence: string; media: string; push: string };
   rates: RateConfig;
+  /** Cluster-wide per-user budgets (Redis). */
+  userRates: { send: { perMinute: number; burst: number } };
   authRates: Record<AuthRateClass, { perMinute: number; burst: number }>;
   trustedProxies: string[];
   loginLockout: { threshold: number; baseMs: number; maxMs: number; windowMs: number };
@@ -154,6 +162,12 @@ export function envToCfg(raw: Record<string, string | undefined>): GatewayConfig
       push: c.pushAddr,
     },
     rates: { send: r('send'), typing: r('typing'), mutate: r('mutate'), read: r('read'), ack: r('ack'), misc: r('misc') },
+    userRates: {
+      send: {
+        perMinute: c.userSendPerMinute ?? 2 * r('send').perMinute,
+        burst: c.userSendBurst ?? 2 * r('send').burst,
+      },
+    },
     authRates: Object.fromEntries(
       (Object.keys(AUTH_ENV) as AuthRateClass[]).map((cls) => [cls, { perMinute: c[`auth_${cls}_perMinute`]!, burst: c[`auth_${cls}_burst`]! }]),
     ) as GatewayConfig['authRates'],

@@ -40,6 +40,9 @@ export interface GatewayMetrics {
   requestSeconds: Histogram<string>;
   deliveries: Counter<string>;
   closes: Counter<string>;
+  /** Requests refused by a cluster-wide per-user budget / let through unchecked because Redis failed (user-limits.ts). */
+  userLimited: Counter<string>;
+  userLimitUnchecked: Counter<string>;
 }
 
 export function createGatewayMetrics(): GatewayMetrics {
@@ -54,6 +57,8 @@ export function createGatewayMetrics(): GatewayMetrics {
     requestSeconds: m.histogram('parley_gateway_request_seconds', 'WebSocket request handling time, by op', ['op']),
     deliveries: m.counter('parley_gateway_deliveries_total', 'Gateway deliveries received from Redis, by payload', ['payload']),
     closes: m.counter('parley_gateway_closes_total', 'Connections closed, by close code', ['code']),
+    userLimited: m.counter('parley_gateway_user_rate_limited_total', 'Requests refused by a per-user cluster-wide budget, by op', ['op']),
+    userLimitUnchecked: m.counter('parley_gateway_user_limit_unchecked_total', 'Requests let through without the per-user check (Redis failed or slow), by op', ['op']),
   };
 }
 

@@ -6,6 +6,7 @@ import { createGatewayMetrics, createUpstreams, type GatewayMetrics, type Upstre
 import { DeliveryChannel } from './storage/delivery-channel.js';
 import { Authenticator } from './transport/auth/authenticator.js';
 import { AuthLimits } from './transport/http/auth-limits.js';
+import { UserLimits } from './transport/ws/user-limits.js';
 import { TokenVerifier } from './transport/auth/token-verifier.js';
 import { buildApp } from './transport/http/app.js';
 import { ConnectionManager } from './transport/ws/connection-manager.js';
@@ -43,7 +44,8 @@ export class GatewayService {
     const redis = createRedis(cfg.redisUrl, { logger, name: 'gateway' });
     const verifier = new TokenVerifier(upstreams.session, logger.child({ subsystem: 'keys' }), cfg.keysRefreshMs);
     const authenticator = new Authenticator(verifier, upstreams.session);
-    const connections = new ConnectionManager(cfg, logger.child({ subsystem: 'ws' }), metrics, upstreams);
+    const userLimits = new UserLimits(redis, cfg, logger.child({ subsystem: 'user-limits' }), metrics.userLimitUnchecked);
+    const connections = new ConnectionManager(cfg, logger.child({ subsystem: 'ws' }), metrics, upstreams, userLimits);
     const deliveries = new DeliveryChannel(cfg.redisUrl, gatewayChannel(cfg.namespace, cfg.instanceId), gatewayBroadcastChannel(cfg.namespace), logger.child({ subsystem: 'deliveries' }), (d) =>
       connections.deliver(d),
     );

@@ -12,6 +12,7 @@ import { DeviceLimiter } from '../../domain/rate-limiter.js';
 import type { AuthContext } from '../auth/authenticator.js';
 import type { RequestContext } from './dispatch.js';
 import { MessageStream } from './message-stream.js';
+import type { UserLimits } from './user-limits.js';
 import { CLOSE, WebSocketConnection } from './websocket-connection.js';
 
 const REGISTRY_BATCH = 2000;
@@ -36,6 +37,8 @@ export class ConnectionManager {
     readonly logger: Logger,
     readonly metrics: GatewayMetrics,
     private readonly upstreams: Upstreams,
+    /** Cluster-wide per-user budgets (Redis); absent: per-device buckets only. */
+    readonly userLimits?: UserLimits,
   ) {
     this.backlog = new MessageStream(upstreams.message, logger.child({ subsystem: 'backlog' }));
     this.reqCtxBase = {

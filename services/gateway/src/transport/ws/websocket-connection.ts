@@ -146,6 +146,20 @@ export class WebSocketConnection {
       this.sendError(f.id, { code: 'rate_limited', message: `too many ${f.op} requests`, retryAfterMs });
       return;
     }
+    const users = this.manager.userLimits;
+    if (f.op === 'message.send' && users) {
+      // The user's budget across all devices and gateways (Redis); replies keep the order of the frames.
+      void users.send(this.userId).then((wait) => {
+        if (this.closed) return;
+        if (wait > 0) {
+          this.manager.metrics.userLimited.inc({ op: f.op });
+          this.sendError(f.id, { code: 'rate_limited', message: 'too many message.send requests for this account', retryAfterMs: wait });
+          return;
+        }
+        void this.handle(f);
+      });
+      return;
+    }
     void this.handle(f);
   }
 
