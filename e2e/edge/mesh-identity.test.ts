@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await mesh?.stop();
   rmSync(tmp, { recursive: true, force: true });
-});
+}, 120_000);
 
 const addrOf = (svc: string) => mesh.envOf('gateway-0')![`GATEWAY_${svc.toUpperCase()}_ADDR`]!;
 
