@@ -43,6 +43,9 @@ export interface GatewayMetrics {
   /** Requests refused by a cluster-wide per-user budget / let through unchecked because Redis failed (user-limits.ts). */
   userLimited: Counter<string>;
   userLimitUnchecked: Counter<string>;
+  /** Delivery-subscription gaps and the backlog passes / messages they triggered (message-stream.ts). */
+  resyncs: Counter<string>;
+  resyncMessages: Counter<string>;
 }
 
 export function createGatewayMetrics(): GatewayMetrics {
@@ -58,6 +61,8 @@ export function createGatewayMetrics(): GatewayMetrics {
     deliveries: m.counter('parley_gateway_deliveries_total', 'Gateway deliveries received from Redis, by payload', ['payload']),
     closes: m.counter('parley_gateway_closes_total', 'Connections closed, by close code', ['code']),
     userLimited: m.counter('parley_gateway_user_rate_limited_total', 'Requests refused by a per-user cluster-wide budget, by op', ['op']),
+    resyncs: m.counter('parley_gateway_resyncs_total', 'Delivery subscription gaps after which every connected device was resynchronised from its cursor'),
+    resyncMessages: m.counter('parley_gateway_resync_messages_total', 'Messages sent to connected devices by a resynchronisation pass'),
     userLimitUnchecked: m.counter('parley_gateway_user_limit_unchecked_total', 'Requests let through without the per-user check (Redis failed or slow), by op', ['op']),
   };
 }

@@ -46,8 +46,14 @@ export class GatewayService {
     const authenticator = new Authenticator(verifier, upstreams.session);
     const userLimits = new UserLimits(redis, cfg, logger.child({ subsystem: 'user-limits' }), metrics.userLimitUnchecked);
     const connections = new ConnectionManager(cfg, logger.child({ subsystem: 'ws' }), metrics, upstreams, userLimits);
-    const deliveries = new DeliveryChannel(cfg.redisUrl, gatewayChannel(cfg.namespace, cfg.instanceId), gatewayBroadcastChannel(cfg.namespace), logger.child({ subsystem: 'deliveries' }), (d) =>
-      connections.deliver(d),
+    const deliveries = new DeliveryChannel(
+      cfg.redisUrl,
+      gatewayChannel(cfg.namespace, cfg.instanceId),
+      gatewayBroadcastChannel(cfg.namespace),
+      logger.child({ subsystem: 'deliveries' }),
+      (d) => connections.deliver(d),
+      () => connections.resync(),
+      `gateway-deliveries:${cfg.instanceId}`,
     );
     let draining = false;
     const readiness = readinessMonitor({

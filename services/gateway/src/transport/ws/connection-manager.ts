@@ -40,7 +40,7 @@ export class ConnectionManager {
     /** Cluster-wide per-user budgets (Redis); absent: per-device buckets only. */
     readonly userLimits?: UserLimits,
   ) {
-    this.backlog = new MessageStream(upstreams.message, logger.child({ subsystem: 'backlog' }));
+    this.backlog = new MessageStream(upstreams.message, logger.child({ subsystem: 'backlog' }), metrics);
     this.reqCtxBase = {
       gatewayId: cfg.instanceId,
       upstreams,
@@ -213,6 +213,18 @@ export class ConnectionManager {
       const targets = exact && exact.deviceId === t.deviceId ? [exact] : this.forDevice(t.deviceId);
       for (const c of targets) if (c.userId === t.userId && c.ready) c.sendText(text, ev.event);
     }
+  }
+
+  /**
+   * The delivery subscription was interrupted: whatever was published meanwhile is lost for this gateway's
+   * sockets, but not for the inbox. Every ready connection gets a backlog pass from its device's cursor
+   * (a bounded number at a time); clients dedupe what they already had by chatId+seq.
+   */
+  resync(): void {
+    const ready = [...this.conns.values()].filter((c) => c.ready && !c.closed);
+    this.metrics.resyncs.inc();
+    this.logger.info({ connections: ready.length }, 'resynchronising connected devices from their cursors');
+    this.backlog.resync(ready);
   }
 
   /** Closes every connection of a device (removal seen by this gateway). */

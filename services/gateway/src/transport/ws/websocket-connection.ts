@@ -38,6 +38,8 @@ export class WebSocketConnection {
   /** Cut by the sweep for silence (no pong or frame for two heartbeat intervals). */
   silent = false;
   backlogAbort: AbortController | undefined;
+  /** The connect-time backlog pass finished (`inbox.drained` sent). */
+  backlogDone = false;
   private early: string[] | undefined = [];
   private bad: BadFrameCounter | undefined;
 
