@@ -33,6 +33,8 @@ export interface PushBenchOptions {
   log: (s: string) => void;
   /** Longest wait for the last notifications after the sends (s). */
   drainS?: number;
+  /** Called after the warm-up, before the measured cells (e.g. to read every process's histograms). */
+  onMeasureStart?: () => Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -88,6 +90,7 @@ export async function runPushBench(o: PushBenchOptions): Promise<string> {
     while (Date.now() - t0 < 60_000 && o.fakes.received.slice(startIdx).filter((r) => want.has(keyOf(r))).length < want.size) await sleep(200);
     o.log(`push: warm-up ${o.fakes.received.slice(startIdx).filter((r) => want.has(keyOf(r))).length}/${want.size} notified in ${Date.now() - t0} ms`);
   }
+  await o.onMeasureStart?.();
 
   for (const rate of rates) {
     o.log(`push: ${rate} msg/s for ${o.durationS} s over ${o.pairs} chats (${platforms.join(' + ')})`);

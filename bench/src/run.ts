@@ -375,9 +375,16 @@ async function main(): Promise<void> {
         log,
       };
       const load0 = loadavg()[0]!;
+      const targets = metricsTargets();
+      let histBefore = await scrape(targets);
       const t = a.pushDirect
         ? await runPushDirect({ ...pushOpts, kafkaBrokers: mesh.env.PARLEY_KAFKA_BROKERS!.split(','), namespace: mesh.env.PARLEY_NAMESPACE ?? '' })
-        : await runPushBench(pushOpts);
+        : await runPushBench({ ...pushOpts, onMeasureStart: async () => void (histBefore = await scrape(targets)) });
+      // Where the time goes (the measured cells only): the send path's and push's own histograms.
+      const stages = stagesTable(histBefore, await scrape(targets))
+        .split('\n')
+        .filter((l, i) => i < 2 || /parley_push_|parley_message_(fanout|send)|parley_gateway_request|parley_kafka_produce_seconds/.test(l))
+        .join('\n');
       const loadNote = `1-minute load average of the box (other engineers' builds and tests share the 2 cores): ${load0.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after`;
       const body =
         header(a.pushDirect ? 'Push service alone (requests produced to push.requests.v1)' : 'Push notifications through the fake providers', a, date, target, [
@@ -387,7 +394,7 @@ async function main(): Promise<void> {
           a.pushDirect ? 'produce ack → receipt = the producer\'s ack from Kafka → the fake provider accepted the request' :
           'notifications/s = notifications the fake accepted ÷ (first send → last receipt); ack → receipt = the sender\'s ok:true reply → the fake provider accepted the request (webhook: HMAC verified; Web Push: VAPID JWT verified and aes128gcm payload decrypted, in the bench process); missing = acked, not notified when the drain ended',
           loadNote,
-        ]) + `\n${t}\n`;
+        ]) + `\n${t}\n\n**Where the time goes** (histograms of every process, differenced over the measured cells; \`parley_push_request_lag_seconds\` = message created → push took its request, i.e. send path + fan-out + Kafka; \`parley_push_send_seconds\` = the provider request):\n\n${stages}\n`;
       log(`wrote ${writeResult(a.out, (a.pushDirect ? 'push-direct' : 'push') + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Push\n\n${t}`);
       console.log(t);

@@ -189,6 +189,12 @@ export class PushService {
     const skipped = metrics.counter('parley_push_skipped_total', 'Push requests with nothing to send', ['reason']);
     const collapsed = metrics.counter('parley_push_collapsed_total', 'Push requests folded into a pending notification');
     const results = metrics.counter('parley_push_results_total', 'Settled notifications by result', ['result']);
+    const lag = metrics.histogram(
+      'parley_push_request_lag_seconds',
+      'Message created → its push request taken by push (send path, fan-out, Kafka)',
+      [],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60],
+    );
     const session = this.cfg.sessionAddr
       ? createClient(sessionV1.SessionService, this.cfg.sessionAddr, { deadlineMs: 2000, logger: this.logger })
       : undefined;
@@ -200,7 +206,12 @@ export class PushService {
       collapseWindowMs: this.cfg.collapseWindowMs,
       maxAgeMs: this.cfg.maxAgeMs,
       logger: this.logger,
-      metrics: { skipped: (r) => skipped.inc({ reason: r }), collapsed: () => collapsed.inc(), result: (r) => results.inc({ result: r }) },
+      metrics: {
+        requestLag: (sec) => lag.observe({}, sec),
+        skipped: (r) => skipped.inc({ reason: r }),
+        collapsed: () => collapsed.inc(),
+        result: (r) => results.inc({ result: r }),
+      },
     });
 
     const resumed = metrics.counter('parley_push_retries_resumed_total', 'Deferred attempts taken from push.retry.v1 and sent again', ['provider']);

@@ -25,6 +25,8 @@ interface Item {
 }
 
 export interface WorkerMetrics {
+  /** Seconds from the message's creation to this push request being taken (send path + fan-out + Kafka). */
+  requestLag?(seconds: number): void;
   skipped(reason: string): void;
   collapsed(): void;
   result(r: DispatchResult): void;
@@ -60,7 +62,9 @@ export class PushWorker {
       this.deps.metrics.skipped('malformed');
       return;
     }
-    if ((this.deps.now ?? Date.now)() - Number(ev.createdAt) > this.deps.maxAgeMs) {
+    const age = (this.deps.now ?? Date.now)() - Number(ev.createdAt);
+    this.deps.metrics.requestLag?.(Math.max(0, age) / 1000);
+    if (age > this.deps.maxAgeMs) {
       this.deps.metrics.skipped('stale');
       return;
     }
