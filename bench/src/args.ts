@@ -43,6 +43,8 @@ export interface BenchArgs {
   presenceDevices: number;
   presenceWatchers: number;
   presenceConcurrency: number;
+  presenceWorkers: number;
+  presenceHoldMs: number;
   /** Receipts scenario: group size (with the sender), messages. */
   receiptsGroupSize: number;
   receiptsMessages: number;
@@ -59,7 +61,7 @@ const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--r
        [--group-size 1024] [--group-messages 20] [--group-interval 500] [--group-no-ack]
        [--media-sizes 1,20] [--media-concurrency 1,4] [--media-count 16]
        [--push-rates 50,150] [--push-platforms webhook,webpush] [--push-duration 15] [--push-pairs 50] [--push-direct]
-       [--presence-devices 10000] [--presence-watchers 1000] [--presence-concurrency 100]
+       [--presence-devices 10000] [--presence-watchers 1000] [--presence-concurrency 100 (per worker)] [--presence-workers 4] [--presence-hold 200 (ms)]
        [--receipts-group-size 1024] [--receipts-messages 5]
        [--conns 20000] [--conn-workers 4] [--conn-concurrency 400] [--conn-devices 200]  (scenario conns: not in "all")
        [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10] [--tag name]
@@ -95,6 +97,8 @@ export function parseArgs(argv: string[]): BenchArgs {
     presenceDevices: 10_000,
     presenceWatchers: 1000,
     presenceConcurrency: 100,
+    presenceWorkers: 4,
+    presenceHoldMs: 200,
     receiptsGroupSize: 1024,
     receiptsMessages: 5,
     pushDirect: false,
@@ -147,6 +151,8 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--presence-devices': a.presenceDevices = Math.floor(num()); break;
       case '--presence-watchers': a.presenceWatchers = Math.floor(num()); break;
       case '--presence-concurrency': a.presenceConcurrency = Math.floor(num()); break;
+      case '--presence-workers': a.presenceWorkers = Math.max(1, Math.floor(num())); break;
+      case '--presence-hold': a.presenceHoldMs = Math.max(0, Math.floor(num())); break;
       case '--receipts-group-size': a.receiptsGroupSize = Math.floor(num()); break;
       case '--receipts-messages': a.receiptsMessages = Math.floor(num()); break;
       case '--push-direct': a.pushDirect = true; break;

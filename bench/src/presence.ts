@@ -1,12 +1,15 @@
 // Scenarios `presence` and `receipts` (bench/README.md).
-//   presence  N target devices connect and then disconnect (clean close) in waves, while W watchers, each
-//             subscribed to N / W of them (so every target has one watcher), record the time from the
-//             target's `session.ready` (connect) or close frame (disconnect) to the watcher's `presence`
-//             event: the latency of presence churn as a subscriber sees it.
+//   presence  N target devices connect and then disconnect (clean close), churned by several processes
+//             (presence-worker.ts), while W watchers, each subscribed to N / W of them (so every target has
+//             one watcher), record the time from the target's `session.ready` (connect) or close call
+//             (disconnect) to the watcher's `presence` event: the latency of presence churn as a
+//             subscriber sees it (wall clock: the processes share one machine's clock).
 //   receipts  one sender in a group of G members sends M messages; every member acks and then reads each
 //             one; the sender's device counts the receipt frames (`receipt` + `receipts`) and bytes it
 //             gets per message, and the time from the last member's `message.read` reply to the sender
 //             having every member's read receipt.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { connect, type ParleyConnection, type Presence } from '@parley/client';
 import { mapLimit } from '@parley/kit';
 import { ms, summarize, type LatencySummary } from './stats.js';
@@ -21,63 +24,93 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface ChurnResult {
   targets: number;
   watchers: number;
+  workers: number;
   online: LatencySummary;
   offline: LatencySummary;
   missing: number;
+  failed: number;
+  errors: Record<string, number>;
   wallS: number;
+  connectsPerS: number;
 }
 
+const wall = () => performance.timeOrigin + performance.now();
+
+/**
+ * Watchers in this process; the targets churned by `workers` forked processes (presence-worker.ts), each
+ * with `concurrency` devices in flight. Every target has exactly one watcher.
+ */
 export async function runPresenceChurn(
   wsUrls: string[],
   watchers: Creds[],
   targets: Creds[],
-  o: { concurrency: number; log: (s: string) => void },
+  o: { concurrency: number; workers: number; holdMs: number; log: (s: string) => void },
 ): Promise<ChurnResult> {
-  const started = new Map<string, { on?: number; off?: number }>();
-  const onLat: number[] = [];
-  const offLat: number[] = [];
+  const seen = new Map<string, { on?: number; off?: number }>();
   const per = Math.ceil(targets.length / watchers.length);
   const wconns: ParleyConnection[] = [];
   await mapLimit(watchers, 32, async (w, i) => {
     const c = await connect(wsUrls[i % wsUrls.length]!, w.accessToken, { recordEvents: false, requestTimeoutMs: 30_000 });
     c.on('presence', (data) => {
       const p = (data as { presence: Presence }).presence;
-      const s = started.get(p.userId);
-      if (!s) return;
-      const now = performance.now();
-      if (p.status === 'online' && s.on !== undefined) {
-        onLat.push(now - s.on);
-        s.on = undefined;
-      } else if (p.status === 'offline' && s.off !== undefined) {
-        offLat.push(now - s.off);
-        s.off = undefined;
-      }
+      let s = seen.get(p.userId);
+      if (!s) seen.set(p.userId, (s = {}));
+      const now = wall();
+      if (p.status === 'online' && s.on === undefined) s.on = now;
+      else if (p.status === 'offline' && s.on !== undefined && s.off === undefined) s.off = now;
     });
     const mine = targets.slice(i * per, (i + 1) * per).map((t) => t.userId);
     if (mine.length) await c.request('presence.subscribe', { userIds: mine });
     wconns.push(c);
   });
-  o.log(`presence: ${watchers.length} watchers subscribed; churning ${targets.length} devices, ${o.concurrency} at a time`);
-  const t0 = performance.now();
-  await mapLimit(targets, o.concurrency, async (t, i) => {
-    started.set(t.userId, {});
-    const s = started.get(t.userId)!;
-    const c = await connect(wsUrls[(i + 1) % wsUrls.length]!, t.accessToken, { recordEvents: false, requestTimeoutMs: 30_000 });
-    s.on = performance.now();
-    await sleep(200);
-    s.off = performance.now();
-    await c.close();
-  });
-  const wallS = (performance.now() - t0) / 1000;
-  await sleep(3000);
+  o.log(`presence: ${watchers.length} watchers subscribed; churning ${targets.length} devices from ${o.workers} processes, ${o.concurrency} in flight each`);
+  const script = fileURLToPath(new URL('./presence-worker.js', import.meta.url));
+  const children = Array.from({ length: o.workers }, () => fork(script, [], { stdio: 'inherit', execArgv: ['--max-old-space-size=2048'] }));
+  const share = Math.ceil(targets.length / o.workers);
+  const t0 = wall();
+  type Done = { type: 'done'; samples: [string, number, number][]; failed: number; errors: Record<string, number> } | { type: 'error'; message: string };
+  const replies = await Promise.all(
+    children.map(
+      (c, k) =>
+        new Promise<Done>((resolve) => {
+          c.once('message', (m: Done) => resolve(m));
+          c.send({ type: 'churn', wsUrls, targets: targets.slice(k * share, (k + 1) * share), offset: k + 1, concurrency: o.concurrency, holdMs: o.holdMs });
+        }),
+    ),
+  );
+  const wallS = (wall() - t0) / 1000;
+  for (const c of children) c.kill();
+  await sleep(3000); // the last offline events arrive
   for (const c of wconns) await c.close().catch(() => {});
+  const onLat: number[] = [];
+  const offLat: number[] = [];
+  let missing = 0;
+  let failed = 0;
+  const errors: Record<string, number> = {};
+  for (const r of replies) {
+    if (r.type === 'error') throw new Error(`presence worker: ${r.message}`);
+    failed += r.failed;
+    for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+    for (const [u, on, off] of r.samples) {
+      const s = seen.get(u);
+      if (s?.on !== undefined) onLat.push(s.on - on);
+      else missing += 1;
+      if (s?.off !== undefined) offLat.push(s.off - off);
+      else missing += 1;
+    }
+  }
+  const done = replies.reduce((n, r) => n + (r.type === 'done' ? r.samples.length : 0), 0);
   return {
     targets: targets.length,
     watchers: watchers.length,
+    workers: o.workers,
     online: summarize(onLat),
     offline: summarize(offLat),
-    missing: 2 * targets.length - onLat.length - offLat.length,
+    missing,
+    failed,
+    errors,
     wallS,
+    connectsPerS: done / wallS,
   };
 }
 

@@ -58,7 +58,7 @@ export const BENCH_MESH_ENV: Record<string, string> = {
 
 async function users(baseUrl: string, n: number, prefix: string): Promise<Creds[]> {
   const http = new ParleyHttp(baseUrl);
-  return mapLimit(Array.from({ length: n }, (_, i) => i), 16, async () => {
+  return mapLimit(Array.from({ length: n }, (_, i) => i), 48, async () => {
     const username = randomUsername(prefix);
     await http.createAccount({ username, password: PASSWORD });
     const t = await http.login({ username, password: PASSWORD, deviceName: 'bench' });
@@ -401,20 +401,23 @@ async function main(): Promise<void> {
     }
     if (a.scenarios.includes('presence')) {
       log(`presence: creating ${a.presenceWatchers} watchers and ${a.presenceDevices} devices…`);
+      const tAcc = performance.now();
       const watchers = await users(gatewayUrls[0]!, a.presenceWatchers, 'bw');
       const targets = await users(gatewayUrls[0]!, a.presenceDevices, 'bt');
-      const r = await runPresenceChurn(wsUrls, watchers, targets, { concurrency: a.presenceConcurrency, log });
+      log(`presence: accounts created in ${((performance.now() - tAcc) / 1000).toFixed(1)} s`);
+      const r = await runPresenceChurn(wsUrls, watchers, targets, { concurrency: a.presenceConcurrency, workers: a.presenceWorkers, holdMs: a.presenceHoldMs, log });
       const t = table(
-        ['devices', 'watchers', 'event', 'p50', 'p95', 'p99', 'max', 'count', 'missing', 'churn wall time'],
+        ['devices', 'watchers', 'event', 'p50', 'p95', 'p99', 'max', 'count', 'missing', 'failed connects', 'churn wall time', 'connects/s'],
         [
-          [r.targets, r.watchers, 'online (session.ready → presence)', ms(r.online.p50), ms(r.online.p95), ms(r.online.p99), ms(r.online.max), r.online.count, r.missing, `${r.wallS.toFixed(1)} s`],
-          [r.targets, r.watchers, 'offline (close → presence)', ms(r.offline.p50), ms(r.offline.p95), ms(r.offline.p99), ms(r.offline.max), r.offline.count, '', ''],
+          [r.targets, r.watchers, 'online (session.ready → presence)', ms(r.online.p50), ms(r.online.p95), ms(r.online.p99), ms(r.online.max), r.online.count, r.missing, r.failed, `${r.wallS.toFixed(1)} s`, r.connectsPerS.toFixed(0)],
+          [r.targets, r.watchers, 'offline (close → presence)', ms(r.offline.p50), ms(r.offline.p95), ms(r.offline.p99), ms(r.offline.max), r.offline.count, '', '', '', ''],
         ],
       );
       const body =
         header('Presence churn', a, date, target, [
-          `load: ${r.targets} devices (one per user) each connect, stay 200 ms, close cleanly, ${a.presenceConcurrency} at a time, on alternating gateways; ${r.watchers} watchers each subscribed to ${Math.ceil(r.targets / r.watchers)} of them; one generator process`,
-          'latency = the target\'s session.ready (online) or its close call (offline) → the watcher\'s `presence` event, same process clock',
+          `load: ${r.targets} devices (one per user) each connect, stay ${a.presenceHoldMs} ms, close cleanly; churned by ${r.workers} generator processes with ${a.presenceConcurrency} devices in flight each, on alternating gateways; ${r.watchers} watchers (in the main generator process) each subscribed to ${Math.ceil(r.targets / r.watchers)} of them`,
+          'latency = the target\'s session.ready (online) or its close call (offline) → the watcher\'s `presence` event (wall clock, one machine)',
+          `connect errors: ${JSON.stringify(r.errors)}`,
         ]) + `\n${t}\n`;
       log(`wrote ${writeResult(a.out, 'presence' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Presence churn\n\n${t}`);

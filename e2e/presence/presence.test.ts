@@ -1,7 +1,9 @@
 // Presence, typing and settings end to end through two gateways (protocol §4, §8.6, §8.7;
 // docs/protocol.md "Presence", "Typing", "Settings"), including the lastSeen privacy matrix, flapping,
 // a silent network loss and bad input.
-import { connect, type ParleyConnection, type Presence } from '@parley/client';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import type { Presence } from '@parley/client';
 import {
   Device,
   HEARTBEAT_MS,
@@ -32,6 +34,12 @@ async function one(user: User, gw: number): Promise<Device> {
 }
 
 const lastOf = (d: Device, userId: string): Presence | undefined => presenceEvents(d, userId).at(-1);
+
+/** A bare WebSocket client (run from e2e/, where `ws` resolves) that prints `ready` on session.ready. */
+const SILENT_CLIENT = `const WebSocket = require('ws');
+const ws = new WebSocket(process.env.WS_URL, { headers: { Authorization: 'Bearer ' + process.env.WS_TOKEN } });
+ws.on('message', (m) => { if (String(m).includes('session.ready')) process.stdout.write('ready\\n'); });
+ws.on('error', () => {});`;
 
 describe('presence', () => {
   it('subscribe returns the current state, then online/offline events across gateways; a clean close shows within 1 s', async () => {
@@ -85,17 +93,32 @@ describe('presence', () => {
     await wd.disconnect();
   });
 
-  it('a silent network loss shows offline within 2.5 heartbeat intervals', async () => {
+  it('a silent network loss (the client process paused: socket open, nothing answers) shows offline within 2.5 heartbeat intervals', async () => {
     const [w, t] = await newUsers(mesh, 2, 'ps');
     const wd = await one(w!, 0);
     const [td] = await devicesOf(mesh, t!, 1);
     await wd.c.request('presence.subscribe', { userIds: [t!.userId] });
-    const silent: ParleyConnection = await connect(mesh.wsUrls[1]!, td!.accessToken, { autoPong: false });
-    await wd.until(() => lastOf(wd, t!.userId)?.status === 'online', 5000, 'online');
-    const t0 = Date.now();
-    await wd.until(() => lastOf(wd, t!.userId)?.status === 'offline', 2.5 * HEARTBEAT_MS + 500, 'offline after silence');
-    expect(Date.now() - t0).toBeLessThanOrEqual(2.5 * HEARTBEAT_MS + 500);
-    silent.terminate();
+    // A separate client process; SIGSTOP freezes it with its TCP connection up (no FIN, the kernel still
+    // ACKs), so the gateway sees exactly what a lost network looks like: pings nobody answers.
+    const child = spawn(process.execPath, ['-e', SILENT_CLIENT], {
+      cwd: path.join(__dirname, '..'),
+      env: { ...process.env, WS_URL: mesh.wsUrls[1]!, WS_TOKEN: td!.accessToken },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+        child.once('exit', (code) => reject(new Error(`client exited with ${code}`)));
+      });
+      await wd.until(() => lastOf(wd, t!.userId)?.status === 'online', 5000, 'online');
+      process.kill(child.pid!, 'SIGSTOP');
+      const t0 = Date.now();
+      await wd.until(() => lastOf(wd, t!.userId)?.status === 'offline', 2.5 * HEARTBEAT_MS, 'offline after the client froze');
+      expect(Date.now() - t0).toBeLessThanOrEqual(2.5 * HEARTBEAT_MS);
+      expect(lastOf(wd, t!.userId)!.lastSeen).toBeDefined();
+    } finally {
+      child.kill('SIGKILL');
+    }
     await wd.disconnect();
   });
 

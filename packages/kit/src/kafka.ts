@@ -304,6 +304,12 @@ export async function runConsumer<S extends DescMessage>(opts: {
   /** How many distinct keys of one partition's batch are handled at once (same key: always in order). */
   keyConcurrency?: number;
   /**
+   * The ordering key of an event, when it is finer than the Kafka message key (default: the message key):
+   * events with the same lane are handled in offset order, different lanes concurrently. Only for handlers
+   * whose effects commute across lanes.
+   */
+  laneOf?: (key: Buffer | null, value: Buffer | null) => string;
+  /**
    * Handled offsets of all partitions are committed together at most this often (ms; default 50, 0 = after
    * every event). A crash redelivers at most this much of handled events (at-least-once either way); a stop,
    * a retry and a failure commit what was handled first.
@@ -437,7 +443,7 @@ export async function runConsumer<S extends DescMessage>(opts: {
     // Same key → one lane, in offset order; lanes run `keyConcurrency` at a time.
     const lanes = new Map<string, number[]>();
     messages.forEach((m, i) => {
-      const k = keyConcurrency === 1 ? '' : (m.key?.toString() ?? '');
+      const k = keyConcurrency === 1 ? '' : opts.laneOf ? opts.laneOf(m.key, m.value) : (m.key?.toString() ?? '');
       let l = lanes.get(k);
       if (!l) lanes.set(k, (l = []));
       l.push(i);

@@ -272,4 +272,41 @@ describe('Kafka', () => {
     await admin.disconnect();
     expect(offs[0]!.partitions[0]!.offset).toBe('80');
   }, 60_000);
+
+  it('laneOf: one message key split into finer lanes (here by userId) that run concurrently, each in order', async () => {
+    const topic = `${runId}.lanes.v1`;
+    await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
+    const users = ['u1', 'u2', 'u3', 'u4'];
+    await producer.send(
+      topic,
+      Receipt,
+      Array.from({ length: 40 }, (_, i) => ({ key: 'one-chat', message: create(Receipt, { chatId: 'one-chat', userId: users[i % users.length]!, upToSeq: BigInt(i) }) })),
+    );
+    const seen = new Map<string, bigint[]>();
+    let active = 0;
+    let maxActive = 0;
+    const consumer = await runConsumer({
+      kafka,
+      groupId: `${runId}.lanes`,
+      topic,
+      schema: Receipt,
+      logger,
+      keyConcurrency: 8,
+      laneOf: (_key, value) => fromBinary(Receipt, value ?? new Uint8Array()).userId,
+      handler: async (e) => {
+        active += 1;
+        maxActive = Math.max(maxActive, active);
+        await new Promise((r) => setTimeout(r, 5));
+        const l = seen.get(e.userId) ?? [];
+        l.push(e.upToSeq);
+        seen.set(e.userId, l);
+        active -= 1;
+      },
+    });
+    await waitFor(() => [...seen.values()].reduce((a, l) => a + l.length, 0) >= 40, 30_000, 'all events');
+    await consumer.stop();
+    expect(maxActive).toBeGreaterThan(1); // one message key, yet concurrent
+    expect([...seen.keys()].sort()).toEqual(users);
+    for (const [k, l] of seen) expect([k, l]).toEqual([k, [...l].sort((x, y) => (x < y ? -1 : 1))]);
+  }, 60_000);
 });

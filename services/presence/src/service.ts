@@ -36,12 +36,16 @@ import { Directory } from './domain/directory.js';
 import { PresenceManager } from './domain/presence.js';
 import { ReceiptRouter, SenderIndex } from './domain/receipts.js';
 import { SettingsCache } from './domain/settings.js';
+import type { Conn } from './domain/model.js';
 import { TypingRelay } from './domain/typing.js';
 import { DeliveryBus } from './storage/delivery-bus.js';
 import { LiveStore } from './storage/live-store.js';
+import { ReceiptLedger } from './storage/receipt-ledger.js';
 import { MarksStore, SettingsStore } from './storage/settings-store.js';
 import { presenceServiceImpl } from './transport/grpc/presence-service.js';
 import { startReceiptsConsumer } from './transport/kafka/receipts-consumer.js';
+
+const REPLAY_CONCURRENCY = 16;
 
 export class PresenceService {
   private grpc?: GrpcServer;
@@ -81,11 +85,29 @@ export class PresenceService {
       (chatId, by) => this.receipts.flush(chatId, by),
       (err) => logger.warn({ err }, 'receipt frames not published'),
     );
-    this.receipts = new ReceiptRouter(new MarksStore(cassandra), this.settings, directory, new SenderIndex(this.message), this.group, live, bus, this.coalescer, logger, {
+    this.receipts = new ReceiptRouter(new MarksStore(cassandra), this.settings, directory, new SenderIndex(this.message), this.group, live, new ReceiptLedger(redis, cfg.namespace), bus, this.coalescer, logger, {
       windowMs: cfg.receiptWindowMs,
     });
+    // Replays run in the background, REPLAY_CONCURRENCY at a time (a heartbeat after an outage can re-create
+    // thousands of connections at once); the ledger makes a late or repeated replay harmless.
+    const queue: Conn[] = [];
+    let running = 0;
+    const pump = () => {
+      while (running < REPLAY_CONCURRENCY && queue.length) {
+        const c = queue.shift()!;
+        running += 1;
+        this.receipts
+          .replay(c)
+          .catch((err: unknown) => logger.warn({ err, deviceId: c.deviceId }, 'receipt replay failed'))
+          .finally(() => {
+            running -= 1;
+            pump();
+          });
+      }
+    };
     this.presence = new PresenceManager(live, this.settings, directory, store, bus, logger, { graceMs: cfg.graceMs, maxSubscriptions: cfg.maxSubscriptions }, (c) => {
-      this.receipts.replay(c).catch((err: unknown) => logger.warn({ err, deviceId: c.deviceId }, 'receipt replay failed'));
+      queue.push(c);
+      pump();
     });
     this.typing = new TypingRelay(live, directory, bus, { ttlMs: cfg.typingTtlMs, maxMembers: cfg.typingMaxMembers });
     this.destroy = once(async () => {

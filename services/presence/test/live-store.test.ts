@@ -46,7 +46,7 @@ it('a reconnect within the grace window shows nothing; without one, offline with
 it("a dead gateway's connections expire; a heartbeat in time keeps them and re-creates lost ones", async () => {
   await live.open(conn('c', 'c1'), 1000);
   await live.open(conn('d', 'c9'), 1000);
-  expect(await live.heartbeat([conn('d', 'c9')], 5000)).toEqual([]); // refreshed, no transition
+  expect(await live.heartbeat([conn('d', 'c9')], 5000)).toEqual({ came: [], revived: [] }); // refreshed, no transition
   const due = await live.expiredConnections(2000, 100);
   expect(due).toContainEqual(['c1', 'c']);
   expect(due).not.toContainEqual(['c9', 'd']);
@@ -54,7 +54,9 @@ it("a dead gateway's connections expire; a heartbeat in time keeps them and re-c
   expect(results.map((r) => r.result).sort()).toEqual(['none', 'offline']);
   expect(results.find((r) => r.result === 'offline')!.deviceId).toBe('c-d');
   // the gateway was alive after all (presence was away): its next heartbeat brings the user back
-  expect(await live.heartbeat([conn('c', 'c1')], 9000)).toEqual(['c']);
+  expect(await live.heartbeat([conn('c', 'c1')], 9000)).toEqual({ came: ['c'], revived: [conn('c', 'c1')] });
+  // a second device of an online user that the store lost: not a transition, but revived (receipt replay)
+  expect(await live.heartbeat([conn('c', 'c2', 'gw2')], 9000)).toEqual({ came: [], revived: [conn('c', 'c2', 'gw2')] });
 });
 
 it('subscriptions of an expired connection survive until collected, and only if it did not come back', async () => {

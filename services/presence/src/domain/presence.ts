@@ -40,7 +40,7 @@ export class PresenceManager {
     private readonly bus: DeliveryBus,
     private readonly logger: Logger,
     private readonly opts: PresenceOptions,
-    /** Called for every connection that opened (receipt replay). */
+    /** Called for every connection that opened, or that a heartbeat re-created (receipt replay). */
     private readonly onOpened: (c: Conn) => void = () => {},
   ) {
     this.now = opts.now ?? Date.now;
@@ -55,12 +55,13 @@ export class PresenceManager {
   async closed(c: Conn, immediate: boolean): Promise<void> {
     const now = this.now();
     const t = await this.live.close(c, now, immediate ? 0 : now + this.opts.graceMs);
-    await Promise.all([this.live.dropSubscriptions(c.connectionId), this.live.setDeviceLastOffline(c.deviceId, now)]);
+    await this.live.dropSubscriptions(c.connectionId);
     if (t === 'offline') await this.wentOffline(c.userId, now);
   }
 
   async heartbeat(conns: Conn[], ttlMs: number): Promise<void> {
-    const came = await this.live.heartbeat(conns, this.now() + ttlMs);
+    const { came, revived } = await this.live.heartbeat(conns, this.now() + ttlMs);
+    for (const c of revived) this.onOpened(c); // receipts sent while the store did not know it (replay)
     await mapLimit([...new Set(came)], 16, (u) => this.publish(u, true, 0));
   }
 
@@ -74,7 +75,6 @@ export class PresenceManager {
       // Not dropped at once: a connection also expires when presence or Redis was away while the gateway
       // kept it open; the gateway's next heartbeat re-creates it, and its subscriptions must still be there.
       await this.live.scheduleSubscriptionGc(connId, userId, now + SUBSCRIPTION_GC_MS);
-      if (r.deviceId) await this.live.setDeviceLastOffline(r.deviceId, now);
       if (r.result === 'offline') {
         offline += 1;
         await this.wentOffline(userId, now);

@@ -10,14 +10,17 @@
 //                                  reader's own devices (a phone and a laptop agree on what is read).
 //
 // Live frames go through the coalescer (groups: one frame per recipient per window) and the gateways'
-// Redis channels (at-most-once). The watermarks in Cassandra are written before the event is committed;
-// a device that was offline gets them replayed when it connects (`replay`).
+// Redis channels. The watermarks in Cassandra are written before the event is committed; a device that
+// was offline, or whose live frame was lost in a crash, gets them replayed when it connects (`replay`).
+// Every frame to a device, live or replayed, first passes the device's ledger (storage/receipt-ledger.ts),
+// which drops what that device was sent before: a receipt reaches each device at most once.
 import { create } from '@bufbuild/protobuf';
 import { isDirectChatId, mapLimit, type Client, type Logger } from '@parley/kit';
 import { commonV1, eventsV1, type groupV1, type messageV1 } from '@parley/proto';
 import type { MarksStore } from '../storage/settings-store.js';
 import type { DeliveryBus } from '../storage/delivery-bus.js';
 import type { LiveStore } from '../storage/live-store.js';
+import type { LedgerItem, ReceiptLedger } from '../storage/receipt-ledger.js';
 import type { ReceiptCoalescer } from './coalescer.js';
 import type { Directory } from './directory.js';
 import type { Conn } from './model.js';
@@ -28,9 +31,8 @@ export const MAX_BATCH = 500;
 /** How far back a read in a group looks for the senders of newly read messages. */
 export const READ_SCAN_MAX = 500;
 const REPLAY_WINDOW_MS = 30 * 86_400_000;
-/** Marks this close before the device went offline may not have reached it live: replayed too. */
-const REPLAY_SLACK_MS = 1_000;
-const SEEN_MAX = 500_000;
+/** How far below a delivered watermark a replay looks for the user's own messages. */
+export const REPLAY_SCAN = 500n;
 
 /** seq → sender userId ('' for system messages), from the message log, cached (a committed seq never changes). */
 export class SenderIndex {
@@ -49,8 +51,20 @@ export class SenderIndex {
     this.cache.set(`${chatId}:${seq}`, sender);
   }
 
+  private readonly inFlight = new Map<string, Promise<Map<bigint, string>>>();
+
   /** Senders of the seqs in [lo, hi] (read as `asUser`, a member). Seqs it cannot read are left out. */
   async range(chatId: string, asUser: string, lo: bigint, hi: bigint): Promise<Map<bigint, string>> {
+    // Concurrent misses for the same range (every member acking the same new message) share one read.
+    const k = `${chatId}:${lo}:${hi}`;
+    const running = this.inFlight.get(k);
+    if (running) return running;
+    const p = this.load(chatId, asUser, lo, hi).finally(() => this.inFlight.delete(k));
+    this.inFlight.set(k, p);
+    return p;
+  }
+
+  private async load(chatId: string, asUser: string, lo: bigint, hi: bigint): Promise<Map<bigint, string>> {
     const out = new Map<bigint, string>();
     let missing = false;
     for (let s = lo; s <= hi; s += 1n) {
@@ -79,15 +93,14 @@ export interface ReceiptOptions {
   now?: () => number;
 }
 
+
+const toReceipt = (chatId: string, reader: string, status: eventsV1.ReceiptStatus, at: bigint, seqs: bigint[]): Receipt =>
+  status === eventsV1.ReceiptStatus.READ
+    ? create(eventsV1.ReceiptEventSchema, { chatId, userId: reader, status, upToSeq: seqs[0] ?? 0n, at })
+    : create(eventsV1.ReceiptEventSchema, { chatId, userId: reader, status, seqs, at });
+
 export class ReceiptRouter {
   private readonly now: () => number;
-  /**
-   * (chat, reader, seq) already reported as delivered: the message service publishes a delivered receipt
-   * for the first ack of each of the reader's devices, and one chat's receipts are all handled here in
-   * order, so this drops the second device's. After a restart or a partition move it is empty again
-   * (at-least-once).
-   */
-  private readonly seen = new Set<string>();
 
   constructor(
     private readonly marks: MarksStore,
@@ -96,6 +109,7 @@ export class ReceiptRouter {
     private readonly senders: SenderIndex,
     private readonly group: Client<typeof groupV1.GroupService>,
     private readonly live: LiveStore,
+    private readonly ledger: ReceiptLedger,
     private readonly bus: DeliveryBus,
     private readonly coalescer: ReceiptCoalescer,
     private readonly logger: Logger,
@@ -114,13 +128,11 @@ export class ReceiptRouter {
     if (ev.status === eventsV1.ReceiptStatus.READ) return this.read(ev);
   }
 
+  // The message service publishes a delivered receipt for the first ack of each of the reader's devices,
+  // and redelivers after a crash; the ledger, not this handler, keeps each device from seeing one twice.
   private async delivered(ev: Receipt): Promise<void> {
-    const seqs = [...new Set(ev.seqs)].filter((s) => s > 0n && !this.seen.has(`${ev.chatId}|${ev.userId}|${s}`)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const seqs = [...new Set(ev.seqs)].filter((s) => s > 0n).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     if (!seqs.length) return;
-    for (const s of seqs) {
-      if (this.seen.size >= SEEN_MAX) this.seen.clear();
-      this.seen.add(`${ev.chatId}|${ev.userId}|${s}`);
-    }
     const at = Number(ev.at) || this.now();
     await this.marks.writeDelivered(ev.chatId, ev.userId, seqs[seqs.length - 1]!, at);
     const bySender = new Map<string, bigint[]>();
@@ -168,16 +180,42 @@ export class ReceiptRouter {
     this.coalescer.add(ev.chatId, recipients, create(eventsV1.ReceiptEventSchema, { chatId: ev.chatId, userId: ev.userId, status: ev.status, upToSeq: upTo, at: BigInt(at) }), this.windowFor(ev.chatId));
   }
 
-  /** The coalescer's flush: each recipient's receipts to each of its live connections. */
+  /** The coalescer's flush: each recipient's receipts to each of its live devices, minus what that device was sent before. */
   async flush(chatId: string, byRecipient: Map<string, Receipt[]>): Promise<void> {
     const conns = await this.live.connections([...byRecipient.keys()]);
-    const byUser = new Map<string, Conn[]>();
+    const byDevice = new Map<string, Conn[]>();
     for (const c of conns) {
-      let l = byUser.get(c.userId);
-      if (!l) byUser.set(c.userId, (l = []));
+      let l = byDevice.get(c.deviceId);
+      if (!l) byDevice.set(c.deviceId, (l = []));
       l.push(c);
     }
-    await mapLimit([...byUser], 16, ([u, targets]) => this.sendReceipts(chatId, targets, byRecipient.get(u) ?? []));
+    const devices = [...byDevice];
+    const sendable = await this.unsent(
+      chatId,
+      devices.map(([deviceId, cs]) => ({ deviceId, receipts: byRecipient.get(cs[0]!.userId) ?? [] })),
+    );
+    await mapLimit(devices, 16, ([, targets], i) => this.sendReceipts(chatId, targets, sendable[i]!));
+  }
+
+  /** Each device's receipts with everything it was sent before removed, now recorded as sent (ledger). */
+  private async unsent(chatId: string, reqs: { deviceId: string; receipts: Receipt[]; extra?: LedgerItem[] }[]): Promise<Receipt[][]> {
+    const READ = eventsV1.ReceiptStatus.READ;
+    const kept = await this.ledger.take(
+      reqs.map((r) => ({
+        deviceId: r.deviceId,
+        chatId,
+        items: [
+          ...r.receipts.map((x): LedgerItem => (x.status === READ ? { kind: 'r', reader: x.userId, seqs: [x.upToSeq] } : { kind: 'd', reader: x.userId, seqs: x.seqs })),
+          ...(r.extra ?? []),
+        ],
+      })),
+    );
+    return reqs.map((r, i) =>
+      r.receipts.flatMap((x, j) => {
+        const seqs = kept[i]![j]!;
+        return seqs.length ? [toReceipt(chatId, x.userId, x.status, x.at, seqs)] : [];
+      }),
+    );
   }
 
   private async sendReceipts(chatId: string, targets: Conn[], receipts: Receipt[]): Promise<void> {
@@ -189,41 +227,68 @@ export class ReceiptRouter {
   }
 
   /**
-   * Receipts a device missed while offline: for each chat of the user, the members' delivered and read
-   * watermarks that moved since the device last went offline (all within 30 days if that is unknown), to
-   * this one connection. Read marks obey readReceipts (the user's and the reader's); the user's own read
-   * marks always come (another device of the same user read them).
+   * Receipts a device has not been sent (it was offline, or a live frame was lost in a crash), to this one
+   * connection. For each chat of the user (`ListMemberships`), the members' watermarks (`receipt_marks`,
+   * moved within the last 30 days): read marks as `upToSeq`, obeying readReceipts (the user's and the
+   * reader's; the user's own read marks always come: another device of the same user read them); delivered
+   * marks above what an earlier replay reconciled for this device (ledger `w|`) as the explicit seqs of this
+   * user's own messages up to the mark (at most the last REPLAY_SCAN). The ledger drops everything the device
+   * was sent before, live or replayed, so nothing arrives twice.
    */
   async replay(c: Conn): Promise<number> {
-    const now = this.now();
-    const lastOff = await this.live.deviceLastOffline(c.deviceId);
-    const since = (lastOff ?? now - REPLAY_WINDOW_MS) - REPLAY_SLACK_MS;
+    const since = this.now() - REPLAY_WINDOW_MS;
     const { memberships } = await this.group.listMemberships({ userId: c.userId, includeLeft: false });
     const me = await this.settings.get(c.userId);
     let sent = 0;
     await mapLimit(
       memberships.filter((m) => !m.pending && m.joinedSeq > 0n),
       8,
-      async (m) => {
-        const marks = (await this.marks.marks(m.chatId)).filter((k) => k.deliveredAt > since || k.readAt > since);
-        if (!marks.length) return;
-        const readers = await this.settings.getMany(marks.filter((k) => k.userId !== c.userId && k.readAt > since).map((k) => k.userId));
-        const items: Receipt[] = [];
-        for (const k of marks) {
-          const mine = k.userId === c.userId;
-          if (!mine && k.deliveredAt > since && k.deliveredSeq > 0n) {
-            items.push(create(eventsV1.ReceiptEventSchema, { chatId: m.chatId, userId: k.userId, status: eventsV1.ReceiptStatus.DELIVERED, seqs: [k.deliveredSeq], upToSeq: k.deliveredSeq, at: BigInt(k.deliveredAt) }));
-          }
-          if (k.readAt > since && k.readSeq > 0n && (mine || (me.readReceipts && readers.get(k.userId)?.readReceipts !== false))) {
-            items.push(create(eventsV1.ReceiptEventSchema, { chatId: m.chatId, userId: k.userId, status: eventsV1.ReceiptStatus.READ, upToSeq: k.readSeq, at: BigInt(k.readAt) }));
-          }
-        }
-        if (!items.length) return;
-        sent += items.length;
-        await this.sendReceipts(m.chatId, [c], items);
-      },
+      (m) =>
+        this.replayChat(c, m.chatId, me.readReceipts, since).then(
+          (n) => void (sent += n),
+          (err: unknown) => this.logger.warn({ err, deviceId: c.deviceId, chatId: m.chatId }, 'receipt replay of a chat failed (the next connect tries again)'),
+        ),
     );
     if (sent) this.logger.debug({ userId: c.userId, deviceId: c.deviceId, sent }, 'receipts replayed');
     return sent;
+  }
+
+  private async replayChat(c: Conn, chatId: string, myReadReceipts: boolean, since: number): Promise<number> {
+    const D = eventsV1.ReceiptStatus.DELIVERED;
+    const R = eventsV1.ReceiptStatus.READ;
+    const marks = (await this.marks.marks(chatId)).filter((k) => k.deliveredAt > since || k.readAt > since);
+    if (!marks.length) return 0;
+    const readers = await this.settings.getMany(marks.filter((k) => k.userId !== c.userId && k.readAt > since).map((k) => k.userId));
+    const items: Receipt[] = [];
+    for (const k of marks) {
+      const mine = k.userId === c.userId;
+      if (k.readAt > since && k.readSeq > 0n && (mine || (myReadReceipts && readers.get(k.userId)?.readReceipts !== false))) {
+        items.push(toReceipt(chatId, k.userId, R, BigInt(k.readAt), [k.readSeq]));
+      }
+    }
+    const dmarks = marks.filter((k) => k.userId !== c.userId && k.deliveredAt > since && k.deliveredSeq > 0n);
+    const done = await this.ledger.watermarks(c.deviceId, chatId, dmarks.map((k) => k.userId));
+    const need = dmarks.filter((k) => k.deliveredSeq > (done.get(k.userId) ?? 0n));
+    const extra: LedgerItem[] = need.map((k) => ({ kind: 'w', reader: k.userId, seqs: [k.deliveredSeq] }));
+    if (need.length) {
+      const hi = need.reduce((a, k) => (k.deliveredSeq > a ? k.deliveredSeq : a), 0n);
+      const floor = need.reduce((a, k) => {
+        const f = (done.get(k.userId) ?? 0n) + 1n;
+        return f < a ? f : a;
+      }, hi);
+      const lo = floor > hi - REPLAY_SCAN + 1n ? floor : hi - REPLAY_SCAN + 1n > 1n ? hi - REPLAY_SCAN + 1n : 1n;
+      const senders = await this.senders.range(chatId, c.userId, lo, hi);
+      const own = [...senders].filter(([, who]) => who === c.userId).map(([s]) => s).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      for (const k of need) {
+        const from = (done.get(k.userId) ?? 0n) + 1n;
+        const seqs = own.filter((s) => s >= from && s <= k.deliveredSeq);
+        if (seqs.length) items.push(toReceipt(chatId, k.userId, D, BigInt(k.deliveredAt), seqs));
+      }
+    }
+    if (!items.length && !extra.length) return 0;
+    const [out] = await this.unsent(chatId, [{ deviceId: c.deviceId, receipts: items, extra }]);
+    if (!out!.length) return 0;
+    await this.sendReceipts(chatId, [c], out!);
+    return out!.length;
   }
 }

@@ -8,7 +8,6 @@
 //   parley:pres:grace          zset userId → when to show offline unless a connection came back
 //   parley:pres:w:{<userId>}   hash subscriber connectionId → JSON [userId, deviceId, gatewayId]: who watches
 //   parley:pres:s:<connId>     set of the userIds that connection watches (to drop them with it)
-//   parley:pres:dl:<deviceId>  when the device last went offline (receipts replayed on connect start there)
 //   parley:pres:sgc            zset "<connectionId>|<userId>" → when to drop the subscriptions of an expired
 //                              connection if it has not come back (heartbeats re-create a connection that
 //                              expired only because presence or Redis was away; its subscriptions stay)
@@ -20,13 +19,20 @@ import { nsKey, type Redis } from '@parley/kit';
 import type { Conn } from '../domain/model.js';
 
 const SCRIPTS = {
-  /** Adds or refreshes a connection. 1 = the user just came online (was offline, not in a grace window). */
+  /**
+   * Adds or refreshes a connection. 1 = the user just came online (was offline, not in a grace window);
+   * 2 = a connection this store did not have (new, or lost in a presence/Redis outage) of a user already
+   * online; 0 = a refresh.
+   */
   presOpen: {
     numberOfKeys: 4,
-    lua: `redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    lua: `local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 redis.call('ZREM', KEYS[4], ARGV[5])
-if redis.call('HGET', KEYS[3], 'on') == '1' then return 0 end
+if redis.call('HGET', KEYS[3], 'on') == '1' then
+  if new == 1 then return 2 end
+  return 0
+end
 redis.call('HSET', KEYS[3], 'on', '1')
 redis.call('EXPIRE', KEYS[3], 2678400)
 return 1`,
@@ -128,9 +134,6 @@ export class LiveStore {
   private get subGcKey() {
     return this.k('parley:pres:sgc');
   }
-  private deviceLastKey(d: string) {
-    return this.k(`parley:pres:dl:${d}`);
-  }
 
   async open(c: Conn, expiresAt: number): Promise<Transition> {
     const r = await this.scripts.presOpen(
@@ -147,9 +150,12 @@ export class LiveStore {
     return r === 1 ? 'online' : 'none';
   }
 
-  /** One pipelined round trip; returns the users that came online (their entries had been lost or expired). */
-  async heartbeat(conns: Conn[], expiresAt: number): Promise<string[]> {
-    if (!conns.length) return [];
+  /**
+   * One pipelined round trip. `came`: the users that came online (their entries had been lost or expired);
+   * `revived`: every connection the store did not have (it missed what was sent while it was gone).
+   */
+  async heartbeat(conns: Conn[], expiresAt: number): Promise<{ came: string[]; revived: Conn[] }> {
+    if (!conns.length) return { came: [], revived: [] };
     const p = this.redis.pipeline();
     const s = p as unknown as Scripted<unknown>;
     for (const c of conns) {
@@ -157,10 +163,12 @@ export class LiveStore {
     }
     const res = (await p.exec()) ?? [];
     const came: string[] = [];
+    const revived: Conn[] = [];
     res.forEach(([err, v], i) => {
       if (!err && v === 1) came.push(conns[i]!.userId);
+      if (!err && (v === 1 || v === 2)) revived.push(conns[i]!);
     });
-    return came;
+    return { came, revived };
   }
 
   async close(c: Pick<Conn, 'userId' | 'connectionId'>, now: number, graceUntil: number): Promise<Transition> {
@@ -247,15 +255,6 @@ export class LiveStore {
       }
     });
     return out;
-  }
-
-  async setDeviceLastOffline(deviceId: string, at: number): Promise<void> {
-    await this.redis.set(this.deviceLastKey(deviceId), String(at), 'EX', 31 * 86_400);
-  }
-
-  async deviceLastOffline(deviceId: string): Promise<number | undefined> {
-    const v = await this.redis.get(this.deviceLastKey(deviceId));
-    return v ? Number(v) : undefined;
   }
 
   // ---- subscriptions ----

@@ -1,7 +1,8 @@
-// Consumer group `presence-receipts` on chat.receipts.v1 (key chatId): one chat's receipts in order,
-// different chats concurrently. The watermark write is the effect committed after; the live frames leave
+// Consumer group `presence-receipts` on chat.receipts.v1 (key chatId): one reader's receipts of one chat
+// in order, different readers and chats concurrently. The watermark write is the effect committed after; the live frames leave
 // through the coalescer (see domain/receipts.ts). Poison events go to the .dlq topic (the kit's runConsumer).
 import { nsTopic, runConsumer, TOPICS, type ConsumerHandle, type Kafka, type Logger } from '@parley/kit';
+import { fromBinary } from '@bufbuild/protobuf';
 import { eventsV1 } from '@parley/proto';
 import type { ReceiptRouter } from '../../domain/receipts.js';
 
@@ -16,6 +17,17 @@ export function startReceiptsConsumer(o: { kafka: Kafka; namespace: string; part
     logger: o.logger,
     partitionsConsumedConcurrently: o.partitions,
     keyConcurrency: 64,
+    // Lanes per (chat, reader), not per chat: a 1,024-member group's acks and reads are not one queue.
+    // Safe because the effects commute across readers (monotonic marks, a commutative coalescer, the
+    // per-device ledger) and one reader's events stay in order (the monotonic read check).
+    laneOf: (key, value) => {
+      try {
+        const ev = fromBinary(eventsV1.ReceiptEventSchema, value ?? new Uint8Array());
+        return `${ev.chatId}|${ev.userId}`;
+      } catch {
+        return key?.toString() ?? ''; // undecodable: the handler dead-letters it
+      }
+    },
     handler: async (ev) => {
       await o.router.handle(ev);
       o.onEvent?.();
