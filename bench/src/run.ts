@@ -25,6 +25,7 @@ import { diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
 import { scrape, stagesTable, type MetricsTarget } from './stages.js';
 import { gcPauses, gcTable } from './gc.js';
 import { runConns } from './conns.js';
+import { histDelta, scrapeHistogram } from './prom.js';
 
 const log = (s: string) => console.log(`[bench] ${s}`);
 /** Between scenarios: let queues (the fan-out's Kafka lag, Cassandra compactions) settle. */
@@ -425,7 +426,19 @@ async function main(): Promise<void> {
     if (a.scenarios.includes('receipts')) {
       log(`receipts: creating ${a.receiptsGroupSize} accounts…`);
       const us = await users(gatewayUrls[0]!, a.receiptsGroupSize, 'br');
+      const metricsUrl = mesh?.readyUrl('presence')?.replace(/\/readyz$/, '/metrics');
+      const LAT = 'parley_presence_receipt_latency_seconds';
+      const before = metricsUrl ? await scrapeHistogram(metricsUrl, LAT, 'stage').catch(() => undefined) : undefined;
       const r = await runGroupReceipts(wsUrls, us, { messages: a.receiptsMessages, log });
+      const after = metricsUrl && before ? await scrapeHistogram(metricsUrl, LAT, 'stage').catch(() => undefined) : undefined;
+      const stages = before && after ? histDelta(before, after) : undefined;
+      const fmtS = (v: number) => (Number.isFinite(v) ? `≤ ${ms(v * 1000)}` : '> 10 s');
+      const stageTable = stages
+        ? table(
+            ['inside presence: receipt `at` (ack/read at the message service) →', 'count', 'p50', 'p99'],
+            ['consumed', 'handled', 'published'].map((k) => [k, stages.get(k)?.count ?? 0, fmtS(stages.get(k)?.p50 ?? NaN), fmtS(stages.get(k)?.p99 ?? NaN)]),
+          )
+        : '';
       const t = table(
         ['group size', 'messages', 'receipt frames to the sender / message', 'bytes / message', 'receipts / message', 'last read → sender has all, p50', 'p99', 'max', 'incomplete'],
         [[r.members, r.messages, r.framesPerMessage.toFixed(1), Math.round(r.bytesPerMessage), r.receiptsPerMessage.toFixed(0), ms(r.lastReadToSender.p50), ms(r.lastReadToSender.p99), ms(r.lastReadToSender.max), r.incomplete]],
@@ -434,10 +447,12 @@ async function main(): Promise<void> {
         header(`Group receipts (${r.members} members)`, a, date, target, [
           `load: the sender (gateway 0) sends ${r.messages} messages one at a time; for each, all ${r.members - 1} members (alternating gateways) ack it, then all read it (64 requests in flight); 1 s pause between messages`,
           'frames/bytes = `receipt` and `receipts` frames the sender\'s one device got (delivered + read, coalesced per 250 ms window); latency = the last `message.read` reply → the sender holding a read receipt of every member',
-        ]) + `\n${t}\n`;
+          'stages (from presence\'s `parley_presence_receipt_latency_seconds`, every receipt of the run incl. members\' own-device copies; bucket upper bounds)',
+        ]) + `\n${t}\n\n${stageTable}\n`;
       log(`wrote ${writeResult(a.out, 'receipts' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
-      summaries.push(`### Group receipts\n\n${t}`);
+      summaries.push(`### Group receipts\n\n${t}\n\n${stageTable}`);
       console.log(t);
+      console.log(stageTable);
     }
 
     if (a.scenarios.includes('conns')) {

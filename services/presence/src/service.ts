@@ -62,6 +62,8 @@ export class PresenceService {
   readonly settings: SettingsCache;
   readonly receipts: ReceiptRouter;
   private readonly coalescer: ReceiptCoalescer;
+  /** The receipt's time at the message service (ack or read) → consumed / handled / published to a gateway. */
+  private readonly receiptLatency: ReturnType<Metrics['histogram']>;
   private readonly group: ReturnType<typeof createClient<typeof groupV1.GroupService>>;
   private readonly message: ReturnType<typeof createClient<typeof messageV1.MessageService>>;
 
@@ -73,6 +75,7 @@ export class PresenceService {
     private readonly redis: Redis,
     private readonly kafka: ReturnType<typeof createKafka>,
   ) {
+    this.receiptLatency = metrics.histogram('parley_presence_receipt_latency_seconds', 'receipt at the message service → this stage', ['stage']);
     const deliveries = metrics.counter('parley_presence_deliveries_total', 'GatewayDelivery publishes by payload', ['payload']);
     const live = new LiveStore(redis, cfg.namespace);
     const bus = new DeliveryBus(redis, cfg.namespace, (kind) => deliveries.inc({ payload: kind }));
@@ -87,6 +90,7 @@ export class PresenceService {
     );
     this.receipts = new ReceiptRouter(new MarksStore(cassandra), this.settings, directory, new SenderIndex(this.message), this.group, live, new ReceiptLedger(redis, cfg.namespace), bus, this.coalescer, logger, {
       windowMs: cfg.receiptWindowMs,
+      onPublished: (ageMs) => this.receiptLatency.observe({ stage: 'published' }, Math.max(0, ageMs) / 1000),
     });
     // Replays run in the background, REPLAY_CONCURRENCY at a time (a heartbeat after an outage can re-create
     // thousands of connections at once); the ledger makes a late or repeated replay harmless.
@@ -153,13 +157,21 @@ export class PresenceService {
       const topic = nsTopic(this.cfg.namespace, TOPICS.chatReceipts);
       await ensureTopics(this.kafka, [{ topic, numPartitions: this.cfg.kafkaTopicPartitions, replicationFactor: this.cfg.kafkaReplicationFactor }]);
       const events = this.metrics.counter('parley_presence_receipt_events_total', 'chat.receipts.v1 events handled');
+      const lag = this.receiptLatency;
       this.consumer = await startReceiptsConsumer({
         kafka: this.kafka,
         namespace: this.cfg.namespace,
         partitions: this.cfg.kafkaTopicPartitions,
         router: this.receipts,
         logger: this.logger,
-        onEvent: () => events.inc(),
+        onEvent: (ev, startedAt) => {
+          events.inc();
+          const at = Number(ev.at);
+          if (at > 0) {
+            lag.observe({ stage: 'consumed' }, Math.max(0, startedAt - at) / 1000);
+            lag.observe({ stage: 'handled' }, Math.max(0, Date.now() - at) / 1000);
+          }
+        },
       });
     }
     this.ops = await startOpsServer({ host: this.cfg.host, port: this.cfg.httpPort, logger: this.logger, registry: this.metrics.registry, readiness: this.readiness });

@@ -90,6 +90,8 @@ export class SenderIndex {
 
 export interface ReceiptOptions {
   windowMs: number;
+  /** For each live receipt published: ms since its `at` (the ack or read at the message service). */
+  onPublished?: (ageMs: number) => void;
   now?: () => number;
 }
 
@@ -195,6 +197,11 @@ export class ReceiptRouter {
       devices.map(([deviceId, cs]) => ({ deviceId, receipts: byRecipient.get(cs[0]!.userId) ?? [] })),
     );
     await mapLimit(devices, 16, ([, targets], i) => this.sendReceipts(chatId, targets, sendable[i]!));
+    const seen = this.opts.onPublished;
+    if (seen) {
+      const now = this.now();
+      for (const l of sendable) for (const r of l) if (r.at > 0n) seen(now - Number(r.at));
+    }
   }
 
   /** Each device's receipts with everything it was sent before removed, now recorded as sent (ledger). */

@@ -8,7 +8,15 @@ import type { ReceiptRouter } from '../../domain/receipts.js';
 
 export const RECEIPTS_GROUP = 'presence-receipts';
 
-export function startReceiptsConsumer(o: { kafka: Kafka; namespace: string; partitions: number; router: ReceiptRouter; logger: Logger; onEvent?: () => void }): Promise<ConsumerHandle> {
+export function startReceiptsConsumer(o: {
+  kafka: Kafka;
+  namespace: string;
+  partitions: number;
+  router: ReceiptRouter;
+  logger: Logger;
+  /** After each event: the event, and when its handling started (ms). */
+  onEvent?: (ev: eventsV1.ReceiptEvent, startedAt: number) => void;
+}): Promise<ConsumerHandle> {
   return runConsumer({
     kafka: o.kafka,
     groupId: nsTopic(o.namespace, RECEIPTS_GROUP),
@@ -29,8 +37,9 @@ export function startReceiptsConsumer(o: { kafka: Kafka; namespace: string; part
       }
     },
     handler: async (ev) => {
+      const startedAt = Date.now();
       await o.router.handle(ev);
-      o.onEvent?.();
+      o.onEvent?.(ev, startedAt);
     },
   });
 }
