@@ -22,6 +22,8 @@ export class ConnectionManager {
   private readonly byDevice = new Map<string, Set<WebSocketConnection>>();
   private readonly limiters = new Map<string, DeviceLimiter>();
   private readonly pendingUnregisters = new Set<Promise<unknown>>();
+  /** connectionId → its ConnectionOpened report while in flight (the close report waits for it). */
+  private readonly presenceOpening = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private nextPingAt = 0;
   private nextRegistryAt = 0;
@@ -131,9 +133,16 @@ export class ConnectionManager {
 
   private presenceOpened(c: WebSocketConnection): void {
     c.presenceOpen = true;
-    this.upstreams.presence
-      .connectionOpened({ connection: this.presenceConn(c), ttlMs: this.presenceTtlMs() }, { deadlineMs: 5000 })
-      .catch((err: unknown) => this.logger.warn({ err, connectionId: c.connectionId }, 'presence: connection opened not reported'));
+    this.presenceOpening.set(
+      c.connectionId,
+      this.upstreams.presence
+        .connectionOpened({ connection: this.presenceConn(c), ttlMs: this.presenceTtlMs() }, { deadlineMs: 5000 })
+        .then(
+          () => {},
+          (err: unknown) => this.logger.warn({ err, connectionId: c.connectionId }, 'presence: connection opened not reported'),
+        )
+        .finally(() => this.presenceOpening.delete(c.connectionId)),
+    );
   }
 
   private presenceClosed(c: WebSocketConnection, code: number): void {
@@ -142,8 +151,11 @@ export class ConnectionManager {
     // Offline at once when the client closed the socket itself or went silent; otherwise (a drop, a gateway
     // restart, token expiry) presence waits its grace window for a reconnect.
     const clean = code === 1000 || code === 1001 || c.silent;
-    const p = this.upstreams.presence
-      .connectionClosed({ connection: this.presenceConn(c), clean }, { deadlineMs: 5000 })
+    // After the open's report: two concurrent unary calls are not ordered, and a close that presence sees
+    // first is a no-op, leaving the user online until the connection's TTL ran out.
+    const opening = this.presenceOpening.get(c.connectionId) ?? Promise.resolve();
+    const p = opening
+      .then(() => this.upstreams.presence.connectionClosed({ connection: this.presenceConn(c), clean }, { deadlineMs: 5000 }))
       .catch((err: unknown) => this.logger.warn({ err, connectionId: c.connectionId }, 'presence: connection closed not reported (its TTL expires it)'));
     this.pendingUnregisters.add(p);
     void p.finally(() => this.pendingUnregisters.delete(p));
