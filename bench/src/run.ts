@@ -25,7 +25,6 @@ import { diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
 import { scrape, stagesTable, type MetricsTarget } from './stages.js';
 import { gcPauses, gcTable } from './gc.js';
 import { runConns } from './conns.js';
-import { histDelta, scrapeHistogram } from './prom.js';
 
 const log = (s: string) => console.log(`[bench] ${s}`);
 /** Between scenarios: let queues (the fan-out's Kafka lag, Cassandra compactions) settle. */
@@ -406,7 +405,9 @@ async function main(): Promise<void> {
       const watchers = await users(gatewayUrls[0]!, a.presenceWatchers, 'bw');
       const targets = await users(gatewayUrls[0]!, a.presenceDevices, 'bt');
       log(`presence: accounts created in ${((performance.now() - tAcc) / 1000).toFixed(1)} s`);
+      const churnBefore = await scrape(metricsTargets());
       const r = await runPresenceChurn(wsUrls, watchers, targets, { concurrency: a.presenceConcurrency, workers: a.presenceWorkers, holdMs: a.presenceHoldMs, log });
+      const churnStages = stagesTable(churnBefore, await scrape(metricsTargets()));
       const t = table(
         ['devices', 'watchers', 'event', 'p50', 'p95', 'p99', 'max', 'count', 'missing', 'failed connects', 'churn wall time', 'connects/s'],
         [
@@ -419,26 +420,16 @@ async function main(): Promise<void> {
           `load: ${r.targets} devices (one per user) each connect, stay ${a.presenceHoldMs} ms, close cleanly; churned by ${r.workers} generator processes with ${a.presenceConcurrency} devices in flight each, on alternating gateways; ${r.watchers} watchers (in the main generator process) each subscribed to ${Math.ceil(r.targets / r.watchers)} of them`,
           'latency = the target\'s session.ready (online) or its close call (offline) → the watcher\'s `presence` event (wall clock, one machine)',
           `connect errors: ${JSON.stringify(r.errors)}`,
-        ]) + `\n${t}\n`;
+        ]) + `\n${t}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over the churn):\n\n${churnStages}\n`;
       log(`wrote ${writeResult(a.out, 'presence' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Presence churn\n\n${t}`);
     }
     if (a.scenarios.includes('receipts')) {
       log(`receipts: creating ${a.receiptsGroupSize} accounts…`);
       const us = await users(gatewayUrls[0]!, a.receiptsGroupSize, 'br');
-      const metricsUrl = mesh?.readyUrl('presence')?.replace(/\/readyz$/, '/metrics');
-      const LAT = 'parley_presence_receipt_latency_seconds';
-      const before = metricsUrl ? await scrapeHistogram(metricsUrl, LAT, 'stage').catch(() => undefined) : undefined;
+      const histBefore = await scrape(metricsTargets());
       const r = await runGroupReceipts(wsUrls, us, { messages: a.receiptsMessages, log });
-      const after = metricsUrl && before ? await scrapeHistogram(metricsUrl, LAT, 'stage').catch(() => undefined) : undefined;
-      const stages = before && after ? histDelta(before, after) : undefined;
-      const fmtS = (v: number) => (Number.isFinite(v) ? `≤ ${ms(v * 1000)}` : '> 10 s');
-      const stageTable = stages
-        ? table(
-            ['inside presence: receipt `at` (ack/read at the message service) →', 'count', 'p50', 'p99'],
-            ['consumed', 'handled', 'published'].map((k) => [k, stages.get(k)?.count ?? 0, fmtS(stages.get(k)?.p50 ?? NaN), fmtS(stages.get(k)?.p99 ?? NaN)]),
-          )
-        : '';
+      const stageTable = stagesTable(histBefore, await scrape(metricsTargets()));
       const t = table(
         ['group size', 'messages', 'receipt frames to the sender / message', 'bytes / message', 'receipts / message', 'last read → sender has all, p50', 'p99', 'max', 'incomplete'],
         [[r.members, r.messages, r.framesPerMessage.toFixed(1), Math.round(r.bytesPerMessage), r.receiptsPerMessage.toFixed(0), ms(r.lastReadToSender.p50), ms(r.lastReadToSender.p99), ms(r.lastReadToSender.max), r.incomplete]],
@@ -447,8 +438,7 @@ async function main(): Promise<void> {
         header(`Group receipts (${r.members} members)`, a, date, target, [
           `load: the sender (gateway 0) sends ${r.messages} messages one at a time; for each, all ${r.members - 1} members (alternating gateways) ack it, then all read it (64 requests in flight); 1 s pause between messages`,
           'frames/bytes = `receipt` and `receipts` frames the sender\'s one device got (delivered + read, coalesced per 250 ms window); latency = the last `message.read` reply → the sender holding a read receipt of every member',
-          'stages (from presence\'s `parley_presence_receipt_latency_seconds`, every receipt of the run incl. members\' own-device copies; bucket upper bounds)',
-        ]) + `\n${t}\n\n${stageTable}\n`;
+        ]) + `\n${t}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over the run (group creation included); \`parley_presence_receipt_latency_seconds{stage}\` = the receipt's ack/read at the message service → presence consumed / handled / published it):\n\n${stageTable}\n`;
       log(`wrote ${writeResult(a.out, 'receipts' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Group receipts\n\n${t}\n\n${stageTable}`);
       console.log(t);
