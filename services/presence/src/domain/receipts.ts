@@ -101,8 +101,12 @@ const toReceipt = (chatId: string, reader: string, status: eventsV1.ReceiptStatu
     ? create(eventsV1.ReceiptEventSchema, { chatId, userId: reader, status, upToSeq: seqs[0] ?? 0n, at })
     : create(eventsV1.ReceiptEventSchema, { chatId, userId: reader, status, seqs, at });
 
+const READ_MARKS_MAX = 200_000;
+
 export class ReceiptRouter {
   private readonly now: () => number;
+  /** (chat|reader) → the read mark this replica wrote last. */
+  private readonly readMarks = new Map<string, bigint>();
 
   constructor(
     private readonly marks: MarksStore,
@@ -161,10 +165,17 @@ export class ReceiptRouter {
   private async read(ev: Receipt): Promise<void> {
     const upTo = ev.upToSeq;
     if (upTo <= 0n) return;
-    const prev = await this.marks.readSeq(ev.chatId, ev.userId);
+    // The read mark as this replica last wrote it (marks only rise, so a cached value is never too high; one
+    // that is too low after a partition moved only costs a redundant monotonic write, and the ledger drops
+    // what devices already have), else the stored one.
+    const mk = `${ev.chatId}|${ev.userId}`;
+    const prev = this.readMarks.get(mk) ?? (await this.marks.readSeq(ev.chatId, ev.userId));
     if (upTo <= prev) return; // cumulative and monotonic: nothing changes
     const at = Number(ev.at) || this.now();
     await this.marks.writeRead(ev.chatId, ev.userId, upTo, at);
+    if (this.readMarks.size >= READ_MARKS_MAX) this.readMarks.delete(this.readMarks.keys().next().value!);
+    this.readMarks.delete(mk);
+    this.readMarks.set(mk, upTo);
     const recipients = new Set<string>([ev.userId]);
     const reader = await this.settings.get(ev.userId);
     if (reader.readReceipts) {
