@@ -129,8 +129,22 @@ export async function runGroupReceipts(wsUrls: string[], users: Creds[], o: { me
   if (!owner || !members.length) throw new Error('receipts: need at least 2 users');
   const oc = await connect(wsUrls[0]!, owner.accessToken, { recordEvents: false, requestTimeoutMs: 60_000 });
   const mcs = await mapLimit(members, 32, (m, i) => connect(wsUrls[(i + 1) % wsUrls.length]!, m.accessToken, { recordEvents: false, requestTimeoutMs: 60_000 }));
-  const chat = (await oc.request('chat.create', { type: 'group', name: 'bench receipts', members: members.map((m) => m.userId) })) as { chat: { chatId: string } };
+  // Built in steps of 200 members, each retried while `unavailable` (one 1,023-member create can outlast the
+  // gateway's upstream deadline on a loaded box; adding members who are already in changes nothing).
+  const again = async <T>(fn: () => Promise<T>): Promise<T> => {
+    for (let i = 0; ; i++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'unavailable' || i > 20) throw e;
+        await sleep(500);
+      }
+    }
+  };
+  const ids = members.map((m) => m.userId);
+  const chat = (await again(() => oc.request('chat.create', { type: 'group', name: 'bench receipts', members: ids.slice(0, 200) }))) as { chat: { chatId: string } };
   const chatId = chat.chat.chatId;
+  for (let i = 200; i < ids.length; i += 200) await again(() => oc.request('chat.members.add', { chatId, userIds: ids.slice(i, i + 200) }));
   await sleep(3000); // the creation message's fan-out and receipts settle
   let frames = 0;
   let bytes = 0;
@@ -166,10 +180,10 @@ export async function runGroupReceipts(wsUrls: string[], users: Creds[], o: { me
     const { seq } = (await oc.request('message.send', { chatId, clientMsgId: `bench-rc-${i}-${Date.now()}`, body: { text: `m${i}` } })) as { seq: number };
     readers.set(seq, new Set());
     const all = new Promise<void>((r) => waiters.set(seq, r));
-    await mapLimit(mcs, 64, (c) => c.request('message.ack', { items: [{ chatId, seq }] }));
+    await mapLimit(mcs, 64, (c) => again(() => c.request('message.ack', { items: [{ chatId, seq }] })));
     let lastRead = 0;
     await mapLimit(mcs, 64, async (c) => {
-      await c.request('message.read', { chatId, seq });
+      await again(() => c.request('message.read', { chatId, seq }));
       lastRead = performance.now();
     });
     const ok = await Promise.race([all.then(() => true), sleep(30_000).then(() => false)]);

@@ -58,10 +58,22 @@ export const BENCH_MESH_ENV: Record<string, string> = {
 
 async function users(baseUrl: string, n: number, prefix: string): Promise<Creds[]> {
   const http = new ParleyHttp(baseUrl);
-  return mapLimit(Array.from({ length: n }, (_, i) => i), 48, async () => {
+  // Sign-ups are admission-controlled (429 with retryAfterMs when the session service is saturated): wait and retry.
+  const retry = async <T>(fn: () => Promise<T>): Promise<T> => {
+    for (let i = 0; ; i++) {
+      try {
+        return await fn();
+      } catch (e) {
+        const ms = (e as { status?: number; body?: { error?: { retryAfterMs?: number } } }).status === 429 ? ((e as { body?: { error?: { retryAfterMs?: number } } }).body?.error?.retryAfterMs ?? 200) : -1;
+        if (ms < 0 || i > 50) throw e;
+        await new Promise((r) => setTimeout(r, ms + Math.random() * 100));
+      }
+    }
+  };
+  return mapLimit(Array.from({ length: n }, (_, i) => i), 32, async () => {
     const username = randomUsername(prefix);
-    await http.createAccount({ username, password: PASSWORD });
-    const t = await http.login({ username, password: PASSWORD, deviceName: 'bench' });
+    await retry(() => http.createAccount({ username, password: PASSWORD }));
+    const t = await retry(() => http.login({ username, password: PASSWORD, deviceName: 'bench' }));
     return { userId: t.userId, accessToken: t.accessToken };
   });
 }
