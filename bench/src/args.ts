@@ -45,6 +45,9 @@ export interface BenchArgs {
   presenceConcurrency: number;
   presenceWorkers: number;
   presenceHoldMs: number;
+  presenceCycles: number;
+  presenceMaxS: number;
+  presenceWatcherAccounts: number;
   /** Receipts scenario: group size (with the sender), messages. */
   receiptsGroupSize: number;
   receiptsMessages: number;
@@ -61,7 +64,7 @@ const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--r
        [--group-size 1024] [--group-messages 20] [--group-interval 500] [--group-no-ack]
        [--media-sizes 1,20] [--media-concurrency 1,4] [--media-count 16]
        [--push-rates 50,150] [--push-platforms webhook,webpush] [--push-duration 15] [--push-pairs 50] [--push-direct]
-       [--presence-devices 10000] [--presence-watchers 1000] [--presence-concurrency 100 (per worker)] [--presence-workers 4] [--presence-hold 200 (ms)]
+       [--presence-devices 10000] [--presence-watchers 1000] [--presence-concurrency 100 (per worker)] [--presence-workers 4] [--presence-hold 200 (ms)] [--presence-cycles 1] [--presence-max-s 0] [--presence-watcher-accounts N (default: one per watcher)]
        [--receipts-group-size 1024] [--receipts-messages 5]
        [--conns 20000] [--conn-workers 4] [--conn-concurrency 400] [--conn-devices 200]  (scenario conns: not in "all")
        [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10] [--tag name]
@@ -99,6 +102,9 @@ export function parseArgs(argv: string[]): BenchArgs {
     presenceConcurrency: 100,
     presenceWorkers: 4,
     presenceHoldMs: 200,
+    presenceCycles: 1,
+    presenceMaxS: 0,
+    presenceWatcherAccounts: 0,
     receiptsGroupSize: 1024,
     receiptsMessages: 5,
     pushDirect: false,
@@ -153,6 +159,9 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--presence-concurrency': a.presenceConcurrency = Math.floor(num()); break;
       case '--presence-workers': a.presenceWorkers = Math.max(1, Math.floor(num())); break;
       case '--presence-hold': a.presenceHoldMs = Math.max(0, Math.floor(num())); break;
+      case '--presence-cycles': a.presenceCycles = Math.max(1, Math.floor(num())); break;
+      case '--presence-max-s': a.presenceMaxS = Math.max(0, num()); break;
+      case '--presence-watcher-accounts': a.presenceWatcherAccounts = Math.max(1, Math.floor(num())); break;
       case '--receipts-group-size': a.receiptsGroupSize = Math.floor(num()); break;
       case '--receipts-messages': a.receiptsMessages = Math.floor(num()); break;
       case '--push-direct': a.pushDirect = true; break;

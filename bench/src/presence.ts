@@ -24,6 +24,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface ChurnResult {
   targets: number;
   watchers: number;
+  /** connect/disconnect cycles completed */
+  cycles: number;
   workers: number;
   online: LatencySummary;
   offline: LatencySummary;
@@ -44,37 +46,50 @@ export async function runPresenceChurn(
   wsUrls: string[],
   watchers: Creds[],
   targets: Creds[],
-  o: { concurrency: number; workers: number; holdMs: number; log: (s: string) => void },
+  o: { concurrency: number; workers: number; holdMs: number; cycles: number; maxS: number; subscribers: number; log: (s: string) => void },
 ): Promise<ChurnResult> {
-  const seen = new Map<string, { on?: number; off?: number }>();
-  const per = Math.ceil(targets.length / watchers.length);
+  // per target user: the arrival times of its online and offline events, in order (cycle k = the k-th pair)
+  const seen = new Map<string, { on: number[]; off: number[] }>();
+  const subs = Math.max(o.subscribers, watchers.length);
+  const per = Math.ceil(targets.length / subs);
   const wconns: ParleyConnection[] = [];
-  await mapLimit(watchers, 32, async (w, i) => {
+  // `subs` subscriber connections over the watcher accounts (a device may hold several sockets)
+  await mapLimit(Array.from({ length: subs }, (_, i) => i), 32, async (i) => {
+    const w = watchers[i % watchers.length]!;
     const c = await connect(wsUrls[i % wsUrls.length]!, w.accessToken, { recordEvents: false, requestTimeoutMs: 30_000 });
     c.on('presence', (data) => {
       const p = (data as { presence: Presence }).presence;
       let s = seen.get(p.userId);
-      if (!s) seen.set(p.userId, (s = {}));
+      if (!s) seen.set(p.userId, (s = { on: [], off: [] }));
       const now = wall();
-      if (p.status === 'online' && s.on === undefined) s.on = now;
-      else if (p.status === 'offline' && s.on !== undefined && s.off === undefined) s.off = now;
+      if (p.status === 'online' && s.on.length === s.off.length) s.on.push(now);
+      else if (p.status === 'offline' && s.on.length === s.off.length + 1) s.off.push(now);
     });
     const mine = targets.slice(i * per, (i + 1) * per).map((t) => t.userId);
-    if (mine.length) await c.request('presence.subscribe', { userIds: mine });
+    for (let k = 0; mine.length; k++) {
+      try {
+        await c.request('presence.subscribe', { userIds: mine });
+        break;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'unavailable' || k > 20) throw e; // a deadline on a loaded box: retry
+        await sleep(500);
+      }
+    }
     wconns.push(c);
   });
-  o.log(`presence: ${watchers.length} watchers subscribed; churning ${targets.length} devices from ${o.workers} processes, ${o.concurrency} in flight each`);
+  o.log(`presence: ${subs} subscriber connections (${watchers.length} accounts) subscribed; churning ${targets.length} devices × ${o.cycles} from ${o.workers} processes, ${o.concurrency} in flight each`);
   const script = fileURLToPath(new URL('./presence-worker.js', import.meta.url));
   const children = Array.from({ length: o.workers }, () => fork(script, [], { stdio: 'inherit', execArgv: ['--max-old-space-size=2048'] }));
   const share = Math.ceil(targets.length / o.workers);
   const t0 = wall();
-  type Done = { type: 'done'; samples: [string, number, number][]; failed: number; errors: Record<string, number> } | { type: 'error'; message: string };
+  type Done = { type: 'done'; samples: [string, number, number, number][]; failed: number; errors: Record<string, number> } | { type: 'error'; message: string };
+  const deadline = o.maxS > 0 ? t0 + o.maxS * 1000 : 0;
   const replies = await Promise.all(
     children.map(
       (c, k) =>
         new Promise<Done>((resolve) => {
           c.once('message', (m: Done) => resolve(m));
-          c.send({ type: 'churn', wsUrls, targets: targets.slice(k * share, (k + 1) * share), offset: k + 1, concurrency: o.concurrency, holdMs: o.holdMs });
+          c.send({ type: 'churn', wsUrls, targets: targets.slice(k * share, (k + 1) * share), offset: k + 1, concurrency: o.concurrency, holdMs: o.holdMs, cycles: o.cycles, deadline });
         }),
     ),
   );
@@ -91,19 +106,22 @@ export async function runPresenceChurn(
     if (r.type === 'error') throw new Error(`presence worker: ${r.message}`);
     failed += r.failed;
     for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
-    for (const [u, on, off] of r.samples) {
+    for (const [u, cycle, on, off] of r.samples) {
       const s = seen.get(u);
-      if (s?.on !== undefined) onLat.push(s.on - on);
+      const a = s?.on[cycle];
+      const b = s?.off[cycle];
+      if (a !== undefined) onLat.push(a - on);
       else missing += 1;
-      if (s?.off !== undefined) offLat.push(s.off - off);
+      if (b !== undefined) offLat.push(b - off);
       else missing += 1;
     }
   }
   const done = replies.reduce((n, r) => n + (r.type === 'done' ? r.samples.length : 0), 0);
   return {
     targets: targets.length,
-    watchers: watchers.length,
+    watchers: subs,
     workers: o.workers,
+    cycles: done,
     online: summarize(onLat),
     offline: summarize(offLat),
     missing,

@@ -248,6 +248,7 @@ async function main(): Promise<void> {
     await mesh?.stop();
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  process.once('SIGTERM', () => void cleanup().then(() => process.exit(143)));
 
   let groupDone = false;
   const groupScenario = async () => {
@@ -414,14 +415,14 @@ async function main(): Promise<void> {
     if (a.scenarios.includes('presence')) {
       log(`presence: creating ${a.presenceWatchers} watchers and ${a.presenceDevices} devices…`);
       const tAcc = performance.now();
-      const watchers = await users(gatewayUrls[0]!, a.presenceWatchers, 'bw');
+      const watchers = await users(gatewayUrls[0]!, a.presenceWatcherAccounts || a.presenceWatchers, 'bw');
       const targets = await users(gatewayUrls[0]!, a.presenceDevices, 'bt');
       log(`presence: accounts created in ${((performance.now() - tAcc) / 1000).toFixed(1)} s`);
       const churnBefore = await scrape(metricsTargets());
-      const r = await runPresenceChurn(wsUrls, watchers, targets, { concurrency: a.presenceConcurrency, workers: a.presenceWorkers, holdMs: a.presenceHoldMs, log });
+      const r = await runPresenceChurn(wsUrls, watchers, targets, { concurrency: a.presenceConcurrency, workers: a.presenceWorkers, holdMs: a.presenceHoldMs, cycles: a.presenceCycles, maxS: a.presenceMaxS, subscribers: a.presenceWatchers, log });
       const churnStages = stagesTable(churnBefore, await scrape(metricsTargets()));
       const t = table(
-        ['devices', 'watchers', 'event', 'p50', 'p95', 'p99', 'max', 'count', 'missing', 'failed connects', 'churn wall time', 'connects/s'],
+        ['devices', 'subscribers', 'event', 'p50', 'p95', 'p99', 'max', 'count', 'missing', 'failed connects', 'churn wall time', 'connects/s'],
         [
           [r.targets, r.watchers, 'online (session.ready → presence)', ms(r.online.p50), ms(r.online.p95), ms(r.online.p99), ms(r.online.max), r.online.count, r.missing, r.failed, `${r.wallS.toFixed(1)} s`, r.connectsPerS.toFixed(0)],
           [r.targets, r.watchers, 'offline (close → presence)', ms(r.offline.p50), ms(r.offline.p95), ms(r.offline.p99), ms(r.offline.max), r.offline.count, '', '', '', ''],
@@ -429,7 +430,7 @@ async function main(): Promise<void> {
       );
       const body =
         header('Presence churn', a, date, target, [
-          `load: ${r.targets} devices (one per user) each connect, stay ${a.presenceHoldMs} ms, close cleanly; churned by ${r.workers} generator processes with ${a.presenceConcurrency} devices in flight each, on alternating gateways; ${r.watchers} watchers (in the main generator process) each subscribed to ${Math.ceil(r.targets / r.watchers)} of them`,
+          `load: ${r.targets} devices (one per user) each connect, stay ${a.presenceHoldMs} ms, close cleanly, ${a.presenceCycles} time(s) (${r.cycles} cycles completed${a.presenceMaxS ? `; no new connect after ${a.presenceMaxS} s` : ''}); churned by ${r.workers} generator processes with ${a.presenceConcurrency} devices in flight each, on alternating gateways; ${r.watchers} subscriber connections over ${watchers.length} accounts (in the main generator process) each subscribed to ${Math.ceil(r.targets / r.watchers)} of them`,
           'latency = the target\'s session.ready (online) or its close call (offline) → the watcher\'s `presence` event (wall clock, one machine)',
           `connect errors: ${JSON.stringify(r.errors)}`,
         ]) + `\n${t}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over the churn):\n\n${churnStages}\n`;
