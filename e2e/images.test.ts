@@ -62,6 +62,17 @@ test('seven images: non-root, tini as PID 1, production Node, one base layer sha
   expect(pm).toBe('no-pm');
 });
 
+test('the gateway image carries the built web client (node_modules/@parley/web/dist); no other image does', () => {
+  const ls = (s: string) => podman(['run', '--rm', '--network', 'none', '--entrypoint', 'sh', `localhost/parley/${s}:dev`, '-c',
+    'ls node_modules/@parley/web 2>/dev/null; ls node_modules/@parley/web/dist/assets 2>/dev/null || true']).trim().split('\n').filter(Boolean);
+  const gw = ls('gateway');
+  // the package holds only its manifest and dist (no sources, no tests); the bundle is one hashed JS and CSS
+  expect(gw.filter((f) => !/^(README\.md|package\.json|dist)$/.test(f) && !/^index-[\w-]+\.(js|css)$/.test(f))).toEqual([]);
+  expect(gw).toContain('dist');
+  expect(gw.filter((f) => /^index-[\w-]+\.js$/.test(f))).toHaveLength(1);
+  expect(ls('push')).toEqual([]);
+});
+
 test('the whole mesh runs from the images and every process reaches ready', async () => {
   // One keyspace for every run of this suite (users are random, so runs do not collide): creating a fresh
   // keyspace and its tables is the slowest step on a busy shared Cassandra, and is not what is under test.
@@ -115,6 +126,24 @@ test('smoke through the images: two users on different gateways, one message del
   expect(msg).toMatchObject({ chatId: chat.chatId, seq: reply.seq, body: { text: 'hello from an image' } });
   await a.close();
   await b.close();
+});
+
+test('the gateway image serves the web client at /, its hashed assets and /config.json', async () => {
+  const m = mesh!;
+  const res = await fetch(`${m.gatewayUrls[0]}/`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  const html = await res.text();
+  expect(html).toContain('<div id="app">');
+  const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((x) => x[1]!);
+  expect(assets.some((a) => a.endsWith('.js'))).toBe(true);
+  for (const a of assets) {
+    const r = await fetch(`${m.gatewayUrls[1]}${a}`);
+    expect({ a, status: r.status, cache: r.headers.get('cache-control') }).toEqual({ a, status: 200, cache: 'public, max-age=31536000, immutable' });
+    expect((await r.arrayBuffer()).byteLength).toBeGreaterThan(100);
+  }
+  const cfg = (await (await fetch(`${m.gatewayUrls[0]}/config.json`)).json()) as { gateways: string[] };
+  expect(cfg.gateways).toEqual(m.gatewayUrls);
 });
 
 test('SIGTERM stops a service container promptly (tini forwards it; no 10 s kill timeout)', async () => {

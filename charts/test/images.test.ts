@@ -84,6 +84,21 @@ describe('image properties', () => {
     expect(runtime).toMatch(/NODE_ENV=production/);
   });
 
+  test('the web client: built once in the shared build stage, shipped only in the gateway image (its @parley/web dependency)', () => {
+    const build = stages.find((st) => st.startsWith('deps AS build'))!;
+    // @parley/client is what the bundle imports; no service references it, so the build stage builds it
+    expect(build).toMatch(/pnpm exec tsc --build services\/\*\/ packages\/client/);
+    expect(build).toMatch(/pnpm --filter @parley\/web run build/);
+    const pkg = (dir: string) => JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')) as { files?: string[]; dependencies?: Record<string, string> };
+    const web = pkg('web');
+    expect(web.files).toEqual(['dist']); // what `pnpm deploy` copies into node_modules/@parley/web
+    expect(web.dependencies ?? {}).toEqual({}); // all bundled: nothing of it runs in the gateway but static files
+    for (const s of services) expect({ s, web: pkg(`services/${s}`).dependencies?.['@parley/web'] }).toEqual({ s, web: s === 'gateway' ? 'workspace:^' : undefined });
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    for (const kept of ['!web/package.json', '!web/index.html', '!web/tsconfig.json', '!web/vite.config.ts', '!web/src', '!web/public']) expect(ignore).toContain(kept);
+    expect(ignore.indexOf('!web/src')).toBeGreaterThan(ignore.indexOf('web/*')); // a later line wins
+  });
+
   test('.dockerignore keeps caches, run data and node_modules out, and nothing the build needs', () => {
     const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     for (const must of ['**/node_modules', '**/dist', '.git', '.run', '**/*.tsbuildinfo', '.cache', '**/coverage']) expect(lines).toContain(must);

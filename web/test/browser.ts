@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { connect, randomUsername, signUp, type ParleyConnection } from '@parley/client';
-import { repoRoot, type Mesh } from '@parley/testing';
+import { randomUsername } from '@parley/client';
+import { repoRoot } from '@parley/testing';
 
 export function chromiumPath(): string {
   const fromEnv = process.env.PARLEY_CHROMIUM;
@@ -104,38 +104,6 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   const dir = process.env.PARLEY_SCREENSHOT_DIR ?? join(repoRoot(), '.run', 'screenshots');
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, `${name}.png`), animations: 'disabled', caret: 'hide' });
-}
-
-/**
- * Which optional capabilities the mesh has (receipts, typing, presence): probed with the Node client
- * on a throwaway chat, by whether the events actually arrive. A capability that is not there yet
- * (its requests answer `unavailable`, or no event comes) is not asserted on; the tests then check
- * that the page shows nothing for it instead of an error.
- */
-export async function probeCapabilities(mesh: Mesh): Promise<{ receipts: boolean; typing: boolean; presence: boolean }> {
-  const a = await signUp(mesh.gatewayUrls[0]!, { username: unique('pa') });
-  const b = await signUp(mesh.gatewayUrls[0]!, { username: unique('pb') });
-  const ca: ParleyConnection = await connect(mesh.wsUrls[0]!, a.accessToken);
-  const cb: ParleyConnection = await connect(mesh.wsUrls[1]!, b.accessToken);
-  const arrives = (p: Promise<unknown>) => p.then(() => true, () => false);
-  try {
-    const { chat } = await ca.request('chat.create', { type: 'direct', userId: b.userId });
-    const sent = await ca.request('message.send', { chatId: chat.chatId, clientMsgId: 'probe-0001', body: { text: 'probe' } });
-    await cb.waitForEvent('message.new', (d) => d.message.seq === sent.seq, 10_000);
-    const readReceipt = ca.waitForEvent('receipt', (d) => d.status === 'read', 4000);
-    await cb.request('message.ack', { items: [{ chatId: chat.chatId, seq: sent.seq }] }).catch(() => undefined);
-    await cb.request('message.read', { chatId: chat.chatId, seq: sent.seq }).catch(() => undefined);
-    const receipts = await arrives(readReceipt);
-    const typingEvent = cb.waitForEvent('typing', () => true, 3000);
-    await ca.request('typing', { chatId: chat.chatId, state: 'typing' }).catch(() => undefined);
-    const typing = await arrives(typingEvent);
-    const presence = await ca
-      .request('presence.subscribe', { userIds: [b.userId] })
-      .then((r) => r.presence.some((p) => p.userId === b.userId && p.status === 'online'), () => false);
-    return { receipts, typing, presence };
-  } finally {
-    await Promise.all([ca.close(), cb.close()]);
-  }
 }
 
 /** Controls without an accessible name (label, aria-label or text): the page must have none. */

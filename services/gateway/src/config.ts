@@ -81,7 +81,7 @@ export const envSpec = defineConfig({
   presenceAddr: env.str('GATEWAY_PRESENCE_ADDR', { default: '127.0.0.1:50054' }),
   mediaAddr: env.str('GATEWAY_MEDIA_ADDR', { default: '127.0.0.1:50055' }),
   pushAddr: env.str('GATEWAY_PUSH_ADDR', { default: '127.0.0.1:50056' }),
-  /** The built web client served at `/` (default web/dist under the working directory; missing: not served). */
+  /** The built web client served at `/` (default: the `dist` of the @parley/web dependency, web/dist in the workspace; missing: not served). */
   webDir: env.optionalStr('GATEWAY_WEB_DIR'),
   /** Comma-separated base URLs of the gateways the web client may use (its /config.json); empty: its own origin only. */
   webGateways: env.str('GATEWAY_WEB_GATEWAYS', { default: '' }),
@@ -133,7 +133,12 @@ export interface GatewayConfig {
   namespace: string;
 }
 
-export function envToCfg(raw: Record<string, string | undefined>): GatewayConfig {
+/**
+ * `defaults.webDir`: where the web client's build is when GATEWAY_WEB_DIR is not set (main.ts resolves the
+ * @parley/web dependency, which ships its `dist`: web/dist in the workspace, node_modules/@parley/web/dist in
+ * the image); without it, web/dist under the working directory.
+ */
+export function envToCfg(raw: Record<string, string | undefined>, defaults: { webDir?: string | undefined } = {}): GatewayConfig {
   const c = envSpec.parse(raw) as Raw & Record<string, number>;
   const r = (cls: keyof RateConfig) => ({ perMinute: c[`rate_${cls}_perMinute`]!, burst: c[`rate_${cls}_burst`]! });
   return {
@@ -151,7 +156,7 @@ export function envToCfg(raw: Record<string, string | undefined>): GatewayConfig
     maxConnections: c.maxConnections,
     maxInflightSends: c.maxInflightSends,
     drainMs: c.drainMs,
-    webDir: c.webDir ?? join(process.cwd(), 'web', 'dist'),
+    webDir: c.webDir ?? defaults.webDir ?? join(process.cwd(), 'web', 'dist'),
     webGateways: c.webGateways.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter(Boolean),
     addrs: {
       session: c.sessionAddr,

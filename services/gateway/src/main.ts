@@ -1,9 +1,20 @@
 // Wiring only: env → config → GatewayService, graceful shutdown on SIGTERM.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { createLogger, runService } from '@parley/kit';
 import { envToCfg } from './config.js';
 import { GatewayService } from './service.js';
 
-const cfg = envToCfg(process.env);
+/** The web client served at `/`: the build of the @parley/web dependency (its package ships `dist`). */
+function webClientDir(): string | undefined {
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve('@parley/web/package.json')), 'dist');
+  } catch {
+    return undefined;
+  }
+}
+
+const cfg = envToCfg(process.env, { webDir: webClientDir() });
 const logger = createLogger('gateway', cfg.logLevel);
 await runService({ name: 'gateway', logger, create: () => GatewayService.create(cfg, { logger }), shutdownTimeoutMs: 25_000 });
 

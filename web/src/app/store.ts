@@ -49,6 +49,11 @@ export interface ChatState {
 export type Tick = 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
 
 const OUTBOX_KEY = 'parley.outbox';
+/** At most this many `message.send`s in flight per connection (the gateway sheds above 128 per process). */
+const SEND_WINDOW = 16;
+/** presence.subscribe after `unavailable`: again after 3 s, doubling up to 30 s. */
+const PRESENCE_RETRY_MS = 3000;
+const PRESENCE_RETRY_MAX_MS = 30_000;
 const READ_KEY = 'parley.read';
 
 function randomId(): string {
@@ -94,6 +99,8 @@ export class Store {
   synced = false;
   /** Media uploads in progress: clientMsgId → fraction done. */
   uploads = new Map<string, number>();
+  /** Whether the last presence.subscribe worked (undefined: not tried yet); false shows no presence at all. */
+  presenceAvailable: boolean | undefined;
   /** False once the media service answered unavailable (the attach button hides). */
   mediaAvailable = true;
 
@@ -101,11 +108,18 @@ export class Store {
   private userFetches = new Map<string, Promise<UserInfo | undefined>>();
   private ackQueue: { chatId: string; seq: number }[] = [];
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private acksInFlight = 0;
   private typingSentAt = 0;
   private typingTimer: ReturnType<typeof setTimeout> | undefined;
   private version = 0;
   private liveToken: string | undefined;
   private scheduled = false;
+  /** Outbox entries sent and not answered yet: clientMsgId → the connection they went out on. */
+  private inflight = new Map<string, ParleyConnection>();
+  /** Set after a retryable refusal: the outbox waits for it before sending anything new. */
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The most sends ever in flight at once (the browser tests check that the outbox pipelines). */
+  maxInflight = 0;
 
   constructor(readonly origin: string) {
     this.session = new Session(origin);
@@ -196,6 +210,9 @@ export class Store {
     this.live = undefined;
     this.chats.clear();
     this.outbox = [];
+    this.inflight.clear();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.openChatId = undefined;
     this.devices = undefined;
     this.synced = false;
@@ -315,7 +332,7 @@ export class Store {
     this.synced = true;
     this.saveReadMarkers();
     this.changed();
-    void this.flushOutbox();
+    this.flushOutbox();
     void this.subscribePresence(conn);
     this.markRead();
   }
@@ -358,7 +375,12 @@ export class Store {
     return r.hasMore;
   }
 
-  private async subscribePresence(conn: ParleyConnection): Promise<void> {
+  /**
+   * Subscribe to the presence of every direct-chat peer. While the presence service answers `unavailable`
+   * (not built, or down) the header shows nothing, and this tries again with backoff on the same
+   * connection, so presence shows up as soon as the service does.
+   */
+  private async subscribePresence(conn: ParleyConnection, attempt = 0): Promise<void> {
     const peers = new Set<string>();
     for (const cs of this.chats.values()) {
       const p = this.peer(cs);
@@ -368,9 +390,17 @@ export class Store {
     try {
       const r = (await conn.request('presence.subscribe', { userIds: [...peers].slice(0, 500) })) as { presence: Presence[] };
       for (const p of r.presence) this.presence.set(p.userId, p);
+      this.presenceAvailable = true;
       this.changed();
     } catch {
-      /* presence not available: the header shows nothing */
+      if (this.presenceAvailable !== false) {
+        this.presenceAvailable = false;
+        this.changed();
+      }
+      if (!conn.isOpen) return; // the next connection subscribes again
+      setTimeout(() => {
+        if (conn.isOpen && this.live?.conn === conn) void this.subscribePresence(conn, attempt + 1);
+      }, Math.min(PRESENCE_RETRY_MAX_MS, PRESENCE_RETRY_MS * 2 ** attempt));
     }
   }
 
@@ -514,9 +544,18 @@ export class Store {
       this.ackTimer = undefined;
       const items = this.ackQueue.splice(0, 500);
       // Unacked messages are redelivered on the next connect, so a failed ack only costs a duplicate.
-      this.live?.request('message.ack', { items }).catch(() => undefined);
+      const req = this.live?.request('message.ack', { items });
+      if (req) {
+        this.acksInFlight++;
+        void req.catch(() => undefined).finally(() => this.acksInFlight--);
+      }
       if (this.ackQueue.length) this.scheduleAck();
     }, 100);
+  }
+
+  /** True when every message received live has been acked (or the ack failed): nothing is waiting. */
+  get acksSettled(): boolean {
+    return this.ackQueue.length === 0 && !this.ackTimer && this.acksInFlight === 0;
   }
 
   // ---- derived -------------------------------------------------------------------------------------
@@ -614,20 +653,45 @@ export class Store {
     this.saveOutbox();
     this.stopTyping(chatId);
     this.changed();
-    void this.flushOutbox();
+    this.flushOutbox();
   }
 
-  /** Send one outbox entry; false when it is still pending (no connection, retryable error). */
-  private async sendPending(p: Pending): Promise<boolean> {
-    if (!this.live?.conn?.isOpen) return false; // sent by flushOutbox after the next connect
+  /**
+   * The outbox pump: sends every pending entry, in the order typed, without waiting for replies (up to
+   * SEND_WINDOW in flight). protocol.md §8.2: one connection's sends get seqs in the order they arrived, so
+   * pipelining keeps the typed order. Entries stay in the outbox (with their fixed clientMsgId) until the
+   * server answers, so a reply lost to a dropped socket means an idempotent resend on the next connection.
+   * Two rules keep the order across connections and refusals:
+   * - nothing goes out on a new connection while sends of an older one are unanswered (a token renewal
+   *   switches connections with sends in flight; the old ones settle, as replies or `closed`, first);
+   * - after a retryable refusal (`unavailable`, `rate_limited`, …: nothing was stored) nothing new goes out
+   *   until the retry, which resends from the oldest entry on. Sends already in flight then may land before
+   *   the refused one; every device shows them in that (seq) order.
+   */
+  flushOutbox(): void {
+    const conn = this.live?.conn;
+    if (!conn?.isOpen || this.retryTimer) return;
+    for (const c of this.inflight.values()) if (c !== conn) return;
+    for (const p of this.outbox) {
+      if (this.inflight.size >= SEND_WINDOW) return;
+      if (p.failed || this.inflight.has(p.clientMsgId)) continue;
+      this.inflight.set(p.clientMsgId, conn);
+      this.maxInflight = Math.max(this.maxInflight, this.inflight.size);
+      void this.sendPending(conn, p);
+    }
+  }
+
+  /** One outbox entry on one connection; it leaves the outbox on a reply or a final refusal. */
+  private async sendPending(conn: ParleyConnection, p: Pending): Promise<void> {
     try {
-      const r = (await this.live.request('message.send', {
+      const r = (await conn.request('message.send', {
         chatId: p.chatId,
         clientMsgId: p.clientMsgId,
         body: p.text ? { text: p.text } : {},
         ...(p.attachments ? { attachments: p.attachments } : {}),
         ...(p.replyTo !== undefined ? { replyTo: p.replyTo } : {}),
       })) as { messageId: string; seq: number; createdAt: string };
+      this.inflight.delete(p.clientMsgId);
       const cs = this.chats.get(p.chatId);
       const me = this.session.current;
       if (cs && me) {
@@ -649,18 +713,23 @@ export class Store {
         if (p.attachments?.length) void this.refetch(p.chatId, r.seq);
       }
       this.dropPending(p.clientMsgId);
-      return true;
     } catch (err) {
+      this.inflight.delete(p.clientMsgId);
       if (err instanceof ParleyRequestError && ['closed', 'timeout', 'unavailable', 'rate_limited', 'internal'].includes(err.code)) {
-        // retried on the next connect, or in a moment if the socket is still up
-        if (err.code !== 'closed') setTimeout(() => void this.flushOutbox(), err.retryAfterMs ?? 2000);
-        return false;
+        // `closed`: resent on the next connection (or the renewed one, at once). Otherwise wait, then resend.
+        if (err.code !== 'closed' && !this.retryTimer) {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            this.flushOutbox();
+          }, err.retryAfterMs ?? 2000);
+        }
+      } else {
+        p.failed = errorText(err);
+        this.saveOutbox();
+        this.changed();
       }
-      p.failed = errorText(err);
-      this.saveOutbox();
-      this.changed();
-      return true;
     }
+    this.flushOutbox();
   }
 
   /** Re-read one message from history (the server's copy carries attachment metadata). */
@@ -684,33 +753,6 @@ export class Store {
     if (this.outbox.length !== before) {
       this.saveOutbox();
       this.changed();
-    }
-  }
-
-  private flushing = false;
-  private flushAgain = false;
-
-  /**
-   * Send the outbox in order, one request at a time. protocol.md §8.2 promises seqs in arrival order for
-   * pipelined sends on one connection, but the server does not keep it today (pipelined sends were seen
-   * to get seqs out of order), so the client waits for each reply: the order the user typed is the seq order.
-   */
-  async flushOutbox(): Promise<void> {
-    if (this.flushing) {
-      this.flushAgain = true;
-      return;
-    }
-    this.flushing = true;
-    try {
-      do {
-        this.flushAgain = false;
-        for (const p of [...this.outbox]) {
-          if (p.failed || !this.outbox.includes(p)) continue;
-          if (!(await this.sendPending(p))) return;
-        }
-      } while (this.flushAgain);
-    } finally {
-      this.flushing = false;
     }
   }
 

@@ -1,7 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { Message } from '@parley/client';
 import { errorText, isUnavailable, type ChatState, type Pending, type Store, type Tick } from '../app/store.js';
-import { lastSeenText, timeOf } from './hooks.js';
+import { lastSeenText, membersText, timeOf } from './hooks.js';
 import { systemText } from './system.js';
 import { GroupInfo } from './GroupInfo.js';
 import { Attachment } from './Attachment.js';
@@ -55,13 +55,14 @@ export function Conversation({ store, cs }: { store: Store; cs: ChatState }) {
   const bySeq = (seq: number) => cs.messages.get(seq);
   const typing = store.typingNames(cs);
   const peer = store.peer(cs);
-  const pres = peer ? store.presence.get(peer) : undefined;
+  // nothing (rather than stale data) while the presence service is unavailable
+  const pres = peer && store.presenceAvailable !== false ? store.presence.get(peer) : undefined;
   const subtitle = typing.length
     ? cs.chat.type === 'group'
       ? `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…`
       : 'typing…'
     : cs.chat.type === 'group'
-      ? `${cs.chat.members.length} members`
+      ? membersText(cs.chat.members.length)
       : pres?.status === 'online'
         ? 'online'
         : pres?.lastSeen

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { errorText, type ChatState, type Store } from '../app/store.js';
+import { membersText } from './hooks.js';
 
 export function GroupInfo({ store, cs, onClose }: { store: Store; cs: ChatState; onClose: () => void }) {
   const chatId = cs.chat.chatId;
@@ -40,7 +41,7 @@ export function GroupInfo({ store, cs, onClose }: { store: Store; cs: ChatState;
           <button type="submit">Rename</button>
         </form>
       )}
-      <h4>{cs.chat.members.length} members</h4>
+      <h4>{membersText(cs.chat.members.length)}</h4>
       <ul class="members" aria-label="Members">
         {cs.chat.members.map((m) => (
           <li key={m.userId} data-user-id={m.userId}>

@@ -25,3 +25,7 @@ export function lastSeenText(iso: string): string {
   if (d.toDateString() === now.toDateString()) return `last seen today at ${timeOf(iso)}`;
   return `last seen ${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} at ${timeOf(iso)}`;
 }
+
+export function membersText(n: number): string {
+  return n === 1 ? '1 member' : `${n} members`;
+}
