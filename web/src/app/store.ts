@@ -37,6 +37,8 @@ export interface ChatState {
   readSent: number;
   /** userId → seqs delivered to that user. */
   deliveredTo: Map<string, Set<number>>;
+  /** userId → everything up to this seq was delivered to that user (replayed watermarks). */
+  deliveredUpTo: Map<string, number>;
   /** userId → read up to seq. */
   readBy: Map<string, number>;
   /** userId → when their typing lapses (epoch ms). */
@@ -301,6 +303,10 @@ export class Store {
     conn.on('message.new', (d) => this.onMessage(d.message, true));
     conn.on('chat.updated', (d) => this.upsertChat(d.chat));
     conn.on('receipt', (d) => this.onReceipt(d));
+    // coalesced (groups, and the watermarks replayed on connect): items are exactly `receipt` data
+    conn.on('receipts', (d) => {
+      for (const r of d.receipts) this.onReceipt({ ...r, chatId: d.chatId });
+    });
     conn.on('typing', (d) => this.onTyping(d));
     conn.on('presence', (d) => this.onPresence(d.presence));
     await this.sync(conn);
@@ -414,6 +420,7 @@ export class Store {
       readUpTo: 0,
       readSent: 0,
       deliveredTo: new Map(),
+      deliveredUpTo: new Map(),
       readBy: new Map(),
       typing: new Map(),
       lastActivity: chat.createdAt,
@@ -493,6 +500,8 @@ export class Store {
       let set = cs.deliveredTo.get(d.userId);
       if (!set) cs.deliveredTo.set(d.userId, (set = new Set()));
       for (const s of d.seqs) set.add(s);
+      // a replayed watermark: everything up to upToSeq was delivered to that user
+      if (d.upToSeq !== undefined) cs.deliveredUpTo.set(d.userId, Math.max(cs.deliveredUpTo.get(d.userId) ?? 0, d.upToSeq));
     } else {
       cs.readBy.set(d.userId, Math.max(cs.readBy.get(d.userId) ?? 0, d.upToSeq));
       if (d.userId === this.me && d.upToSeq > cs.readUpTo) {
@@ -595,13 +604,14 @@ export class Store {
     return best;
   }
 
+  /** ✓✓ read once every other member read it, ✓✓ delivered once every other member got it (as WhatsApp). */
   tick(cs: ChatState, m: Message): Tick {
     const others = cs.chat.members.map((x) => x.userId).filter((u) => u !== this.me);
-    if (others.length > 0 && others.every((u) => (cs.readBy.get(u) ?? 0) >= m.seq)) return 'read';
-    for (const u of others) {
-      if (cs.deliveredTo.get(u)?.has(m.seq) || (cs.readBy.get(u) ?? 0) >= m.seq) return 'delivered';
-    }
-    return 'sent';
+    if (others.length === 0) return 'sent';
+    const read = (u: string) => (cs.readBy.get(u) ?? 0) >= m.seq;
+    if (others.every(read)) return 'read';
+    const delivered = (u: string) => read(u) || (cs.deliveredUpTo.get(u) ?? 0) >= m.seq || cs.deliveredTo.get(u)?.has(m.seq) === true;
+    return others.every(delivered) ? 'delivered' : 'sent';
   }
 
   typingNames(cs: ChatState): string[] {

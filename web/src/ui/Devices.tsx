@@ -1,19 +1,30 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorText, type Store } from '../app/store.js';
 import { dayOrTime } from './hooks.js';
 
 export function Devices({ store, onClose }: { store: Store; onClose: () => void }) {
   const [error, setError] = useState<string>();
+  const close = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     store.loadDevices().catch((err: unknown) => setError(errorText(err)));
+    // A modal: focus moves into it, and Escape closes it wherever the focus is (also after the focused
+    // entry was removed).
+    const opener = document.activeElement as HTMLElement | null;
+    close.current?.focus();
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && onClose();
+    document.addEventListener('keydown', onKey);
+    return () => {
+      document.removeEventListener('keydown', onKey);
+      if (opener?.isConnected) opener.focus();
+    };
   }, []);
   const mine = store.session.current?.deviceId;
   return (
     <div class="overlay" onClick={(e) => e.target === e.currentTarget && onClose()}>
-      <div class="devices" role="dialog" aria-modal="true" aria-labelledby="devices-title" onKeyDown={(e) => e.key === 'Escape' && onClose()}>
+      <div class="devices" role="dialog" aria-modal="true" aria-labelledby="devices-title">
         <header class="bar">
           <h3 id="devices-title">Your devices</h3>
-          <button type="button" onClick={onClose} aria-label="Close devices" autoFocus>
+          <button type="button" ref={close} onClick={onClose} aria-label="Close devices">
             ✕
           </button>
         </header>
