@@ -123,12 +123,14 @@ export class MessageService {
     // Sends for a chat whose shard another replica holds go there (one hop, marked so it never loops).
     const forwardClients = new Map<string, Client<typeof messageV1.MessageService>>();
     peers.push({ close: () => forwardClients.forEach((c) => c.close()) });
+    const holder = (addr: string) => {
+      let c = forwardClients.get(addr);
+      if (!c) forwardClients.set(addr, (c = createClient(messageV1.MessageService, addr, { deadlineMs: 5000 })));
+      return c;
+    };
     const forwarder: Forwarder = {
-      send: (addr, req) => {
-        let c = forwardClients.get(addr);
-        if (!c) forwardClients.set(addr, (c = createClient(messageV1.MessageService, addr, { deadlineMs: 5000 })));
-        return c.sendMessage(req, { metadata: { [FORWARDED]: '1' } });
-      },
+      send: (addr, req) => holder(addr).sendMessage(req, { metadata: { [FORWARDED]: '1' } }),
+      appendSystem: (addr, req) => holder(addr).appendSystemMessage(req, { metadata: { [FORWARDED]: '1' } }),
     };
     const server = createGrpcServer({ logger, metrics });
     server.addService(messageV1.MessageService, messageServiceImpl(ctx, forwarder));

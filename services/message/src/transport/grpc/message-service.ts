@@ -14,6 +14,7 @@ export const MAX_BATCH = 1024;
 
 export interface Forwarder {
   send(addr: string, req: messageV1.SendMessageRequest): Promise<messageV1.SendMessageResponse>;
+  appendSystem(addr: string, req: messageV1.AppendSystemMessageRequest): Promise<messageV1.AppendSystemMessageResponse>;
 }
 
 export function messageServiceImpl(ctx: AppContext, forwarder?: Forwarder): ServiceImpl<typeof messageV1.MessageService> {
@@ -127,8 +128,11 @@ export function messageServiceImpl(ctx: AppContext, forwarder?: Forwarder): Serv
       return create(messageV1.AckBatchResponseSchema, { errors });
     },
 
-    async appendSystemMessage(req) {
+    async appendSystemMessage(req, call) {
       if (!req.system) throw badRequest('system is required');
+      // Like a send: sequenced by the replica holding the chat's shard (one hop there if that is not this one).
+      const addr = ctx.leases.lease(req.chatId) ? undefined : await remote(req.chatId, call.metadata[FORWARDED] === '1');
+      if (addr) return forwarder!.appendSystem(addr, req);
       const r = await ctx.sender.appendSystem(req.chatId, req.idempotencyKey, req.system);
       return create(messageV1.AppendSystemMessageResponseSchema, { message: r.message, duplicate: r.duplicate });
     },
