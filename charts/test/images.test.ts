@@ -74,14 +74,36 @@ describe('image properties', () => {
     expect(text).toMatch(/pnpm --filter "@parley\/\$\{SERVICE\}-service" --prod .*deploy \/out/);
   });
 
-  test('the final stage: only the deployed service, non-root, tini as PID 1, no package managers', () => {
-    expect(runtime).toMatch(/^\$\{NODE_IMAGE\} AS runtime/);
-    expect(runtime.match(/^COPY .*/gm)).toEqual(['COPY --from=deploy /out /app']);
-    expect(runtime).not.toMatch(/pnpm|npm install|yarn install/);
+  test('the final stage: scratch + the shared root filesystem + the deployed service, non-root, tini as PID 1', () => {
+    expect(runtime).toMatch(/^scratch AS runtime/);
+    expect(runtime.match(/^COPY .*/gm)).toEqual(['COPY --from=rootfs /rootfs /', 'COPY --from=deploy /out /app']);
+    expect(runtime).not.toMatch(/^RUN /m); // nothing runs in it: there is no shell
     expect(runtime).toMatch(/^USER 1000:1000$/m);
     expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", .*"dist\/main\.js"\]$/m);
-    expect(runtime).toMatch(/rm -rf \/usr\/local\/lib\/node_modules\/npm/);
     expect(runtime).toMatch(/NODE_ENV=production/);
+  });
+
+  test('the root filesystem stage copies only node, the libraries it links, tini and a few /etc files (no shell, no npm)', () => {
+    const rootfs = stages.find((st) => /^\$\{NODE_IMAGE\} AS rootfs$/m.test(st))!;
+    expect(rootfs).toBeDefined();
+    const copies = rootfs.match(/\bcp [^;]*/g)!.map((c) => c.trim());
+    expect(copies).toEqual([
+      'cp "$node" "$r/usr/local/bin/node"',
+      'cp "$(command -v tini-static)" "$r/usr/bin/tini"',
+      'cp --parents -L "$lib" "$r"',
+      'cp "/usr/share/doc/$p/copyright" "$r/usr/share/doc/$p/"',
+      'cp "$f" "$r/usr/share/doc/node/LICENSE"',
+      'cp /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/"',
+    ]);
+    expect(rootfs).toMatch(/for lib in \$\(ldd "\$node"/);
+    expect(rootfs).toMatch(/chroot "\$r" \/usr\/local\/bin\/node -e/); // the copied tree runs node on its own
+  });
+
+  test('the deployed tree is pruned of what never runs (types, TypeScript, dependency source maps, docs, tests)', () => {
+    const deploy = stages.find((st) => /^build AS deploy$/m.test(st))!;
+    for (const pattern of ["-name '*.d.ts'", "-name '*.ts'", "-name '*.map' -type f ! -path '*/.pnpm/@parley+*'", '@types+*', '(test|tests|__tests__|docs|doc|example|examples|benchmark|benchmarks']) {
+      expect(deploy).toContain(pattern);
+    }
   });
 
   test('the web client: built once in the shared build stage, shipped only in the gateway image (its @parley/web dependency)', () => {

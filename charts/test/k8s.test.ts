@@ -3,10 +3,11 @@
 // defaulting and validation; Deployments and StatefulSets are reconciled by the real controllers, pods
 // are scheduled by the real scheduler onto kwok nodes, which mark them Running/Ready (and the schema Job's
 // pod Succeeded) without running containers.
-//   dev values:        install --wait (in-cluster infra, PVs provided), every pod Ready, the post-install
-//                      schema Job complete; upgrade rolls every Deployment; uninstall leaves nothing
+//   dev values:        install --wait (in-cluster infra, PVs provided), every pod Ready, the schema Job
+//                      complete; upgrade rolls every Deployment; uninstall leaves nothing (the
+//                      StatefulSets' claims go too: values-dev.yaml's pvcRetentionPolicy)
 //   production values: install --wait against external stores (their Secrets exist first), the
-//                      pre-install schema Job complete, hard anti-affinity spreads pods over nodes,
+//                      schema Job complete, hard anti-affinity spreads pods over nodes,
 //                      HPA and PDB objects accepted exactly where the chart renders them
 //   negative:          values that break required fields are refused by the API server itself
 import { spawn, spawnSync } from 'node:child_process';
@@ -83,10 +84,15 @@ function expectAllReady(ns: string): void {
   }
 }
 
-function schemaJobSucceeded(ns: string): void {
-  const job = kubeJson(['get', 'job', 'parley-schema', '-n', ns]);
+/** The release's one schema Job (named parley-schema-<hash of its spec>) has succeeded; returns its name. */
+function schemaJobSucceeded(ns: string): string {
+  const jobs = kubeJson(['get', 'jobs', '-n', ns, '-l', 'app.kubernetes.io/component=schema']).items as Obj[];
+  expect(jobs.map((j) => j.metadata.name)).toEqual([expect.stringMatching(/^parley-schema-[0-9a-f]{10}$/)]);
+  const job = jobs[0]!;
+  expect(job.metadata.annotations['helm.sh/hook']).toBeUndefined();
   expect(job.status.succeeded).toBe(1);
   expect(job.status.conditions?.find((c: Obj) => c.type === 'Complete')?.status).toBe('True');
+  return job.metadata.name;
 }
 
 /** Runs `helm <args>` while acting as the cloud's load-balancer controller: a LoadBalancer Service gets an
@@ -133,7 +139,7 @@ const timings: Record<string, number> = {};
 describe('dev values (in-cluster infra)', () => {
   const ns = NS.dev;
 
-  test('helm install --wait: accepted, every pod Ready on kwok nodes, the schema hook Job completed', async () => {
+  test('helm install --wait: accepted, every pod Ready on kwok nodes, the schema Job completed', async () => {
     providePVs(4);
     const r = await helmWithLoadBalancer(ns, ['install', 'parley', CHART, '-n', ns, '--create-namespace', ...MODES.dev!.flatMap((f) => ['-f', f]), '--wait', '--timeout', '5m']);
     expect(r.out).toMatch(/STATUS: deployed/);
@@ -142,8 +148,10 @@ describe('dev values (in-cluster infra)', () => {
     expectAllReady(ns);
     schemaJobSucceeded(ns);
     // What the API server holds is what the chart renders (nothing dropped, nothing refused).
-    const rendered = render(CHART, MODES.dev!).objects.filter((o) => !(o.metadata.annotations ?? {})['helm.sh/hook']);
-    for (const o of rendered) {
+    const rendered = render(CHART, MODES.dev!).objects;
+    expect(rendered.filter((o) => (o.metadata.annotations ?? {})['helm.sh/hook'])).toEqual([]);
+    // (The Job's name hashes its spec, which names this namespace's servers: schemaJobSucceeded found it above.)
+    for (const o of rendered.filter((x) => x.kind !== 'Job')) {
       const got = kubectl(['get', o.kind, o.metadata.name, '-n', ns, '-o', 'name']);
       expect({ o: `${o.kind}/${o.metadata.name}`, status: got.status }).toEqual({ o: `${o.kind}/${o.metadata.name}`, status: 0 });
     }
@@ -154,6 +162,7 @@ describe('dev values (in-cluster infra)', () => {
   });
 
   test('helm upgrade with changed values rolls every Deployment', async () => {
+    const jobBefore = schemaJobSucceeded(ns);
     const before = Object.fromEntries((kubeJson(['get', 'deployments', '-n', ns]).items as Obj[]).map((d) => [d.metadata.name, d]));
     const r = await helmWithLoadBalancer(ns, ['upgrade', 'parley', CHART, '-n', ns, ...MODES.dev!.flatMap((f) => ['-f', f]), '--set', 'global.logLevel=info', '--wait', '--timeout', '5m']);
     expect(r.status).toBe(0);
@@ -173,42 +182,40 @@ describe('dev values (in-cluster infra)', () => {
       const rev = Number(x.metadata.annotations['deployment.kubernetes.io/revision']);
       expect({ rs: x.metadata.name, replicas: rev >= 2 ? 1 : x.status.replicas }).toEqual({ rs: x.metadata.name, replicas: rev >= 2 ? 1 : 0 });
     }
-    schemaJobSucceeded(ns); // post-upgrade hook ran again (before-hook-creation replaced it)
+    // The log level is part of the Job's spec: a new Job ran, and Helm deleted the old one.
+    expect(schemaJobSucceeded(ns)).not.toBe(jobBefore);
   });
 
-  test('helm uninstall removes the release; only what is kept by design remains', async () => {
+  test('helm uninstall leaves nothing behind: no Job, no Secret, no claims (dev values)', async () => {
+    const claims = kubeJson(['get', 'pvc', '-n', ns]).items as Obj[];
+    expect(claims.map((c) => c.metadata.name).sort()).toEqual(['data-parley-cassandra-0', 'data-parley-kafka-0', 'data-parley-minio-0', 'data-parley-redis-0']);
+    // The StatefulSet controller made each claim a dependent of its StatefulSet (whenDeleted: Delete).
+    for (const c of claims) expect(c.metadata.ownerReferences?.map((o: Obj) => o.kind)).toEqual(['StatefulSet']);
     const r = helm(['uninstall', 'parley', '-n', ns, '--wait', '--timeout', '3m']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const kinds = 'deployments,statefulsets,replicasets,pods,services,configmaps,secrets,serviceaccounts,jobs,roles,rolebindings,poddisruptionbudgets,horizontalpodautoscalers,ingresses,networkpolicies,persistentvolumeclaims';
-    const left = () => kubectl(['get', kinds, '-n', ns, '-o', 'name']).stdout.trim().split('\n').filter(Boolean)
-      .map((n) => n.replace(/^pod\/parley-schema-[a-z0-9]+$/, 'pod/parley-schema-<pod>')).sort();
-    // ReplicaSets and pods go with their Deployments through the garbage collector, after helm returns.
+    const kinds = 'deployments,statefulsets,replicasets,pods,services,configmaps,secrets,serviceaccounts,jobs,roles,rolebindings,poddisruptionbudgets,horizontalpodautoscalers,ingresses,networkpolicies,persistentvolumeclaims,controllerrevisions';
+    const left = () => kubectl(['get', kinds, '-n', ns, '-o', 'name']).stdout.trim().split('\n').filter(Boolean).sort();
+    // Pods, ReplicaSets, Job pods and claims go through the garbage collector after helm returns.
+    const expected = ['configmap/kube-root-ca.crt', 'serviceaccount/default'];
     let all = left();
-    for (let i = 0; i < 120 && all.some((n) => /^(pod\/parley-(?!schema-<pod>)|replicaset\.apps\/|controllerrevision)/.test(n)); i++) {
+    for (let i = 0; i < 180 && JSON.stringify(all) !== JSON.stringify(expected); i++) {
       await sleep(500);
       all = left();
     }
-    expect(all).toEqual([
-      'configmap/kube-root-ca.crt',
-      'job.batch/parley-schema',
-      'persistentvolumeclaim/data-parley-cassandra-0',
-      'persistentvolumeclaim/data-parley-kafka-0',
-      'persistentvolumeclaim/data-parley-minio-0',
-      'persistentvolumeclaim/data-parley-redis-0',
-      'pod/parley-schema-<pod>',
-      'secret/parley-session-signing-key',
-      'serviceaccount/default',
-    ]);
-    expect(kubeJson(['get', 'secret', 'parley-session-signing-key', '-n', ns]).metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    expect(all).toEqual(expected); // only what Kubernetes itself puts in every namespace
     expect(helm(['list', '-n', ns, '-a', '-q']).stdout.trim()).toBe('');
+    // The PersistentVolumes stay (reclaim policy Retain) but are released: their claims are gone.
+    for (const pv of kubeJson(['get', 'pv', '-l', `parley-test=k8s-${RUN_ID}`]).items as Obj[]) {
+      expect({ pv: pv.metadata.name, phase: pv.status.phase }).toEqual({ pv: pv.metadata.name, phase: 'Released' });
+    }
   });
 });
 
 describe('production values (external stores)', () => {
   const ns = NS.prod;
 
-  test('helm install --wait: pre-install schema Job, pods spread by hard anti-affinity, HPA and PDB where rendered', async () => {
+  test('helm install --wait: the schema Job, pods spread by hard anti-affinity, HPA and PDB where rendered', async () => {
     expect(kubectl(['create', 'namespace', ns]).status).toBe(0);
     for (const [name, data] of Object.entries({
       'parley-cassandra-credentials': { PARLEY_CASSANDRA_USERNAME: 'parley', PARLEY_CASSANDRA_PASSWORD: 'x' },

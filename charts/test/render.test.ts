@@ -146,13 +146,18 @@ describe.each(Object.keys(MODES))('chart, %s values', (mode) => {
     }
   });
 
-  test('schema Job: a hook that migrates with every Cassandra-owning image, then creates topics; services wait for it', () => {
+  test('schema Job: a release object named by its spec that migrates with every Cassandra-owning image, then creates topics; services wait for it', () => {
     const objects = rendered[mode]!;
-    const values = mergedValues(mode);
-    const job = byKindName(objects, 'Job', `${fullname('schema')}`);
-    expect(job).toBeDefined();
-    const hook = job.metadata.annotations['helm.sh/hook'];
-    expect(hook).toBe(values.infra.enabled ? 'post-install,post-upgrade' : 'pre-install,pre-upgrade');
+    const jobs = objects.filter((o) => o.kind === 'Job');
+    expect(jobs).toHaveLength(1);
+    const job = jobs[0]! as Obj;
+    // Not a Helm hook (so `helm uninstall` deletes it); a changed spec is a new name (a Job's template is immutable).
+    expect(job.metadata.annotations['helm.sh/hook']).toBeUndefined();
+    expect(job.metadata.name).toMatch(new RegExp(`^${fullname('schema')}-[0-9a-f]{10}$`));
+    const other = render(CHART, MODES[mode]!, ['schema.backoffLimit=3']).objects.find((o) => o.kind === 'Job')!;
+    expect(other.metadata.name).not.toBe(job.metadata.name);
+    const again = render(CHART, MODES[mode]!, ['gateway.replicas=5']).objects.find((o) => o.kind === 'Job')!;
+    expect(again.metadata.name).toBe(job.metadata.name); // what the Job does not depend on does not rename it
     const generation = job.metadata.annotations['parley.dev/schema-generation'];
     expect(generation).toMatch(/^[0-9a-f]{16}$/);
     const steps = [...podSpec(job).initContainers, ...podSpec(job).containers].filter((c: Obj) => c.args);
@@ -172,6 +177,32 @@ describe.each(Object.keys(MODES))('chart, %s values', (mode) => {
       expect(wait.command.slice(-2)).toEqual([job.metadata.name, generation]);
       expect(bound).toContain(podSpec(dep).serviceAccountName);
     }
+  });
+
+  test('what helm uninstall keeps: the claims and the signing key exactly where values say so', () => {
+    const objects = rendered[mode]!;
+    const values = mergedValues(mode);
+    const kept = objects.filter((o) => o.metadata.annotations?.['helm.sh/resource-policy'] === 'keep').map((o) => `${o.kind}/${o.metadata.name}`);
+    const generatesKey = !values.session.signingKey.existingSecret && objects.some((o) => o.kind === 'Secret' && o.metadata.name === fullname('session-signing-key'));
+    expect(kept).toEqual(generatesKey && values.session.signingKey.keepOnUninstall ? [`Secret/${fullname('session-signing-key')}`] : []);
+    for (const sts of objects.filter((o) => o.kind === 'StatefulSet') as Obj[]) {
+      expect({ sts: sts.metadata.name, policy: sts.spec.persistentVolumeClaimRetentionPolicy })
+        .toEqual({ sts: sts.metadata.name, policy: { whenDeleted: values.infra.pvcRetentionPolicy.whenDeleted, whenScaled: 'Retain' } });
+    }
+    if (mode === 'dev') {
+      expect(kept).toEqual([]);
+      expect(values.infra.pvcRetentionPolicy.whenDeleted).toBe('Delete');
+    }
+    if (mode === 'default') expect(values.infra.pvcRetentionPolicy.whenDeleted).toBe('Retain');
+  });
+
+  test('schema Job as a Helm hook when schema.hookPhase lists hooks (fixed name, replaced before each run)', () => {
+    const objects = render(CHART, MODES[mode]!, ['schema.hookPhase=pre-install\\,pre-upgrade']).objects;
+    const job = objects.find((o) => o.kind === 'Job')! as Obj;
+    expect(job.metadata.name).toBe(fullname('schema'));
+    expect(job.metadata.annotations).toMatchObject({ 'helm.sh/hook': 'pre-install,pre-upgrade', 'helm.sh/hook-delete-policy': 'before-hook-creation' });
+    const role = byKindName(objects, 'Role', `${fullname('schema-reader')}`);
+    expect(role.rules[0].resourceNames).toEqual([fullname('schema')]);
   });
 
   test('gateway Service is fit for an L4 load balancer (or ClusterIP in dev)', () => {

@@ -34,7 +34,7 @@ function runCommand(command: string[], env: Record<string, string>, timeoutMs: n
 const listen = (srv: Server) => new Promise<number>((ok) => srv.listen(0, '127.0.0.1', () => ok((srv.address() as AddressInfo).port)));
 
 test('wait-for-servers waits until every host:port accepts connections', async () => {
-  const job = byKindName(objects, 'Job', fullname('schema'));
+  const job = objects.find((o) => o.kind === 'Job')! as Obj;
   const init = job.spec.template.spec.initContainers.find((c: Obj) => c.name === 'wait-for-servers');
   expect(init.command.slice(-2)).toEqual(['parley-cassandra:9042', 'parley-kafka-0.parley-kafka-headless.parley.svc:9092']);
   const up = createTcpServer((s) => s.end());

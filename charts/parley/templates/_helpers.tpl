@@ -218,8 +218,14 @@ A name in <service>.env replaces the chart's entry of the same name.
 {{- toJson $out -}}
 {{- end -}}
 
+{{/* As a hook: <fullname>-schema. Otherwise <fullname>-schema-<hash of its spec> (a Job's template is
+immutable, so a changed spec must be a new Job), at most 63 characters. */}}
 {{- define "parley.schemaJobName" -}}
+{{- if include "parley.schemaHookPhase" . -}}
 {{- include "parley.fullname" . }}-schema
+{{- else -}}
+{{- printf "%s-schema" (include "parley.fullname" .) | trunc 52 | trimSuffix "-" }}-{{ include "parley.schemaJobSpec" . | sha256sum | trunc 10 }}
+{{- end -}}
 {{- end -}}
 
 {{/* Changes whenever what the Job does changes: the images that migrate, the keyspace, its replication. */}}
@@ -231,11 +237,9 @@ A name in <service>.env replaces the chart's entry of the same name.
 {{- toJson $in | sha256sum | trunc 16 -}}
 {{- end -}}
 
+{{/* The Helm hook list of the schema Job, or "" when it is an ordinary release object (hookPhase none). */}}
 {{- define "parley.schemaHookPhase" -}}
-{{- if ne .Values.schema.hookPhase "auto" -}}{{ .Values.schema.hookPhase }}
-{{- else if .Values.infra.enabled -}}post-install,post-upgrade
-{{- else -}}pre-install,pre-upgrade
-{{- end -}}
+{{- if not (has .Values.schema.hookPhase (list "none" "")) -}}{{ .Values.schema.hookPhase }}{{- end -}}
 {{- end -}}
 
 {{/* ---------------- workloads ---------------- */}}

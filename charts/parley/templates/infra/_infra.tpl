@@ -64,6 +64,11 @@ capabilities:
 
 {{/* Args: dict "root" $ "size" "8Gi" */}}
 {{- define "parley.infraVolumeClaim" -}}
+{{- with .root.Values.infra.pvcRetentionPolicy }}
+persistentVolumeClaimRetentionPolicy:
+  whenDeleted: {{ .whenDeleted | default "Retain" }}
+  whenScaled: {{ .whenScaled | default "Retain" }}
+{{- end }}
 volumeClaimTemplates:
   - metadata:
       name: data
