@@ -91,6 +91,7 @@ describe('image properties', () => {
       'cp "$node" "$r/usr/local/bin/node"',
       'cp "$(command -v tini-static)" "$r/usr/bin/tini"',
       'cp --parents -L "$lib" "$r"',
+      'cp --parents -L "$libdir/$l" "$r"',
       'cp "/usr/share/doc/$p/copyright" "$r/usr/share/doc/$p/"',
       'cp "$f" "$r/usr/share/doc/node/LICENSE"',
       'cp /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/"',
