@@ -28,7 +28,9 @@ it('SIGKILL of the message service (with its fan-out worker) mid-stream loses an
   await mesh.kill('message', 'SIGKILL');
   await sleep(3000);
   await mesh.start('message');
-  await sleep(4000);
+  // Ready is not yet sequencing: the restarted process takes the dead one's shards only once its lease has
+  // expired (MESSAGE_SEQUENCER_LEASE_MS after its last heartbeat), so keep streaming well past that.
+  await sleep(10_000);
   stop = true;
   const { acked, attempted } = await run;
   expect(acked.length).toBeGreaterThan(50);
