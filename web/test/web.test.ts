@@ -435,7 +435,7 @@ it('a reload restores the session; a second browser of the same user stays in st
   await expect(alice.evaluate(() => document.activeElement?.getAttribute('aria-label'))).resolves.toBe('Close devices');
   await alice.keyboard.press('Escape');
   await dialog.waitFor({ state: 'detached' });
-  await expect(alice.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Devices');
+  await alice.waitForFunction(() => document.activeElement?.textContent === 'Devices', undefined, { timeout: 5000 });
   await alice.getByRole('button', { name: 'Devices' }).click();
   await dialog.locator('li').nth(1).waitFor();
   await dialog.locator('li', { hasNotText: 'this device' }).getByRole('button', { name: /Remove/ }).click();

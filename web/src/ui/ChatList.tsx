@@ -23,7 +23,7 @@ export function ChatList({ store, onDevices }: { store: Store; onDevices: () => 
           <button type="button" onClick={() => setMode(mode === 'group' ? 'none' : 'group')} aria-expanded={mode === 'group'}>
             New group
           </button>
-          <button type="button" onClick={onDevices}>
+          <button type="button" onClick={onDevices} data-opens="devices">
             Devices
           </button>
           <button type="button" onClick={() => void store.logOut()}>

@@ -5,17 +5,20 @@ import { dayOrTime } from './hooks.js';
 export function Devices({ store, onClose }: { store: Store; onClose: () => void }) {
   const [error, setError] = useState<string>();
   const close = useRef<HTMLButtonElement>(null);
+  // What opened the dialog, taken while rendering (the effect below runs later, when the focus may have moved).
+  const opener = useRef(document.activeElement as HTMLElement | null);
   useEffect(() => {
     store.loadDevices().catch((err: unknown) => setError(errorText(err)));
     // A modal: focus moves into it, and Escape closes it wherever the focus is (also after the focused
     // entry was removed).
-    const opener = document.activeElement as HTMLElement | null;
     close.current?.focus();
     const onKey = (e: KeyboardEvent) => e.key === 'Escape' && onClose();
     document.addEventListener('keydown', onKey);
     return () => {
       document.removeEventListener('keydown', onKey);
-      if (opener?.isConnected) opener.focus();
+      // Back to what opened it; if a re-render replaced that button, to the one that is there now.
+      const back = opener.current?.isConnected ? opener.current : document.querySelector<HTMLElement>('[data-opens="devices"]');
+      back?.focus();
     };
   }, []);
   const mine = store.session.current?.deviceId;
