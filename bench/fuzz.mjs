@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Bench-style fuzz run (issue 15): a million fast-check inputs, in-process, against the gateway's frame
-// parser (decodeFrame, services/gateway/src/domain/frames.ts) and the protobuf decoding of every Kafka event
+// parser (decodeFrame, services/gateway/src/api/wire/frames.ts) and the protobuf decoding of every Kafka event
 // type (parley.events.v1). Build first (`pnpm exec tsc --build`); then
 //   node bench/fuzz.mjs [inputs=1000000] [seed=15]
 // Every input must end in a decoded value or a clean refusal (a bad_request frame error; an Error from the
@@ -15,7 +15,7 @@ const root = new URL('..', import.meta.url);
 const protoRequire = createRequire(new URL('packages/proto/package.json', root));
 const { fromBinary, toBinary, equals } = await import(protoRequire.resolve('@bufbuild/protobuf'));
 const { eventsV1 } = await import(new URL('packages/proto/dist/index.js', root).href);
-const { decodeFrame } = await import(new URL('services/gateway/dist/domain/frames.js', root).href);
+const { decodeFrame } = await import(new URL('services/gateway/dist/api/wire/frames.js', root).href);
 
 const total = Number(process.argv[2] ?? 1_000_000);
 const seed = Number(process.argv[3] ?? 15);

@@ -4,7 +4,7 @@
 // Fails (exit 1) with the counterexample if decodeFrame ever throws or yields something other than a
 // bad_request error or a request that re-validates to itself.
 import fc from 'fast-check';
-import { decodeFrame, validateFrame, OPS } from '../dist/domain/frames.js';
+import { decodeFrame, validateFrame, OPS } from '../dist/api/wire/frames.js';
 
 const runs = Number(process.argv[2] ?? 1_000_000);
 const seed = process.argv[3] !== undefined ? Number(process.argv[3]) : Date.now() | 0;

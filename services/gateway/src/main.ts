@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createLogger, runService } from '@parley/kit';
 import { envToCfg } from './config.js';
-import { GatewayService } from './service.js';
+import { GatewayService } from './wiring.js';
 
 /** The web client served at `/`: the build of the @parley/web dependency (its package ships `dist`). */
 function webClientDir(): string | undefined {

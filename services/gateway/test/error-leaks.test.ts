@@ -7,7 +7,7 @@ import { ParleyError, createGrpcServer, createLogger, type GrpcServer } from '@p
 import { groupV1, sessionV1 } from '@parley/proto';
 import { infraSettings, testPki } from '@parley/testing';
 import { envToCfg } from '../src/config.js';
-import { GatewayService } from '../src/service.js';
+import { GatewayService } from '../src/wiring.js';
 
 jest.setTimeout(60_000);
 const logger = createLogger('leak-test', 'silent');

@@ -3,7 +3,7 @@
 // within the check's time budget instead of stalling them.
 import { createLogger, createRedis, type Redis } from '@parley/kit';
 import { freePort, infraSettings } from '@parley/testing';
-import { UserLimits } from '../src/transport/ws/user-limits.js';
+import { UserLimits } from '../src/adapters/user-limits.js';
 
 const logger = createLogger('user-limits-test', 'silent');
 const ns = `ul${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;

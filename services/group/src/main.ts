@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { createLogger, runService } from '@parley/kit';
 import { envSpec } from './config.js';
-import { GroupService, migrate } from './service.js';
+import { GroupService, migrate } from './wiring.js';
 
 const cfg = envSpec.parse(process.env);
 const logger = createLogger('group', cfg.logLevel);

@@ -6,7 +6,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { createClient, createCassandra, createLogger, nsKey, ParleyError, Redis, type Client } from '@parley/kit';
 import { commonV1, eventsV1, groupV1 } from '@parley/proto';
 import { envSpec } from '../src/config.js';
-import { GroupService } from '../src/service.js';
+import { GroupService } from '../src/wiring.js';
 import { directChatId } from '../src/domain/rules.js';
 import { testPki } from '@parley/testing';
 import { startFakePeers } from './fake-peers.js';

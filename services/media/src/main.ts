@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { createLogger, runService } from '@parley/kit';
 import { envSpec } from './config.js';
-import { MediaService } from './service.js';
+import { MediaService } from './wiring.js';
 
 const cfg = envSpec.parse(process.env);
 const logger = createLogger('media', cfg.logLevel);

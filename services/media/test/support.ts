@@ -6,7 +6,7 @@ import { createCassandra, createClient, createKafka, createLogger, ensureTopics,
 import { mediaV1 } from '@parley/proto';
 import { testPki } from '@parley/testing';
 import { envSpec, type MediaConfig } from '../src/config.js';
-import { MediaService } from '../src/service.js';
+import { MediaService } from '../src/wiring.js';
 import type { MemberView } from '../src/domain/access.js';
 import type { MembersPort } from '../src/domain/ports.js';
 

@@ -7,7 +7,7 @@ import { create } from '@bufbuild/protobuf';
 import { createClient, createGrpcServer, createLogger } from '@parley/kit';
 import { commonV1, groupV1, messageV1, sessionV1 } from '@parley/proto';
 import { envSpec } from '../dist/config.js';
-import { MessageService } from '../dist/service.js';
+import { MessageService } from '../dist/wiring.js';
 
 const N = Number(process.argv[2] ?? 1000);
 const CONC = Number(process.argv[3] ?? 64);

@@ -32,7 +32,7 @@ export const envSpec = defineConfig({
   maxInflightSends: env.int('MESSAGE_MAX_INFLIGHT_SENDS', { default: 128, min: 1 }),
   /** Recently committed messages kept in memory for the ack path (0 disables). */
   recentMessagesCacheSize: env.int('MESSAGE_RECENT_CACHE_SIZE', { default: 5000, min: 0 }),
-  /** Inbox cursors kept in memory for the ack path (0 disables; see storage/inbox-store.ts for why it is safe). */
+  /** Inbox cursors kept in memory for the ack path (0 disables; see adapters/inbox-store.ts for why it is safe). */
   cursorCacheSize: env.int('MESSAGE_CURSOR_CACHE_SIZE', { default: 100_000, min: 0 }),
   /** Run the fan-out worker in this process. */
   fanoutEnabled: env.bool('MESSAGE_FANOUT_ENABLED', { default: true }),

@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { createKafka, createLogger, nsTopic, replayDeadLetters, runService } from '@parley/kit';
 import { envSpec } from './config.js';
-import { createTopics, migrate, MessageService } from './service.js';
+import { createTopics, migrate, MessageService } from './wiring.js';
 
 const cfg = envSpec.parse(process.env);
 const logger = createLogger('message', cfg.logLevel);

@@ -7,7 +7,7 @@ import { createClient, createKafka, createLogger, createCassandra, nsKey, nsTopi
 import { eventsV1, messageV1 } from '@parley/proto';
 import type { Consumer } from 'kafkajs';
 import { envSpec, type MessageConfig } from '../src/config.js';
-import { MessageService } from '../src/service.js';
+import { MessageService } from '../src/wiring.js';
 import { testPki } from '@parley/testing';
 import { startFakePeers } from './fake-peers.js';
 

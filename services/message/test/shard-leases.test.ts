@@ -1,13 +1,13 @@
 // Sequencer shard leases and epoch fencing against the real Cassandra (migrations/002_sequencer_leases.cql,
-// src/domain/shard-leases.ts, src/storage/shard-lease-store.ts): would-be owners racing, a fair split,
+// src/domain/shard-leases.ts, src/adapters/shard-lease-store.ts): would-be owners racing, a fair split,
 // takeover of a silent holder only after its heartbeat expired (with a higher epoch), release on stop, and
 // a paused old holder's late log write losing to the new holder's at the same seq.
 import cassandra from 'cassandra-driver';
 import { create } from '@bufbuild/protobuf';
 import { commonV1 } from '@parley/proto';
 import { ShardLeases } from '../src/domain/shard-leases.js';
-import { CassandraLeaseStore } from '../src/storage/shard-lease-store.js';
-import { MessagesStore } from '../src/storage/messages-store.js';
+import { CassandraLeaseStore } from '../src/adapters/shard-lease-store.js';
+import { MessagesStore } from '../src/adapters/messages-store.js';
 import { freshKeyspace } from './cassandra-support.js';
 
 jest.setTimeout(60_000);

@@ -5,8 +5,8 @@ import { create } from '@bufbuild/protobuf';
 import { commonV1 } from '@parley/proto';
 import { ChatSequencer } from '../src/domain/chat-sequencer.js';
 import { normalize } from '../src/domain/cursor.js';
-import { MessagesStore } from '../src/storage/messages-store.js';
-import { CursorTable, DedupeTable } from '../src/storage/inbox-store.js';
+import { MessagesStore } from '../src/adapters/messages-store.js';
+import { CursorTable, DedupeTable } from '../src/adapters/inbox-store.js';
 import { freshKeyspace } from './cassandra-support.js';
 
 let ks: Awaited<ReturnType<typeof freshKeyspace>>;

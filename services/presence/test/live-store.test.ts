@@ -2,7 +2,7 @@
 // offline, expiry of a dead gateway's connections), each seen by exactly one caller.
 import { createLogger, createRedis, type Redis } from '@parley/kit';
 import { envSpec } from '../src/config.js';
-import { LiveStore } from '../src/storage/live-store.js';
+import { LiveStore } from '../src/adapters/live-store.js';
 
 const run = `p${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const cfg = envSpec.parse({ ...process.env, PARLEY_NAMESPACE: run });

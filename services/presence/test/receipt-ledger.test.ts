@@ -2,7 +2,7 @@
 // offers it (live flush, redelivered event, replay), concurrently too; out-of-order seqs still go out once.
 import { createLogger, createRedis, type Redis } from '@parley/kit';
 import { envSpec } from '../src/config.js';
-import { ReceiptLedger, type LedgerItem } from '../src/storage/receipt-ledger.js';
+import { ReceiptLedger, type LedgerItem } from '../src/adapters/receipt-ledger.js';
 
 const run = `rl${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const cfg = envSpec.parse({ ...process.env, PARLEY_NAMESPACE: run });

@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { createLogger, runService } from '@parley/kit';
 import { envSpec } from './config.js';
-import { PushService } from './service.js';
+import { PushService } from './wiring.js';
 
 const cfg = envSpec.parse(process.env);
 const logger = createLogger('push', cfg.logLevel);

@@ -3,8 +3,8 @@
 import { ParleyError, fromGrpcError } from '@parley/kit';
 import { eventsV1, pushV1 } from '@parley/proto';
 import { waitFor } from '@parley/testing';
-import { APNS_PROBE_TOKEN } from '../src/providers/apns.js';
-import { FCM_PROBE_TOKEN } from '../src/providers/fcm.js';
+import { APNS_PROBE_TOKEN } from '../src/adapters/providers/apns.js';
+import { FCM_PROBE_TOKEN } from '../src/adapters/providers/fcm.js';
 import { startPushHarness, type PushHarness } from './harness.js';
 
 jest.setTimeout(120_000);

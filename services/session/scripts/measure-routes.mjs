@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createClient, createLogger, createRedis, nsKey } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
 import { envSpec } from '../dist/config.js';
-import { SessionService } from '../dist/service.js';
+import { SessionService } from '../dist/wiring.js';
 
 const USERS = Number(process.argv[2] ?? 1024);
 const WARM = Number(process.argv[3] ?? 200);

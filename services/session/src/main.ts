@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { createLogger, runService } from '@parley/kit';
 import { envSpec } from './config.js';
-import { SessionService } from './service.js';
+import { SessionService } from './wiring.js';
 
 const cfg = envSpec.parse(process.env);
 const logger = createLogger('session', cfg.logLevel);

@@ -1,7 +1,7 @@
 // The Redis registry adapter against the real Redis: the races a fake cannot show.
 import { createLogger, createRedis, nsKey, type Redis } from '@parley/kit';
 import { envSpec } from '../src/config.js';
-import { ConnectionRegistry } from '../src/storage/registry.js';
+import { ConnectionRegistry } from '../src/adapters/registry.js';
 
 const run = `r${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const cfg = envSpec.parse({ ...process.env, PARLEY_NAMESPACE: run });

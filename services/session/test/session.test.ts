@@ -7,9 +7,9 @@ import type { Consumer } from 'kafkajs';
 import { eventsV1, sessionV1 } from '@parley/proto';
 import { testPki } from '@parley/testing';
 import { envSpec } from '../src/config.js';
-import { SessionService } from '../src/service.js';
+import { SessionService } from '../src/wiring.js';
 import { TokenIssuer } from '../src/domain/token-issuer.js';
-import { KeysStore } from '../src/storage/keys-store.js';
+import { KeysStore } from '../src/adapters/keys-store.js';
 
 // jest does not apply the project's testTimeout here; account() hashes and runs LWTs, slow on a busy box.
 jest.setTimeout(60_000);

@@ -1,6 +1,7 @@
 // Token buckets per device and op class (after Signal-Server's RateLimiter: a bucket size and a leak
 // rate). Pure: the clock is injected.
-import type { RateClass } from './frames.js';
+/** The rate classes every op belongs to (api/wire/frames.ts OPS names each op's class). */
+export type RateClass = 'send' | 'typing' | 'mutate' | 'read' | 'ack' | 'misc';
 
 export interface BucketConfig {
   /** Tokens added per minute. */

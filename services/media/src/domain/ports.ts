@@ -1,4 +1,4 @@
-// What the media domain needs from the outside world (implemented in storage/ and transport/grpc/peers.ts).
+// What the media domain needs from the outside world (implemented in storage/ and adapters/peers.ts).
 import type { MediaRecord } from './media.js';
 import type { MediaLink, MemberView } from './access.js';
 

@@ -8,8 +8,8 @@
 // subscribers. A client's own close (1000/1001), a connection the gateway cut for silence, and an expiry
 // show offline at once.
 import { errors, mapLimit, type Logger } from '@parley/kit';
-import type { DeliveryBus } from '../storage/delivery-bus.js';
-import type { LiveStore, Watcher } from '../storage/live-store.js';
+import type { DeliveryBus } from '../adapters/delivery-bus.js';
+import type { LiveStore, Watcher } from '../adapters/live-store.js';
 import type { Directory } from './directory.js';
 import { lastSeenVisible, type Conn, type PresenceState } from './model.js';
 import type { SettingsCache } from './settings.js';

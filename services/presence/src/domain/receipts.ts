@@ -12,15 +12,15 @@
 // Live frames go through the coalescer (groups: one frame per recipient per window) and the gateways'
 // Redis channels. The watermarks in Cassandra are written before the event is committed; a device that
 // was offline, or whose live frame was lost in a crash, gets them replayed when it connects (`replay`).
-// Every frame to a device, live or replayed, first passes the device's ledger (storage/receipt-ledger.ts),
+// Every frame to a device, live or replayed, first passes the device's ledger (adapters/receipt-ledger.ts),
 // which drops what that device was sent before: a receipt reaches each device at most once.
 import { create } from '@bufbuild/protobuf';
 import { isDirectChatId, mapLimit, type Client, type Logger } from '@parley/kit';
 import { commonV1, eventsV1, type groupV1, type messageV1 } from '@parley/proto';
-import type { MarksStore } from '../storage/settings-store.js';
-import type { DeliveryBus } from '../storage/delivery-bus.js';
-import type { LiveStore } from '../storage/live-store.js';
-import type { LedgerItem, ReceiptLedger } from '../storage/receipt-ledger.js';
+import type { MarksStore } from '../adapters/settings-store.js';
+import type { DeliveryBus } from '../adapters/delivery-bus.js';
+import type { LiveStore } from '../adapters/live-store.js';
+import type { LedgerItem, ReceiptLedger } from '../adapters/receipt-ledger.js';
 import type { ReceiptCoalescer } from './coalescer.js';
 import type { Directory } from './directory.js';
 import type { Conn } from './model.js';

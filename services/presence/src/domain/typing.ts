@@ -5,8 +5,8 @@
 // members get no typing at all (the request still succeeds). Per-device rate limits are the gateway's
 // (`typing` class).
 import { errors } from '@parley/kit';
-import type { DeliveryBus } from '../storage/delivery-bus.js';
-import type { LiveStore } from '../storage/live-store.js';
+import type { DeliveryBus } from '../adapters/delivery-bus.js';
+import type { LiveStore } from '../adapters/live-store.js';
 import type { Directory } from './directory.js';
 
 export const REFRESH_QUIET_MS = 2000;

@@ -1,7 +1,7 @@
 // The SSRF guard's rules (pure): client-supplied push URLs (Web Push endpoints, webhook URLs) must be https and
 // must not reach loopback, private, link-local or otherwise internal addresses unless an operator allow-lists
 // them (PUSH_OUTBOUND_ALLOW: CIDRs or host names). The HTTP client re-checks every resolved address at connect
-// time (providers/http-client.ts), so DNS cannot be used to get around it.
+// time (adapters/providers/http-client.ts), so DNS cannot be used to get around it.
 import { BlockList, isIP } from 'node:net';
 
 const BLOCKED_V4 = [

@@ -1,0 +1,146 @@
+// The group service: chats, members and roles; membership changes committed into each chat's sequence.
+import { cassandraSettings, checks, createCassandra, createClient, createGrpcServer, createLogger, createMetrics, createRedis, loadMigrations, ParleyError, RedisRateLimiter, errors, once, readinessMonitor, runMigrations, startOpsServer, type CassandraClient, type Client, type GrpcServer, type Logger, type Metrics, type OpsServer, type ReadinessMonitor, type Redis } from '@parley/kit';
+import { groupV1, messageV1, sessionV1 } from '@parley/proto';
+import type { GroupConfig } from './config.js';
+import { groupMetrics, type GroupMetrics } from './metrics.js';
+import { ChatsStore } from './adapters/chats-store.js';
+import { GatewayPublisher } from './adapters/gateway-publisher.js';
+import { MessageServiceLog } from './adapters/message-log.js';
+import { SessionDirectory } from './adapters/session-directory.js';
+import { groupServiceImpl } from './api/grpc/group-service.js';
+import { ChatManager } from './domain/chat-manager.js';
+import type { ChatEvents, ChatStore, MessageLog, UserDirectory } from './domain/model.js';
+
+export interface GroupServiceOptions {
+  migrationsDir: string;
+  logger?: Logger;
+  /** Swap adapters (tests). */
+  overrides?: Partial<Adapters>;
+}
+
+export async function migrate(cfg: GroupConfig, logger: Logger, migrationsDir: string): Promise<string[]> {
+  const r = await runMigrations({ settings: cassandraSettings(cfg), service: 'group', migrations: loadMigrations(migrationsDir), logger });
+  return r.applied;
+}
+
+export class GroupService {
+  private grpc?: GrpcServer;
+  private ops?: OpsServer;
+  private readiness?: ReadinessMonitor;
+  grpcPort = 0;
+  httpPort = 0;
+  readonly destroy: () => Promise<void>;
+
+  private constructor(
+    readonly cfg: GroupConfig,
+    readonly logger: Logger,
+    readonly ctx: AppContext,
+    private readonly metrics: Metrics,
+    private readonly cassandra: CassandraClient,
+    private readonly redis: Redis,
+    private readonly messageClient: Client<typeof messageV1.MessageService>,
+    private readonly sessionClient: Client<typeof sessionV1.SessionService>,
+  ) {
+    this.destroy = once(async () => {
+      this.readiness?.drain();
+      this.readiness?.stop();
+      await this.grpc?.shutdown(10_000);
+      await this.ops?.close();
+      this.messageClient.close();
+      this.sessionClient.close();
+      this.redis.disconnect();
+      await this.cassandra.shutdown();
+    });
+  }
+
+  static async create(cfg: GroupConfig, opts: GroupServiceOptions): Promise<GroupService> {
+    const logger = opts.logger ?? createLogger('group', cfg.logLevel);
+    await migrate(cfg, logger, opts.migrationsDir);
+    const metrics = createMetrics('group');
+    const gm = groupMetrics(metrics);
+    const cassandra = createCassandra(cassandraSettings(cfg));
+    await cassandra.connect();
+    const redis = createRedis(cfg.redisUrl, { logger, name: 'group' });
+    const messageClient = createClient(messageV1.MessageService, cfg.messageAddr, { deadlineMs: 5000 });
+    const sessionClient = createClient(sessionV1.SessionService, cfg.sessionAddr, { deadlineMs: 5000 });
+    const directory = new SessionDirectory(sessionClient);
+    const adapters: Adapters = {
+      store: new ChatsStore(cassandra),
+      log: new MessageServiceLog(messageClient),
+      users: directory,
+      events: new GatewayPublisher(redis, directory, cfg.namespace, (n) => gm.publishes.inc(n)),
+      ...opts.overrides,
+    };
+    const buckets = new RedisRateLimiter(redis, cfg.namespace);
+    const over = async (key: string, rate: { perMinute: number; burst: number }, cost: number, what: string) => {
+      let wait: number;
+      try {
+        wait = await buckets.take(key, rate, cost);
+      } catch (err) {
+        throw new ParleyError('unavailable', 'rate limit store unavailable', { retryAfterMs: 1000, cause: err });
+      }
+      if (wait > 0) throw errors.rateLimited(wait, `too many ${what}; retry later`);
+    };
+    const limits = {
+      chatCreated: (u: string) => over(`group:create:user:${u}`, { perMinute: cfg.createPerMinute, burst: cfg.createBurst }, 1, 'chats created'),
+      membersAdded: async (u: string, n: number) => {
+        // A request larger than the whole burst could never pass: the group size limit answers it instead.
+        if (n > 0) await over(`group:members:user:${u}`, { perMinute: cfg.membersAddedPerMinute, burst: cfg.membersAddedBurst }, Math.min(n, cfg.membersAddedBurst), 'members added');
+      },
+    };
+    const ctx = buildContext(cfg, logger.child({ subsystem: 'chats' }), gm, adapters, limits);
+    return new GroupService(cfg, logger, ctx, metrics, cassandra, redis, messageClient, sessionClient);
+  }
+
+  async start(): Promise<void> {
+    this.grpc = createGrpcServer({ logger: this.logger, metrics: this.metrics });
+    this.grpc.addService(groupV1.GroupService, groupServiceImpl(this.ctx));
+    const grpc = this.grpc;
+    // Ready when our stores answer. Message and session are dependencies of some calls, not of readiness:
+    // GetMembers/ListMemberships (the message service's hot path) need only Cassandra.
+    this.readiness = readinessMonitor({
+      logger: this.logger,
+      checks: { cassandra: checks.cassandra(this.cassandra), redis: checks.redis(this.redis) },
+      onChange: (ready) => grpc.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
+    });
+    this.grpcPort = await this.grpc.listen(this.cfg.host, this.cfg.grpcPort);
+    this.ops = await startOpsServer({ host: this.cfg.host, port: this.cfg.httpPort, logger: this.logger, registry: this.metrics.registry, readiness: this.readiness });
+    this.httpPort = this.ops.port;
+  }
+}
+
+export interface Adapters {
+  store: ChatStore;
+  log: MessageLog;
+  users: UserDirectory;
+  events: ChatEvents;
+}
+
+/** Per-user budgets (RedisRateLimiter in the service): each throws rate_limited when over. */
+export interface UserLimits {
+  chatCreated(userId: string): Promise<void>;
+  membersAdded(userId: string, count: number): Promise<void>;
+}
+
+export interface AppContext {
+  cfg: GroupConfig;
+  logger: Logger;
+  chats: ChatManager;
+  limits: UserLimits;
+}
+
+const noLimits: UserLimits = { chatCreated: async () => {}, membersAdded: async () => {} };
+
+export function buildContext(cfg: GroupConfig, logger: Logger, metrics: GroupMetrics, a: Adapters, limits: UserLimits = noLimits): AppContext {
+  const chats = new ChatManager(a.store, a.log, a.users, a.events, {
+    maxMembers: cfg.maxMembers,
+    listLimit: cfg.listLimit,
+    staleOpMs: cfg.staleOpMs,
+    onWarn: (msg, err) => {
+      metrics.warnings.inc();
+      logger.warn({ err }, msg);
+    },
+    onOp: (kind, healed) => metrics.ops.inc({ kind, healed: String(healed) }),
+  });
+  return { cfg, logger, chats, limits };
+}

@@ -1,0 +1,248 @@
+// MessageService: the message log, inbox and receipts over gRPC, plus the fan-out worker.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { cassandraSettings, checks, createCassandra, createGrpcServer, createKafka, createLogger, createMetrics, createRedis, ensureTopics, EventProducer, kafkaCheck, loadMigrations, nsTopic, once, readinessMonitor, runMigrations, startOpsServer, TOPICS, type CassandraClient, type ConsumerHandle, type GrpcServer, type Kafka, type Logger, type Metrics, type OpsServer, type ReadinessMonitor, type Redis, createClient, type Client, createAdmission, type Admission } from '@parley/kit';
+import { messageV1 } from '@parley/proto';
+import type { MessageConfig } from './config.js';
+import { messageMetrics, type MessageMetrics } from './metrics.js';
+import type { GroupPort, MediaPort, RoutesPort, DedupeStore, HeadsStore } from './domain/ports.js';
+import { MessagesStore } from './adapters/messages-store.js';
+import { CursorTable, DedupeTable } from './adapters/inbox-store.js';
+import { ChatEvents } from './adapters/chat-events.js';
+import { GatewayDeliveryBus } from './adapters/delivery-bus.js';
+import { GroupPeer, MediaPeer, SessionPeer } from './adapters/peers.js';
+import { messageServiceImpl, FORWARDED, type Forwarder } from './api/grpc/message-service.js';
+import { CassandraLeaseStore } from './adapters/shard-lease-store.js';
+import { startFanoutWorker } from './api/kafka/chat-messages-consumer.js';
+import { randomUUID, randomBytes } from 'node:crypto';
+import { ChatSequencer } from './domain/chat-sequencer.js';
+import { SendAuthorizer } from './domain/authorizer.js';
+import { MessageSender } from './domain/message-sender.js';
+import { InboxManager } from './domain/inbox.js';
+import { ChatReader } from './domain/history.js';
+import { FanoutRouter } from './domain/fanout-router.js';
+import { ShardLeases, type LeaseStore } from './domain/shard-leases.js';
+
+export interface MessageServiceOverrides {
+  logger?: Logger;
+  /** Folder of the CQL migrations (main.ts passes the packaged one). */
+  migrationsDir?: string;
+  groups?: GroupPort;
+  routes?: RoutesPort;
+  media?: MediaPort;
+  /** Host to bind (default 0.0.0.0). */
+  host?: string;
+}
+
+export const MESSAGE_TOPICS = [TOPICS.chatMessages, TOPICS.chatReceipts, TOPICS.sessionEvents, TOPICS.pushRequests];
+
+export function defaultMigrationsDir(): string {
+  const candidates = [join(process.cwd(), 'migrations'), join(process.cwd(), 'services', 'message', 'migrations')];
+  return candidates.find((d) => existsSync(join(d, '001_message_log.cql'))) ?? candidates[0]!;
+}
+
+/** Applies this service's Cassandra migrations (creating the keyspace if needed). */
+export async function migrate(cfg: MessageConfig, logger: Logger, dir = defaultMigrationsDir()): Promise<string[]> {
+  const r = await runMigrations({ settings: cassandraSettings(cfg), service: 'message', migrations: loadMigrations(dir), logger });
+  return r.applied;
+}
+
+/** Creates chat.messages.v1, chat.receipts.v1, session.events.v1, push.requests.v1 and their .dlq twins. */
+export async function createTopics(cfg: MessageConfig, kafka: Kafka): Promise<string[]> {
+  return ensureTopics(
+    kafka,
+    MESSAGE_TOPICS.map((t) => ({ topic: nsTopic(cfg.namespace, t), numPartitions: cfg.kafkaTopicPartitions, replicationFactor: cfg.kafkaReplicationFactor })),
+  );
+}
+
+export class MessageService {
+  grpcPort = 0;
+  httpPort = 0;
+  private ops: OpsServer | undefined;
+  private readiness: ReadinessMonitor | undefined;
+  private fanout: ConsumerHandle | undefined;
+
+  private constructor(
+    readonly ctx: AppContext,
+    private readonly server: GrpcServer,
+    private readonly cassandra: CassandraClient,
+    private readonly kafka: Kafka,
+    private readonly producer: EventProducer,
+    private readonly redis: Redis,
+    private readonly peers: Array<{ close(): void }>,
+    private readonly metricsRegistry: Metrics['registry'],
+    private readonly host: string,
+  ) {}
+
+  static async create(cfg: MessageConfig, overrides: MessageServiceOverrides = {}): Promise<MessageService> {
+    const logger = overrides.logger ?? createLogger('message', cfg.logLevel);
+    const metrics = createMetrics('message');
+    await migrate(cfg, logger, overrides.migrationsDir ?? defaultMigrationsDir());
+    const cassandra = createCassandra(cassandraSettings(cfg));
+    await cassandra.connect();
+    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'message', logger });
+    const producer = new EventProducer(kafka, logger);
+    const redis = createRedis(cfg.redisUrl, { logger, name: 'message', autoPipelining: true });
+    const peers: Array<{ close(): void }> = [];
+    const groups = overrides.groups ?? (peers[peers.length] = GroupPeer.connect(cfg.groupAddr)) as GroupPeer;
+    const routes = overrides.routes ?? (peers[peers.length] = SessionPeer.connect(cfg.sessionAddr)) as SessionPeer;
+    const media = overrides.media ?? (peers[peers.length] = MediaPeer.connect(cfg.mediaAddr)) as MediaPeer;
+    const log = new MessagesStore(cassandra, cfg.bucketSize, cfg.recentMessagesCacheSize);
+    const ctx = buildContext(cfg, logger, messageMetrics(metrics), {
+      log,
+      dedupe: new DedupeTable(cassandra),
+      cursors: new CursorTable(cassandra, cfg.cursorCacheSize),
+      events: new ChatEvents(producer, cfg.namespace),
+      delivery: new GatewayDeliveryBus(redis, cfg.namespace),
+      groups,
+      routes,
+      media,
+      leases: new CassandraLeaseStore(cassandra),
+    });
+    // Sends for a chat whose shard another replica holds go there (one hop, marked so it never loops).
+    const forwardClients = new Map<string, Client<typeof messageV1.MessageService>>();
+    peers.push({ close: () => forwardClients.forEach((c) => c.close()) });
+    const holder = (addr: string) => {
+      let c = forwardClients.get(addr);
+      if (!c) forwardClients.set(addr, (c = createClient(messageV1.MessageService, addr, { deadlineMs: 5000 })));
+      return c;
+    };
+    const forwarder: Forwarder = {
+      send: (addr, req) => holder(addr).sendMessage(req, { metadata: { [FORWARDED]: '1' } }),
+      appendSystem: (addr, req) => holder(addr).appendSystemMessage(req, { metadata: { [FORWARDED]: '1' } }),
+    };
+    const server = createGrpcServer({ logger, metrics });
+    server.addService(messageV1.MessageService, messageServiceImpl(ctx, forwarder));
+    return new MessageService(ctx, server, cassandra, kafka, producer, redis, peers, metrics.registry, overrides.host ?? cfg.host);
+  }
+
+  async start(): Promise<void> {
+    const { cfg, logger } = this.ctx;
+    const created = await createTopics(cfg, this.kafka);
+    if (created.length) logger.info({ topics: created }, 'topics created');
+    await this.producer.connect();
+    this.readiness = readinessMonitor({
+      logger,
+      checks: { cassandra: checks.cassandra(this.cassandra), redis: checks.redis(this.redis), kafka: kafkaCheck(this.kafka) },
+      onChange: (ready) => this.server.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
+    });
+    this.grpcPort = await this.server.listen(this.host, cfg.grpcPort);
+    // Where other replicas forward sends of chats whose shard this process holds: MESSAGE_ADVERTISE_ENDPOINT (a
+    // host, e.g. the pod IP, or host:port), else the bound host.
+    const adv = cfg.advertiseAddr || (this.host === '0.0.0.0' || this.host === '::' ? '127.0.0.1' : this.host);
+    this.ctx.leases.setAddr(/:\d+$/.test(adv) && !adv.includes('::') ? adv : `${adv.includes(':') ? `[${adv}]` : adv}:${this.grpcPort}`);
+    this.ctx.leases.start();
+    await this.ctx.leases.ready();
+    this.ops = await startOpsServer({ host: this.host, port: cfg.httpPort, logger, registry: this.metricsRegistry, readiness: this.readiness });
+    this.httpPort = this.ops.port;
+    if (cfg.fanoutEnabled) this.fanout = await startFanoutWorker(this.ctx, this.kafka);
+    const state = await this.readiness.refresh();
+    this.server.health.set('', state.ready ? 'SERVING' : 'NOT_SERVING');
+  }
+
+  readonly destroy = once(async () => {
+    const log = this.ctx.logger;
+    this.readiness?.drain();
+    this.readiness?.stop();
+    const step = async (name: string, fn: () => Promise<unknown> | unknown) => {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn({ err, step: name }, 'shutdown step failed');
+      }
+    };
+    await step('grpc', () => this.server.shutdown(10_000));
+    // After the last send is answered: hand the shards over at once (successors need not wait for expiry).
+    await step('leases', () => this.ctx.leases.stop());
+    await step('fanout', () => this.fanout?.stop());
+    await step('producer', () => this.producer.disconnect());
+    await step('ops', () => this.ops?.close());
+    await step('peers', () => this.peers.forEach((p) => p.close()));
+    await step('redis', () => this.redis.quit());
+    await step('cassandra', () => this.cassandra.shutdown());
+  });
+}
+
+export interface Adapters {
+  log: MessagesStore;
+  dedupe: DedupeStore;
+  cursors: CursorTable;
+  events: ChatEvents;
+  delivery: GatewayDeliveryBus;
+  groups: GroupPort;
+  routes: RoutesPort;
+  media: MediaPort;
+  leases: LeaseStore;
+}
+
+export interface AppContext {
+  cfg: MessageConfig;
+  logger: Logger;
+  metrics: MessageMetrics;
+  instanceId: string;
+  sequencer: ChatSequencer;
+  leases: ShardLeases;
+  authorizer: SendAuthorizer;
+  sender: MessageSender;
+  sendAdmission: Admission;
+  inbox: InboxManager;
+  reader: ChatReader;
+  heads: HeadsStore;
+  router: FanoutRouter;
+  adapters: Adapters;
+}
+
+export function buildContext(cfg: MessageConfig, logger: Logger, metrics: MessageMetrics, a: Adapters, selfAddr = ''): AppContext {
+  const instanceId = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  const leaseLog = logger.child({ subsystem: 'shard-leases' });
+  const leases = new ShardLeases(a.leases, {
+    owner: instanceId,
+    addr: selfAddr,
+    shards: cfg.sequencerShards,
+    leaseMs: cfg.sequencerLeaseMs,
+    marginMs: cfg.sequencerLeaseMarginMs,
+    onChange: (event, shard, epoch) => leaseLog.info({ shard, epoch: String(epoch) }, `shard ${event}`),
+    onError: (err) => leaseLog.warn({ err }, 'lease round failed'),
+  });
+  const sequencer = new ChatSequencer(
+    a.log,
+    // After the commit (and the lease check), before anyone is answered: the publish, in seq order. The fenced
+    // write already recorded the dedupe rows and the chat's head in its one request (MessagesStore.insertBatch).
+    async (_chatId, msgs) => a.events.publishMessages(msgs),
+    {
+      leases,
+      bucketSize: BigInt(cfg.bucketSize),
+      onConflict: () => metrics.commitConflicts.inc(),
+      onBatch: (n) => metrics.commitBatch.observe(n),
+      onStage: (stage, ms) => metrics.stageSeconds.observe({ stage }, ms / 1000),
+    },
+  );
+  const authorizer = new SendAuthorizer(a.groups, sequencer, cfg.membershipCacheTtlMs);
+  const sender = new MessageSender({
+    sequencer,
+    authorizer,
+    dedupe: a.dedupe,
+    log: a.log,
+    publisher: a.events,
+    media: a.media,
+    commitTimeoutMs: cfg.sendCommitTimeoutMs,
+    newId: () => randomUUID(),
+  });
+  const inbox = new InboxManager(a.groups, a.log, a.cursors, a.events, {
+    ttlMs: cfg.inboxTtlDays * 86_400_000,
+    newDeviceBacklogLimit: cfg.newDeviceBacklogLimit,
+    cachedMember: (chatId, userId, upTo) => authorizer.cachedMember(chatId, userId, upTo),
+  });
+  const reader = new ChatReader(a.groups, a.log, authorizer, a.cursors, a.events);
+  const router = new FanoutRouter(
+    a.groups,
+    a.routes,
+    {
+      toGateway: (gw, targets, msg) => a.delivery.publish(gw, targets, msg),
+      toPush: (msg, devices) => a.events.publishPush(msg, devices),
+    },
+    { ttlMs: cfg.membershipCacheTtlMs },
+  );
+  const sendAdmission = createAdmission({ name: 'the message service', max: cfg.maxInflightSends });
+  return { cfg, logger, metrics, instanceId, sequencer, leases, authorizer, sender, sendAdmission, inbox, reader, heads: a.log, router, adapters: a };
+}

@@ -1,0 +1,183 @@
+// The session service: accounts, devices, tokens and the live connection registry.
+import {
+  EventProducer,
+  cassandraSettings,
+  checks,
+  createCassandra,
+  createGrpcServer,
+  createKafka,
+  createLogger,
+  createMetrics,
+  createRedis,
+  loadMigrations,
+  once,
+  readinessMonitor,
+  runMigrations,
+  startOpsServer,
+  type CassandraClient,
+  type GrpcServer,
+  type Logger,
+  type Metrics,
+  type OpsServer,
+  type ReadinessMonitor,
+  type Redis,
+} from '@parley/kit';
+import { sessionV1 } from '@parley/proto';
+import type { SessionConfig } from './config.js';
+import { availableParallelism } from 'node:os';
+import { KeySealer } from './domain/key-sealer.js';
+import { meetsOwasp, type ScryptParams } from './domain/passwords.js';
+import { HashPool } from './adapters/hash-pool.js';
+import { KEY_RELOAD_MS } from './domain/keyring.js';
+import { SessionManager } from './domain/session-manager.js';
+import { TokenIssuer } from './domain/token-issuer.js';
+import { AccountsStore } from './adapters/accounts-store.js';
+import { KeysStore } from './adapters/keys-store.js';
+import { SessionNotifier } from './adapters/notifier.js';
+import { ConnectionRegistry } from './adapters/registry.js';
+import { sessionServiceImpl } from './api/grpc/session-service.js';
+
+/**
+ * Refuses settings that must not reach production: a password hash cost below OWASP's minimum and signing keys
+ * stored without the key-encryption secret. PARLEY_ENV=development|test allows them, with a warning.
+ */
+export function checkSecurity(cfg: SessionConfig, logger: Logger): ScryptParams {
+  if ((cfg.scryptCost & (cfg.scryptCost - 1)) !== 0) throw new Error(`SESSION_SCRYPT_COST must be a power of two, got ${cfg.scryptCost}`);
+  const params: ScryptParams = { N: cfg.scryptCost, r: 8, p: cfg.scryptParallelism };
+  const problems: string[] = [];
+  if (!meetsOwasp(params)) {
+    problems.push(
+      `SESSION_SCRYPT_COST=${params.N} with SESSION_SCRYPT_PARALLELISM=${params.p} is below OWASP's minimum for scrypt (N=2^14 with p>=5, N=2^15 with p>=3, N=2^16 with p>=2 or N=2^17)`,
+    );
+  }
+  if (!cfg.signingKeySecret) problems.push('SESSION_SIGNING_KEY_SECRET is not set: signing keys would be stored unencrypted');
+  if (problems.length > 0) {
+    if (cfg.environment === 'production') {
+      throw new Error(`refusing to start in production (PARLEY_ENV=production): ${problems.join('; ')}. Fix them, or set PARLEY_ENV=development or test on a machine that is neither.`);
+    }
+    for (const p of problems) logger.warn(`PARLEY_ENV=${cfg.environment}: ${p} (allowed outside production only)`);
+  }
+  return params;
+}
+
+export interface SessionServiceOptions {
+  migrationsDir: string;
+  logger?: Logger;
+}
+
+export class SessionService {
+  private grpc?: GrpcServer;
+  private ops?: OpsServer;
+  private readiness?: ReadinessMonitor;
+  private keyTimer?: NodeJS.Timeout;
+  grpcPort = 0;
+  httpPort = 0;
+  readonly destroy: () => Promise<void>;
+
+  private constructor(
+    readonly cfg: SessionConfig,
+    readonly logger: Logger,
+    private readonly metrics: Metrics,
+    private readonly cassandra: CassandraClient,
+    private readonly redis: Redis,
+    private readonly producer: EventProducer,
+    private readonly notifier: SessionNotifier,
+    readonly manager: SessionManager,
+    readonly issuer: TokenIssuer,
+    private readonly pool: HashPool,
+  ) {
+    this.destroy = once(async () => {
+      if (this.keyTimer) clearInterval(this.keyTimer);
+      this.readiness?.drain();
+      this.readiness?.stop();
+      await this.grpc?.shutdown(10_000);
+      await this.ops?.close();
+      await this.pool.close();
+      await this.notifier.flush(5_000);
+      await this.producer.disconnect().catch(() => {});
+      this.redis.disconnect();
+      await this.cassandra.shutdown();
+    });
+  }
+
+  static async migrate(cfg: SessionConfig, migrationsDir: string, logger: Logger): Promise<void> {
+    await runMigrations({ settings: cassandraSettings(cfg), service: 'session', migrations: loadMigrations(migrationsDir), logger });
+  }
+
+  static async create(cfg: SessionConfig, opts: SessionServiceOptions): Promise<SessionService> {
+    const logger = opts.logger ?? createLogger('session', cfg.logLevel);
+    const scryptParams = checkSecurity(cfg, logger);
+    await SessionService.migrate(cfg, opts.migrationsDir, logger);
+    const metrics = createMetrics('session');
+    const outcomes = metrics.counter('parley_session_outcomes_total', 'Account, login, refresh and device outcomes', ['outcome']);
+    const events = metrics.counter('parley_session_events_published_total', 'session.events.v1 publications', ['result']);
+    const rotations = metrics.counter('parley_session_key_rotations_total', 'Signing keys this replica made current');
+
+    const cassandra = createCassandra(cassandraSettings(cfg));
+    const redis = createRedis(cfg.redisUrl, { logger, name: 'session' });
+    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'session', logger });
+    const producer = new EventProducer(kafka, logger);
+    const registry = new ConnectionRegistry(redis, cfg.namespace);
+    const issuer = new TokenIssuer(new KeysStore(cassandra), {
+      issuer: cfg.jwtIssuer,
+      audience: cfg.jwtAudience,
+      accessTtlSeconds: cfg.accessTokenTtlSeconds,
+      rotationMs: cfg.keyRotationHours * 3_600_000,
+      sealer: new KeySealer(cfg.signingKeySecret),
+      onRotated: (kid) => {
+        rotations.inc();
+        logger.info({ kid }, 'signing key rotated');
+      },
+    });
+    const notifier = new SessionNotifier(registry, kafka, producer, logger.child({ subsystem: 'events' }), {
+      namespace: cfg.namespace,
+      partitions: cfg.kafkaTopicPartitions,
+      replicationFactor: cfg.kafkaReplicationFactor,
+      onEventResult: (ok) => events.inc({ result: ok ? 'ok' : 'failed' }),
+    });
+    const hashes = metrics.counter('parley_session_password_hashes_total', 'Password hash jobs, by result (ran | refused)', ['result']);
+    const hashSeconds = metrics.histogram('parley_session_password_hash_seconds', 'Run time of one password hash job');
+    const pool = new HashPool({
+      params: scryptParams,
+      // Default: one per CPU, at most 4 (each hash holds 16 MiB at the default cost; the chart's limit is 512 MiB).
+      workers: cfg.hashWorkers || Math.min(4, Math.max(1, availableParallelism())),
+      maxWaitMs: cfg.hashMaxWaitMs,
+      logger: logger.child({ subsystem: 'hash-pool' }),
+      observe: (o, ms) => {
+        hashes.inc({ result: o });
+        if (ms !== undefined) hashSeconds.observe(ms / 1000);
+      },
+    });
+    const manager = new SessionManager(new AccountsStore(cassandra), registry, issuer, notifier, {
+      refreshTtlMs: cfg.refreshTokenTtlDays * 86_400_000,
+      connectionTtlSeconds: cfg.connectionTtlSeconds,
+      hasher: pool,
+      maxDevices: cfg.maxDevicesPerUser,
+      observe: (outcome) => outcomes.inc({ outcome }),
+    });
+    return new SessionService(cfg, logger, metrics, cassandra, redis, producer, notifier, manager, issuer, pool);
+  }
+
+  async start(): Promise<void> {
+    // The first replica creates the signing key (LWT); the others load it.
+    await this.issuer.refresh();
+    await this.pool.calibrate();
+    this.keyTimer = setInterval(() => {
+      this.issuer.refresh().catch((err: unknown) => this.logger.warn({ err }, 'signing key refresh failed'));
+    }, KEY_RELOAD_MS);
+    this.keyTimer.unref();
+    // Kafka is not a readiness condition: session events are best effort, logins must keep working.
+    void this.notifier.ensureTopic();
+    this.grpc = createGrpcServer({ logger: this.logger, metrics: this.metrics });
+    this.grpc.addService(sessionV1.SessionService, sessionServiceImpl(this.manager, this.issuer, { issuer: this.cfg.jwtIssuer, audience: this.cfg.jwtAudience }));
+    const grpc = this.grpc;
+    this.readiness = readinessMonitor({
+      logger: this.logger,
+      checks: { cassandra: checks.cassandra(this.cassandra), redis: checks.redis(this.redis) },
+      onChange: (ready) => grpc.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
+    });
+    this.grpcPort = await this.grpc.listen(this.cfg.host, this.cfg.grpcPort);
+    this.ops = await startOpsServer({ host: this.cfg.host, port: this.cfg.httpPort, logger: this.logger, registry: this.metrics.registry, readiness: this.readiness });
+    this.httpPort = this.ops.port;
+  }
+}
