@@ -1,7 +1,7 @@
-// Wiring only: env → config → GatewayService, graceful shutdown on SIGTERM.
+// Entry point: the only file that reads process.env; signals and exit codes are the kit's (runMain).
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { createLogger, runService } from '@parley/kit';
+import { createLogger, runMain } from '@parley/kit';
 import { envToCfg } from './config.js';
 import { GatewayService } from './wiring.js';
 
@@ -16,7 +16,7 @@ function webClientDir(): string | undefined {
 
 const cfg = envToCfg(process.env, { webDir: webClientDir() });
 const logger = createLogger('gateway', cfg.logLevel);
-await runService({ name: 'gateway', logger, create: () => GatewayService.create(cfg, { logger }), shutdownTimeoutMs: 25_000 });
+await runMain({ name: 'gateway', logger, create: () => GatewayService.create(cfg, { logger }), shutdownTimeoutMs: 25_000 });
 
 // Bench aid (services/gateway/scripts/conn-bench.mjs): with NODE_OPTIONS=--expose-gc, SIGUSR2 runs a full GC
 // so memory per connection is measured without garbage. Inert otherwise.

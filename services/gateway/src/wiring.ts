@@ -1,5 +1,5 @@
 // GatewayService: the HTTP + WebSocket edge. create → start → destroy (idempotent).
-import { checks, createLogger, createRedis, gatewayBroadcastChannel, gatewayChannel, once, readinessMonitor, type Logger, type ReadinessMonitor, type Redis } from '@parley/kit';
+import { checks, createLogger, createRedis, gatewayBroadcastChannel, gatewayChannel, Lifecycle, type Logger, type Service } from '@parley/kit';
 import type { FastifyInstance } from 'fastify';
 import type { GatewayConfig } from './config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
@@ -18,25 +18,19 @@ export interface GatewayOverrides {
   upstreams?: Upstreams;
 }
 
-export class GatewayService {
-  private draining = false;
+export class GatewayService implements Service {
   private keyRetry: NodeJS.Timeout | undefined;
-  readonly destroy: () => Promise<void>;
 
   private constructor(
     readonly cfg: GatewayConfig,
     readonly logger: Logger,
     readonly upstreams: Upstreams,
     readonly metrics: GatewayMetrics,
-    private readonly redis: Redis,
-    private readonly deliveries: DeliveryChannel,
     readonly verifier: TokenVerifier,
     readonly connections: ConnectionManager,
-    private readonly readiness: ReadinessMonitor,
     readonly app: FastifyInstance,
-  ) {
-    this.destroy = once(() => this.shutdown());
-  }
+    readonly life: Lifecycle,
+  ) {}
 
   static async create(cfg: GatewayConfig, overrides: GatewayOverrides = {}): Promise<GatewayService> {
     const logger = overrides.logger ?? createLogger('gateway', cfg.logLevel);
@@ -56,8 +50,9 @@ export class GatewayService {
       () => connections.resync(),
       `gateway-deliveries:${cfg.instanceId}`,
     );
-    let draining = false;
-    const readiness = readinessMonitor({
+    // No gRPC server here: /healthz /readyz /metrics are routes of the HTTP app (api/http/routes/ops.ts).
+    const life = new Lifecycle({
+      name: 'gateway',
       logger,
       checks: {
         redis: checks.redis(redis),
@@ -68,7 +63,6 @@ export class GatewayService {
         },
       },
     });
-    const svc: { ref?: GatewayService } = {};
     const app = await buildApp(
       {
         cfg,
@@ -77,32 +71,48 @@ export class GatewayService {
         authLimits: new AuthLimits(redis, cfg, logger.child({ subsystem: 'auth-limits' })),
         connections,
         metrics,
-        readiness,
-        draining: () => svc.ref?.draining ?? draining,
+        readiness: life.readiness(),
+        draining: () => life.stopped,
       },
       logger,
     );
-    draining = false;
-    svc.ref = new GatewayService(cfg, logger, upstreams, metrics, redis, deliveries, verifier, connections, readiness, app);
-    return svc.ref;
+    const svc = new GatewayService(cfg, logger, upstreams, metrics, verifier, connections, app, life);
+    life
+      .onStart('deliveries', () => deliveries.start())
+      // Keys load in the background until session answers; /readyz stays 503 meanwhile.
+      .onStart('signing keys', () => svc.loadKeys())
+      .onStart('key refresh', () => verifier.start())
+      .onStart('connections', () => connections.start())
+      .onStart('http', async () => {
+        await app.listen({ host: cfg.host, port: cfg.port });
+        logger.info({ port: cfg.port, instanceId: cfg.instanceId }, 'gateway listening (HTTP + WebSocket /v1/ws)');
+      });
+    // SIGTERM: stop accepting (readyz 503, upgrades 503), close every WebSocket with 1012, unregister, drain, close.
+    life
+      .onStop('key retry', () => svc.keyRetry && clearTimeout(svc.keyRetry))
+      .onStop('websockets', () => {
+        logger.info({ connections: connections.size }, 'draining: closing WebSockets with 1012');
+        return connections.closeAll(CLOSE.restart, 'server restart', Math.max(500, cfg.drainMs));
+      })
+      .onStop('http', () => app.close().catch((err: unknown) => logger.warn({ err }, 'http close failed')))
+      .onStop('key refresh', () => verifier.stop())
+      .onStop('connections', () => connections.stop())
+      .onStop('deliveries', () => deliveries.close())
+      .onStop('redis', () => redis.quit().catch(() => redis.disconnect()))
+      .onStop('upstreams', () => {
+        for (const c of Object.values(upstreams)) c.close();
+      });
+    return svc;
   }
 
-  async start(): Promise<void> {
-    await this.deliveries.start();
-    // Keys load in the background until session answers; /readyz stays 503 meanwhile.
-    const loadKeys = () =>
-      this.verifier.refresh().then(
-        () => this.logger.info('signing keys loaded'),
-        (err: unknown) => {
-          this.logger.warn({ err }, 'signing keys not loaded yet; retrying');
-          this.keyRetry = setTimeout(loadKeys, 1000);
-        },
-      );
-    await loadKeys();
-    this.verifier.start();
-    this.connections.start();
-    await this.app.listen({ host: this.cfg.host, port: this.cfg.port });
-    this.logger.info({ port: this.cfg.port, instanceId: this.cfg.instanceId }, 'gateway listening (HTTP + WebSocket /v1/ws)');
+  private loadKeys(): Promise<void> {
+    return this.verifier.refresh().then(
+      () => this.logger.info('signing keys loaded'),
+      (err: unknown) => {
+        this.logger.warn({ err }, 'signing keys not loaded yet; retrying');
+        this.keyRetry = setTimeout(() => void this.loadKeys(), 1000);
+      },
+    );
   }
 
   get port(): number {
@@ -110,19 +120,11 @@ export class GatewayService {
     return typeof a === 'object' && a ? a.port : this.cfg.port;
   }
 
-  /** SIGTERM: stop accepting (readyz 503, upgrades 503), close every WebSocket with 1012, unregister, drain, close. */
-  private async shutdown(): Promise<void> {
-    this.draining = true;
-    this.readiness.drain();
-    if (this.keyRetry) clearTimeout(this.keyRetry);
-    this.logger.info({ connections: this.connections.size }, 'draining: closing WebSockets with 1012');
-    await this.connections.closeAll(CLOSE.restart, 'server restart', Math.max(500, this.cfg.drainMs));
-    await this.app.close().catch((err: unknown) => this.logger.warn({ err }, 'http close failed'));
-    this.readiness.stop();
-    this.verifier.stop();
-    this.connections.stop();
-    await this.deliveries.close();
-    await this.redis.quit().catch(() => this.redis.disconnect());
-    for (const c of Object.values(this.upstreams)) c.close();
+  start(): Promise<void> {
+    return this.life.start();
+  }
+
+  destroy(): Promise<void> {
+    return this.life.destroy();
   }
 }

@@ -1,8 +1,8 @@
-// Entry point: the only file that reads process.env or handles signals.
-//   node dist/main.js            run the service
+// Entry point: the only file that reads process.env; signals and exit codes are the kit's (runMain).
+//   node dist/main.js            run the service until SIGTERM
 //   node dist/main.js migrate    apply the Cassandra migrations and exit
 import { fileURLToPath } from 'node:url';
-import { createLogger, runService } from '@parley/kit';
+import { createLogger, runMain } from '@parley/kit';
 import { envSpec } from './config.js';
 import { GroupService, migrate } from './wiring.js';
 
@@ -10,17 +10,14 @@ const cfg = envSpec.parse(process.env);
 const logger = createLogger('group', cfg.logLevel);
 const migrationsDir = fileURLToPath(new URL('../migrations', import.meta.url));
 
-if (process.argv[2] === 'migrate') {
-  migrate(cfg, logger, migrationsDir).then(
-    (applied) => {
+await runMain({
+  name: 'group',
+  logger,
+  create: () => GroupService.create(cfg, { migrationsDir, logger }),
+  commands: {
+    migrate: async () => {
+      const applied = await migrate(cfg, logger, migrationsDir);
       logger.info({ applied }, 'migrations done');
-      process.exit(0);
     },
-    (err: unknown) => {
-      logger.fatal({ err }, 'migration failed');
-      process.exit(1);
-    },
-  );
-} else {
-  void runService({ name: 'group', logger, create: () => GroupService.create(cfg, { migrationsDir, logger }) });
-}
+  },
+});

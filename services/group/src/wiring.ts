@@ -1,5 +1,22 @@
 // The group service: chats, members and roles; membership changes committed into each chat's sequence.
-import { cassandraSettings, checks, createCassandra, createClient, createGrpcServer, createLogger, createMetrics, createRedis, loadMigrations, ParleyError, RedisRateLimiter, errors, once, readinessMonitor, runMigrations, startOpsServer, type CassandraClient, type Client, type GrpcServer, type Logger, type Metrics, type OpsServer, type ReadinessMonitor, type Redis } from '@parley/kit';
+import {
+  cassandraSettings,
+  checks,
+  createCassandra,
+  createClient,
+  createGrpcServer,
+  createLogger,
+  createMetrics,
+  createRedis,
+  errors,
+  Lifecycle,
+  loadMigrations,
+  ParleyError,
+  RedisRateLimiter,
+  runMigrations,
+  type Logger,
+  type Service,
+} from '@parley/kit';
 import { groupV1, messageV1, sessionV1 } from '@parley/proto';
 import type { GroupConfig } from './config.js';
 import { groupMetrics, type GroupMetrics } from './metrics.js';
@@ -14,6 +31,8 @@ import type { ChatEvents, ChatStore, MessageLog, UserDirectory } from './domain/
 export interface GroupServiceOptions {
   migrationsDir: string;
   logger?: Logger;
+  /** Host to bind (default: GROUP_HOST). */
+  host?: string;
   /** Swap adapters (tests). */
   overrides?: Partial<Adapters>;
 }
@@ -23,38 +42,25 @@ export async function migrate(cfg: GroupConfig, logger: Logger, migrationsDir: s
   return r.applied;
 }
 
-export class GroupService {
-  private grpc?: GrpcServer;
-  private ops?: OpsServer;
-  private readiness?: ReadinessMonitor;
-  grpcPort = 0;
-  httpPort = 0;
-  readonly destroy: () => Promise<void>;
-
+export class GroupService implements Service {
   private constructor(
     readonly cfg: GroupConfig,
     readonly logger: Logger,
     readonly ctx: AppContext,
-    private readonly metrics: Metrics,
-    private readonly cassandra: CassandraClient,
-    private readonly redis: Redis,
-    private readonly messageClient: Client<typeof messageV1.MessageService>,
-    private readonly sessionClient: Client<typeof sessionV1.SessionService>,
-  ) {
-    this.destroy = once(async () => {
-      this.readiness?.drain();
-      this.readiness?.stop();
-      await this.grpc?.shutdown(10_000);
-      await this.ops?.close();
-      this.messageClient.close();
-      this.sessionClient.close();
-      this.redis.disconnect();
-      await this.cassandra.shutdown();
-    });
+    readonly life: Lifecycle,
+  ) {}
+
+  get grpcPort(): number {
+    return this.life.grpcPort;
+  }
+
+  get httpPort(): number {
+    return this.life.httpPort;
   }
 
   static async create(cfg: GroupConfig, opts: GroupServiceOptions): Promise<GroupService> {
     const logger = opts.logger ?? createLogger('group', cfg.logLevel);
+    const host = opts.host ?? cfg.host;
     await migrate(cfg, logger, opts.migrationsDir);
     const metrics = createMetrics('group');
     const gm = groupMetrics(metrics);
@@ -89,23 +95,31 @@ export class GroupService {
       },
     };
     const ctx = buildContext(cfg, logger.child({ subsystem: 'chats' }), gm, adapters, limits);
-    return new GroupService(cfg, logger, ctx, metrics, cassandra, redis, messageClient, sessionClient);
-  }
+    const grpc = createGrpcServer({ logger, metrics });
+    grpc.addService(groupV1.GroupService, groupServiceImpl(ctx));
 
-  async start(): Promise<void> {
-    this.grpc = createGrpcServer({ logger: this.logger, metrics: this.metrics });
-    this.grpc.addService(groupV1.GroupService, groupServiceImpl(this.ctx));
-    const grpc = this.grpc;
     // Ready when our stores answer. Message and session are dependencies of some calls, not of readiness:
     // GetMembers/ListMemberships (the message service's hot path) need only Cassandra.
-    this.readiness = readinessMonitor({
-      logger: this.logger,
-      checks: { cassandra: checks.cassandra(this.cassandra), redis: checks.redis(this.redis) },
-      onChange: (ready) => grpc.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
-    });
-    this.grpcPort = await this.grpc.listen(this.cfg.host, this.cfg.grpcPort);
-    this.ops = await startOpsServer({ host: this.cfg.host, port: this.cfg.httpPort, logger: this.logger, registry: this.metrics.registry, readiness: this.readiness });
-    this.httpPort = this.ops.port;
+    const life = new Lifecycle({ name: 'group', logger, grpc, checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis) } });
+    life.startReadiness().listenGrpc(host, cfg.grpcPort).serveOps(host, cfg.httpPort, metrics.registry);
+    life
+      .stopGrpc()
+      .stopOps()
+      .onStop('peers', () => {
+        messageClient.close();
+        sessionClient.close();
+      })
+      .onStop('redis', () => redis.disconnect())
+      .onStop('cassandra', () => cassandra.shutdown());
+    return new GroupService(cfg, logger, ctx, life);
+  }
+
+  start(): Promise<void> {
+    return this.life.start();
+  }
+
+  destroy(): Promise<void> {
+    return this.life.destroy();
   }
 }
 

@@ -1,6 +1,8 @@
-// Wiring only: read env, build, run until SIGTERM. `node dist/main.js migrate` applies migrations and exits.
+// Entry point: the only file that reads process.env; signals and exit codes are the kit's (runMain).
+//   node dist/main.js            run the service until SIGTERM
+//   node dist/main.js migrate    apply the Cassandra migrations and exit
 import { fileURLToPath } from 'node:url';
-import { createLogger, runService } from '@parley/kit';
+import { createLogger, runMain } from '@parley/kit';
 import { envSpec } from './config.js';
 import { MediaService } from './wiring.js';
 
@@ -8,14 +10,9 @@ const cfg = envSpec.parse(process.env);
 const logger = createLogger('media', cfg.logLevel);
 const migrationsDir = fileURLToPath(new URL('../migrations', import.meta.url));
 
-if (process.argv[2] === 'migrate') {
-  MediaService.migrate(cfg, migrationsDir, logger).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      logger.fatal({ err }, 'migration failed');
-      process.exit(1);
-    },
-  );
-} else {
-  void runService({ name: 'media', logger, create: () => MediaService.create(cfg, { migrationsDir, logger }) });
-}
+await runMain({
+  name: 'media',
+  logger,
+  create: () => MediaService.create(cfg, { migrationsDir, logger }),
+  commands: { migrate: () => MediaService.migrate(cfg, migrationsDir, logger) },
+});

@@ -13,20 +13,15 @@ import {
   createObjectStore,
   kafkaCheck,
   loadMigrations,
+  Lifecycle,
   nsTopic,
-  once,
-  readinessMonitor,
   runMigrations,
-  startOpsServer,
   TOPICS,
-  type CassandraClient,
   type ConsumerHandle,
-  type GrpcServer,
   type Kafka,
   type Logger,
   type ObjectStore,
-  type OpsServer,
-  type ReadinessMonitor,
+  type Service,
 } from '@parley/kit';
 import { mediaV1 } from '@parley/proto';
 import type { MediaConfig } from './config.js';
@@ -48,43 +43,30 @@ export interface MediaServiceOverrides {
   sweeper?: boolean;
 }
 
-export class MediaService {
-  grpcPort = 0;
-  httpPort = 0;
-  private grpc?: GrpcServer;
-  private ops?: OpsServer;
-  private readiness?: ReadinessMonitor;
+export class MediaService implements Service {
   private links?: ConsumerHandle;
   private sweepTimer?: NodeJS.Timeout;
-  private stopping = false;
-  readonly destroy: () => Promise<void>;
 
   private constructor(
     readonly cfg: MediaConfig,
     readonly logger: Logger,
     readonly manager: MediaManager,
-    private readonly cassandra: CassandraClient,
     private readonly kafka: Kafka,
     readonly store: ObjectStore,
-    private readonly group: GroupPeer | undefined,
-    private readonly opts: MediaServiceOverrides,
-  ) {
-    this.destroy = once(async () => {
-      this.stopping = true;
-      this.readiness?.drain();
-      this.readiness?.stop();
-      if (this.sweepTimer) clearInterval(this.sweepTimer);
-      await this.grpc?.shutdown(10_000);
-      await this.links?.stop().catch(() => {});
-      await this.ops?.close();
-      this.group?.close();
-      await this.cassandra.shutdown();
-    });
+    readonly life: Lifecycle,
+  ) {}
+
+  get grpcPort(): number {
+    return this.life.grpcPort;
+  }
+
+  get httpPort(): number {
+    return this.life.httpPort;
   }
 
   private async startLinksWhenTopicExists(): Promise<void> {
     const topic = nsTopic(this.cfg.namespace, TOPICS.chatMessages);
-    for (let attempt = 0; !this.stopping; attempt++) {
+    for (let attempt = 0; !this.life.stopped; attempt++) {
       try {
         const admin = this.kafka.admin();
         await admin.connect();
@@ -96,7 +78,7 @@ export class MediaService {
         }
         if (exists) {
           this.links = await startLinksConsumer({ kafka: this.kafka, namespace: this.cfg.namespace, partitions: this.cfg.kafkaTopicPartitions, logger: this.logger, mgr: this.manager });
-          if (this.stopping) await this.links.stop().catch(() => {});
+          if (this.life.stopped) await this.links.stop().catch(() => {});
           return;
         }
         if (attempt % 30 === 5) this.logger.warn({ topic }, 'waiting for the message service to create the topic');
@@ -107,12 +89,27 @@ export class MediaService {
     }
   }
 
+  private startSweeper(): void {
+    let running = false;
+    this.sweepTimer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.manager
+        .sweepOnce()
+        .then((r) => r.expired > 0 && this.logger.info(r, 'expired uploads swept'))
+        .catch((err: unknown) => this.logger.warn({ err }, 'media sweep failed'))
+        .finally(() => (running = false));
+    }, this.cfg.sweepIntervalMs);
+    this.sweepTimer.unref();
+  }
+
   static async migrate(cfg: MediaConfig, migrationsDir: string, logger: Logger): Promise<void> {
     await runMigrations({ settings: cassandraSettings(cfg), service: 'media', migrations: loadMigrations(migrationsDir), logger });
   }
 
   static async create(cfg: MediaConfig, opts: MediaServiceOverrides): Promise<MediaService> {
     const logger = opts.logger ?? createLogger('media', cfg.logLevel);
+    const host = opts.host ?? cfg.host;
     await MediaService.migrate(cfg, opts.migrationsDir, logger);
     const store = createObjectStore({
       endpoint: cfg.minioEndpoint,
@@ -142,51 +139,51 @@ export class MediaService {
       linkWaitMs: cfg.linkWaitMs,
       onError: (msg, err, mediaId) => logger.warn({ err, mediaId }, msg),
     });
-    return new MediaService(cfg, logger, manager, cassandra, kafka, store, group, opts);
-  }
-
-  async start(): Promise<void> {
-    const cfg = this.cfg;
     const metrics = createMetrics('media');
-    this.grpc = createGrpcServer({ logger: this.logger, metrics });
-    this.grpc.addService(mediaV1.MediaService, mediaServiceImpl(this.manager));
-    const grpc = this.grpc;
-    this.readiness = readinessMonitor({
-      logger: this.logger,
+    const grpc = createGrpcServer({ logger, metrics });
+    grpc.addService(mediaV1.MediaService, mediaServiceImpl(manager));
+
+    const life = new Lifecycle({
+      name: 'media',
+      logger,
+      grpc,
       checks: {
-        cassandra: checks.cassandra(this.cassandra),
-        minio: checks.objectStore(this.store),
-        kafka: kafkaCheck(this.kafka),
+        cassandra: checks.cassandra(cassandra),
+        minio: checks.objectStore(store),
+        kafka: kafkaCheck(kafka),
         // Downloads of just-sent media need the links: not ready until the consumer runs (once).
         links: async () => {
-          if (!this.links) throw new Error('media-links consumer not started (waiting for chat.messages.v1)');
+          if (!svc.links) throw new Error('media-links consumer not started (waiting for chat.messages.v1)');
         },
       },
-      onChange: (ready) => grpc.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
     });
-    const host = this.opts.host ?? cfg.host;
-    this.grpcPort = await this.grpc.listen(host, cfg.grpcPort);
-    this.ops = await startOpsServer({ host, port: cfg.httpPort, logger: this.logger, registry: metrics.registry, readiness: this.readiness });
-    this.httpPort = this.ops.port;
-    // The message service creates the topic too; whoever starts first wins (idempotent).
-    // The message service creates chat.messages.v1 (topics); media only consumes it. Creating it here too
-    // raced message's own creation at start (and subscribing to a missing topic could auto-create it with
-    // the broker's default partitions), so the consumer starts once the topic exists, in the background.
-    void this.startLinksWhenTopicExists();
-    if (this.opts.sweeper !== false) {
-      let running = false;
-      this.sweepTimer = setInterval(() => {
-        if (running) return;
-        running = true;
-        this.manager
-          .sweepOnce()
-          .then((r) => r.expired > 0 && this.logger.info(r, 'expired uploads swept'))
-          .catch((err: unknown) => this.logger.warn({ err }, 'media sweep failed'))
-          .finally(() => (running = false));
-      }, cfg.sweepIntervalMs);
-      this.sweepTimer.unref();
-    }
-    const state = await this.readiness.refresh();
-    grpc.health.set('', state.ready ? 'SERVING' : 'NOT_SERVING');
+    const svc = new MediaService(cfg, logger, manager, kafka, store, life);
+    life
+      .startReadiness()
+      .listenGrpc(host, cfg.grpcPort)
+      .serveOps(host, cfg.httpPort, metrics.registry)
+      // The message service creates chat.messages.v1 (topics); media only consumes it. Creating it here too
+      // raced message's own creation at start (and subscribing to a missing topic could auto-create it with
+      // the broker's default partitions), so the consumer starts once the topic exists, in the background.
+      .onStart('links consumer', () => void svc.startLinksWhenTopicExists())
+      .onStart('sweeper', () => {
+        if (opts.sweeper !== false) svc.startSweeper();
+      });
+    life
+      .onStop('sweeper', () => svc.sweepTimer && clearInterval(svc.sweepTimer))
+      .stopGrpc()
+      .onStop('links consumer', () => svc.links?.stop().catch(() => {}))
+      .stopOps()
+      .onStop('peers', () => group?.close())
+      .onStop('cassandra', () => cassandra.shutdown());
+    return svc;
+  }
+
+  start(): Promise<void> {
+    return this.life.start();
+  }
+
+  destroy(): Promise<void> {
+    return this.life.destroy();
   }
 }

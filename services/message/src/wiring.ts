@@ -1,7 +1,32 @@
 // MessageService: the message log, inbox and receipts over gRPC, plus the fan-out worker.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { cassandraSettings, checks, createCassandra, createGrpcServer, createKafka, createLogger, createMetrics, createRedis, ensureTopics, EventProducer, kafkaCheck, loadMigrations, nsTopic, once, readinessMonitor, runMigrations, startOpsServer, TOPICS, type CassandraClient, type ConsumerHandle, type GrpcServer, type Kafka, type Logger, type Metrics, type OpsServer, type ReadinessMonitor, type Redis, createClient, type Client, createAdmission, type Admission } from '@parley/kit';
+import {
+  cassandraSettings,
+  checks,
+  createAdmission,
+  createCassandra,
+  createClient,
+  createGrpcServer,
+  createKafka,
+  createLogger,
+  createMetrics,
+  createRedis,
+  ensureTopics,
+  EventProducer,
+  kafkaCheck,
+  Lifecycle,
+  loadMigrations,
+  nsTopic,
+  runMigrations,
+  TOPICS,
+  type Admission,
+  type Client,
+  type ConsumerHandle,
+  type Kafka,
+  type Logger,
+  type Service,
+} from '@parley/kit';
 import { messageV1 } from '@parley/proto';
 import type { MessageConfig } from './config.js';
 import { messageMetrics, type MessageMetrics } from './metrics.js';
@@ -55,27 +80,25 @@ export async function createTopics(cfg: MessageConfig, kafka: Kafka): Promise<st
   );
 }
 
-export class MessageService {
-  grpcPort = 0;
-  httpPort = 0;
-  private ops: OpsServer | undefined;
-  private readiness: ReadinessMonitor | undefined;
+export class MessageService implements Service {
   private fanout: ConsumerHandle | undefined;
 
   private constructor(
     readonly ctx: AppContext,
-    private readonly server: GrpcServer,
-    private readonly cassandra: CassandraClient,
-    private readonly kafka: Kafka,
-    private readonly producer: EventProducer,
-    private readonly redis: Redis,
-    private readonly peers: Array<{ close(): void }>,
-    private readonly metricsRegistry: Metrics['registry'],
-    private readonly host: string,
+    readonly life: Lifecycle,
   ) {}
+
+  get grpcPort(): number {
+    return this.life.grpcPort;
+  }
+
+  get httpPort(): number {
+    return this.life.httpPort;
+  }
 
   static async create(cfg: MessageConfig, overrides: MessageServiceOverrides = {}): Promise<MessageService> {
     const logger = overrides.logger ?? createLogger('message', cfg.logLevel);
+    const host = overrides.host ?? cfg.host;
     const metrics = createMetrics('message');
     await migrate(cfg, logger, overrides.migrationsDir ?? defaultMigrationsDir());
     const cassandra = createCassandra(cassandraSettings(cfg));
@@ -113,54 +136,54 @@ export class MessageService {
     };
     const server = createGrpcServer({ logger, metrics });
     server.addService(messageV1.MessageService, messageServiceImpl(ctx, forwarder));
-    return new MessageService(ctx, server, cassandra, kafka, producer, redis, peers, metrics.registry, overrides.host ?? cfg.host);
-  }
 
-  async start(): Promise<void> {
-    const { cfg, logger } = this.ctx;
-    const created = await createTopics(cfg, this.kafka);
-    if (created.length) logger.info({ topics: created }, 'topics created');
-    await this.producer.connect();
-    this.readiness = readinessMonitor({
+    const life = new Lifecycle({
+      name: 'message',
       logger,
-      checks: { cassandra: checks.cassandra(this.cassandra), redis: checks.redis(this.redis), kafka: kafkaCheck(this.kafka) },
-      onChange: (ready) => this.server.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
+      grpc: server,
+      checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis), kafka: kafkaCheck(kafka) },
     });
-    this.grpcPort = await this.server.listen(this.host, cfg.grpcPort);
-    // Where other replicas forward sends of chats whose shard this process holds: MESSAGE_ADVERTISE_ENDPOINT (a
-    // host, e.g. the pod IP, or host:port), else the bound host.
-    const adv = cfg.advertiseAddr || (this.host === '0.0.0.0' || this.host === '::' ? '127.0.0.1' : this.host);
-    this.ctx.leases.setAddr(/:\d+$/.test(adv) && !adv.includes('::') ? adv : `${adv.includes(':') ? `[${adv}]` : adv}:${this.grpcPort}`);
-    this.ctx.leases.start();
-    await this.ctx.leases.ready();
-    this.ops = await startOpsServer({ host: this.host, port: cfg.httpPort, logger, registry: this.metricsRegistry, readiness: this.readiness });
-    this.httpPort = this.ops.port;
-    if (cfg.fanoutEnabled) this.fanout = await startFanoutWorker(this.ctx, this.kafka);
-    const state = await this.readiness.refresh();
-    this.server.health.set('', state.ready ? 'SERVING' : 'NOT_SERVING');
+    const svc = new MessageService(ctx, life);
+    life
+      .onStart('topics', async () => {
+        const created = await createTopics(cfg, kafka);
+        if (created.length) logger.info({ topics: created }, 'topics created');
+      })
+      .onStart('producer', () => producer.connect())
+      .startReadiness()
+      .listenGrpc(host, cfg.grpcPort)
+      .onStart('leases', async () => {
+        // Where other replicas forward sends of chats whose shard this process holds: MESSAGE_ADVERTISE_ENDPOINT (a
+        // host, e.g. the pod IP, or host:port), else the bound host.
+        const adv = cfg.advertiseAddr || (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
+        ctx.leases.setAddr(/:\d+$/.test(adv) && !adv.includes('::') ? adv : `${adv.includes(':') ? `[${adv}]` : adv}:${life.grpcPort}`);
+        ctx.leases.start();
+        await ctx.leases.ready();
+      })
+      .serveOps(host, cfg.httpPort, metrics.registry)
+      .onStart('fanout', async () => {
+        if (cfg.fanoutEnabled) svc.fanout = await startFanoutWorker(ctx, kafka);
+      });
+    life
+      .stopGrpc()
+      // After the last send is answered: hand the shards over at once (successors need not wait for expiry).
+      .onStop('leases', () => ctx.leases.stop())
+      .onStop('fanout', () => svc.fanout?.stop())
+      .onStop('producer', () => producer.disconnect())
+      .stopOps()
+      .onStop('peers', () => peers.forEach((p) => p.close()))
+      .onStop('redis', () => redis.quit())
+      .onStop('cassandra', () => cassandra.shutdown());
+    return svc;
   }
 
-  readonly destroy = once(async () => {
-    const log = this.ctx.logger;
-    this.readiness?.drain();
-    this.readiness?.stop();
-    const step = async (name: string, fn: () => Promise<unknown> | unknown) => {
-      try {
-        await fn();
-      } catch (err) {
-        log.warn({ err, step: name }, 'shutdown step failed');
-      }
-    };
-    await step('grpc', () => this.server.shutdown(10_000));
-    // After the last send is answered: hand the shards over at once (successors need not wait for expiry).
-    await step('leases', () => this.ctx.leases.stop());
-    await step('fanout', () => this.fanout?.stop());
-    await step('producer', () => this.producer.disconnect());
-    await step('ops', () => this.ops?.close());
-    await step('peers', () => this.peers.forEach((p) => p.close()));
-    await step('redis', () => this.redis.quit());
-    await step('cassandra', () => this.cassandra.shutdown());
-  });
+  start(): Promise<void> {
+    return this.life.start();
+  }
+
+  destroy(): Promise<void> {
+    return this.life.destroy();
+  }
 }
 
 export interface Adapters {

@@ -15,19 +15,15 @@ import {
   ensureTopics,
   kafkaCheck,
   loadMigrations,
+  Lifecycle,
   nsTopic,
-  once,
-  readinessMonitor,
   runMigrations,
-  startOpsServer,
   type CassandraClient,
   type ConsumerHandle,
-  type GrpcServer,
   type Logger,
   type Metrics,
-  type OpsServer,
-  type ReadinessMonitor,
   type Redis,
+  type Service,
 } from '@parley/kit';
 import { groupV1, messageV1, presenceV1 } from '@parley/proto';
 import type { PresenceConfig } from './config.js';
@@ -47,16 +43,11 @@ import { startReceiptsConsumer } from './api/kafka/receipts-consumer.js';
 
 const REPLAY_CONCURRENCY = 16;
 
-export class PresenceService {
-  private grpc?: GrpcServer;
-  private ops?: OpsServer;
-  private readiness?: ReadinessMonitor;
+export class PresenceService implements Service {
   private consumer?: ConsumerHandle;
   private timer?: NodeJS.Timeout;
   private sweeping = false;
-  grpcPort = 0;
-  httpPort = 0;
-  readonly destroy: () => Promise<void>;
+  readonly life: Lifecycle;
   readonly presence: PresenceManager;
   readonly typing: TypingRelay;
   readonly settings: SettingsCache;
@@ -71,8 +62,8 @@ export class PresenceService {
     readonly cfg: PresenceConfig,
     readonly logger: Logger,
     private readonly metrics: Metrics,
-    private readonly cassandra: CassandraClient,
-    private readonly redis: Redis,
+    cassandra: CassandraClient,
+    redis: Redis,
     private readonly kafka: ReturnType<typeof createKafka>,
   ) {
     this.receiptLatency = metrics.histogram('parley_presence_receipt_latency_seconds', 'receipt at the message service → this stage', ['stage']);
@@ -114,19 +105,43 @@ export class PresenceService {
       pump();
     });
     this.typing = new TypingRelay(live, directory, bus, { ttlMs: cfg.typingTtlMs, maxMembers: cfg.typingMaxMembers });
-    this.destroy = once(async () => {
-      if (this.timer) clearInterval(this.timer);
-      this.readiness?.drain();
-      this.readiness?.stop();
-      await this.consumer?.stop().catch(() => {});
-      await this.grpc?.shutdown(10_000);
-      await this.coalescer.drain();
-      await this.ops?.close();
-      this.group.close();
-      this.message.close();
-      this.redis.disconnect();
-      await this.cassandra.shutdown();
+    const grpc = createGrpcServer({ logger, metrics });
+    grpc.addService(presenceV1.PresenceService, presenceServiceImpl({ presence: this.presence, typing: this.typing, settings: this.settings }));
+    this.life = new Lifecycle({
+      name: 'presence',
+      logger,
+      grpc,
+      checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis), kafka: kafkaCheck(kafka) },
     });
+    this.life
+      .startReadiness()
+      .listenGrpc(cfg.host, cfg.grpcPort)
+      .onStart('sweeper', () => {
+        this.timer = setInterval(() => void this.sweep(), cfg.sweepMs);
+        this.timer.unref();
+      })
+      .onStart('receipts consumer', () => this.startReceipts())
+      .serveOps(cfg.host, cfg.httpPort, metrics.registry);
+    this.life
+      .onStop('sweeper', () => this.timer && clearInterval(this.timer))
+      .onStop('receipts consumer', () => this.consumer?.stop().catch(() => {}))
+      .stopGrpc()
+      .onStop('receipt frames', () => this.coalescer.drain())
+      .stopOps()
+      .onStop('peers', () => {
+        this.group.close();
+        this.message.close();
+      })
+      .onStop('redis', () => redis.disconnect())
+      .onStop('cassandra', () => cassandra.shutdown());
+  }
+
+  get grpcPort(): number {
+    return this.life.grpcPort;
+  }
+
+  get httpPort(): number {
+    return this.life.httpPort;
   }
 
   static async migrate(cfg: PresenceConfig, migrationsDir: string, logger: Logger): Promise<void> {
@@ -141,41 +156,35 @@ export class PresenceService {
     return new PresenceService(cfg, logger, createMetrics('presence'), createCassandra(cassandraSettings(cfg)), redis, kafka);
   }
 
-  async start(): Promise<void> {
-    this.grpc = createGrpcServer({ logger: this.logger, metrics: this.metrics });
-    this.grpc.addService(presenceV1.PresenceService, presenceServiceImpl({ presence: this.presence, typing: this.typing, settings: this.settings }));
-    const grpc = this.grpc;
-    this.readiness = readinessMonitor({
+  start(): Promise<void> {
+    return this.life.start();
+  }
+
+  destroy(): Promise<void> {
+    return this.life.destroy();
+  }
+
+  private async startReceipts(): Promise<void> {
+    if (!this.cfg.receiptsEnabled) return;
+    const topic = nsTopic(this.cfg.namespace, TOPICS.chatReceipts);
+    await ensureTopics(this.kafka, [{ topic, numPartitions: this.cfg.kafkaTopicPartitions, replicationFactor: this.cfg.kafkaReplicationFactor }]);
+    const events = this.metrics.counter('parley_presence_receipt_events_total', 'chat.receipts.v1 events handled');
+    const lag = this.receiptLatency;
+    this.consumer = await startReceiptsConsumer({
+      kafka: this.kafka,
+      namespace: this.cfg.namespace,
+      partitions: this.cfg.kafkaTopicPartitions,
+      router: this.receipts,
       logger: this.logger,
-      checks: { cassandra: checks.cassandra(this.cassandra), redis: checks.redis(this.redis), kafka: kafkaCheck(this.kafka) },
-      onChange: (ready) => grpc.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
+      onEvent: (ev, startedAt) => {
+        events.inc();
+        const at = Number(ev.at);
+        if (at > 0) {
+          lag.observe({ stage: 'consumed' }, Math.max(0, startedAt - at) / 1000);
+          lag.observe({ stage: 'handled' }, Math.max(0, Date.now() - at) / 1000);
+        }
+      },
     });
-    this.grpcPort = await this.grpc.listen(this.cfg.host, this.cfg.grpcPort);
-    this.timer = setInterval(() => void this.sweep(), this.cfg.sweepMs);
-    this.timer.unref();
-    if (this.cfg.receiptsEnabled) {
-      const topic = nsTopic(this.cfg.namespace, TOPICS.chatReceipts);
-      await ensureTopics(this.kafka, [{ topic, numPartitions: this.cfg.kafkaTopicPartitions, replicationFactor: this.cfg.kafkaReplicationFactor }]);
-      const events = this.metrics.counter('parley_presence_receipt_events_total', 'chat.receipts.v1 events handled');
-      const lag = this.receiptLatency;
-      this.consumer = await startReceiptsConsumer({
-        kafka: this.kafka,
-        namespace: this.cfg.namespace,
-        partitions: this.cfg.kafkaTopicPartitions,
-        router: this.receipts,
-        logger: this.logger,
-        onEvent: (ev, startedAt) => {
-          events.inc();
-          const at = Number(ev.at);
-          if (at > 0) {
-            lag.observe({ stage: 'consumed' }, Math.max(0, startedAt - at) / 1000);
-            lag.observe({ stage: 'handled' }, Math.max(0, Date.now() - at) / 1000);
-          }
-        },
-      });
-    }
-    this.ops = await startOpsServer({ host: this.cfg.host, port: this.cfg.httpPort, logger: this.logger, registry: this.metrics.registry, readiness: this.readiness });
-    this.httpPort = this.ops.port;
   }
 
   /** Expired connections, grace windows and lapsed typing; one sweep at a time per replica. */

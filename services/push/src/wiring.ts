@@ -16,18 +16,14 @@ import {
   EventProducer,
   kafkaCheck,
   loadMigrations,
+  Lifecycle,
   nsTopic,
-  once,
-  readinessMonitor,
   runMigrations,
-  startOpsServer,
   TOPICS,
-  type CassandraClient,
-  type GrpcServer,
+  type Kafka,
   type Logger,
   type Metrics,
-  type OpsServer,
-  type ReadinessMonitor,
+  type Service,
 } from '@parley/kit';
 import { pushV1, sessionV1 } from '@parley/proto';
 import type { PushConfig } from './config.js';
@@ -103,88 +99,54 @@ function dispatchMetrics(m: Metrics): DispatchMetrics {
   };
 }
 
-export class PushService {
-  private grpc?: GrpcServer;
-  private ops?: OpsServer;
-  private readiness?: ReadinessMonitor;
+export class PushService implements Service {
   private consumers?: { stop(): Promise<void>; inFlight(): number; retriesInFlight(): number };
-  private worker?: PushWorker;
-  private retries?: RetryWorker;
-  private producer?: EventProducer;
-  private dispatcher?: Dispatcher;
-  private providers: Provider[] = [];
-  private readonly http: HttpClient;
-  readonly policy: AddressPolicy;
-  readonly destroy: () => Promise<void>;
+  private sample?: NodeJS.Timeout;
 
   private constructor(
     readonly cfg: PushConfig,
     readonly logger: Logger,
-    private readonly cassandra: CassandraClient,
-    private readonly kafka: ReturnType<typeof createKafka>,
-  ) {
-    this.policy = new AddressPolicy(cfg.outboundAllow);
-    this.http = new HttpClient(this.policy, cfg.requestTimeoutMs);
-    this.destroy = once(async () => {
-      this.readiness?.drain();
-      this.readiness?.stop();
-      this.worker?.close();
-      this.retries?.close();
-      this.dispatcher?.close();
-      await this.consumers?.stop().catch(() => {});
-      await this.producer?.disconnect().catch(() => {});
-      await this.grpc?.shutdown(10_000);
-      await this.ops?.close();
-      await Promise.all(this.providers.map((p) => p.close?.()));
-      this.http.close();
-      await this.cassandra.shutdown();
-    });
+    readonly policy: AddressPolicy,
+    readonly life: Lifecycle,
+  ) {}
+
+  get grpcPort(): number {
+    return this.life.grpcPort;
+  }
+
+  get httpPort(): number {
+    return this.life.httpPort;
   }
 
   static async migrate(cfg: PushConfig, migrationsDir: string, logger: Logger): Promise<void> {
     await runMigrations({ settings: cassandraSettings(cfg), service: 'push', migrations: loadMigrations(migrationsDir), logger });
   }
 
-  static async create(cfg: PushConfig, opts: { migrationsDir: string; logger?: Logger }): Promise<PushService> {
+  static async create(cfg: PushConfig, opts: { migrationsDir: string; logger?: Logger; host?: string }): Promise<PushService> {
     const logger = opts.logger ?? createLogger('push', cfg.logLevel);
+    const host = opts.host ?? cfg.host;
     await PushService.migrate(cfg, opts.migrationsDir, logger);
     const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'push', logger });
-    return new PushService(cfg, logger, createCassandra(cassandraSettings(cfg)), kafka);
-  }
-
-  private async ensureTopics(): Promise<void> {
-    const topics = [TOPICS.pushRequests, TOPICS.pushRetry, TOPICS.sessionEvents].map((t) => ({
-      topic: nsTopic(this.cfg.namespace, t),
-      numPartitions: this.cfg.kafkaTopicPartitions,
-      replicationFactor: this.cfg.kafkaReplicationFactor,
-    }));
-    // The message service creates the same topics; a concurrent creation is retried once.
-    try {
-      await ensureTopics(this.kafka, topics);
-    } catch {
-      await new Promise((r) => setTimeout(r, 1000));
-      await ensureTopics(this.kafka, topics);
-    }
-  }
-
-  async start(): Promise<void> {
+    const cassandra = createCassandra(cassandraSettings(cfg));
+    const policy = new AddressPolicy(cfg.outboundAllow);
+    const http = new HttpClient(policy, cfg.requestTimeoutMs);
     const metrics = createMetrics('push');
-    const store = new RegistrationStore(this.cassandra);
-    this.providers = buildProviders(this.cfg, this.http, this.logger);
+    const store = new RegistrationStore(cassandra);
+    const providers = buildProviders(cfg, http, logger);
     const dm = dispatchMetrics(metrics);
-    this.producer = new EventProducer(this.kafka, this.logger);
-    this.dispatcher = new Dispatcher(this.providers, {
-      concurrency: this.cfg.concurrencyPerProvider,
-      queueLimit: this.cfg.queuePerProvider,
-      maxAttempts: this.cfg.maxAttempts,
-      retryBaseMs: this.cfg.retryBaseMs,
-      retryMaxMs: this.cfg.retryMaxMs,
-      reprobeBaseMs: this.cfg.reprobeBaseMs,
-      reprobeMaxMs: this.cfg.reprobeMaxMs,
-      logger: this.logger.child({ subsystem: 'dispatcher' }),
+    const producer = new EventProducer(kafka, logger);
+    const dispatcher = new Dispatcher(providers, {
+      concurrency: cfg.concurrencyPerProvider,
+      queueLimit: cfg.queuePerProvider,
+      maxAttempts: cfg.maxAttempts,
+      retryBaseMs: cfg.retryBaseMs,
+      retryMaxMs: cfg.retryMaxMs,
+      reprobeBaseMs: cfg.reprobeBaseMs,
+      reprobeMaxMs: cfg.reprobeMaxMs,
+      logger: logger.child({ subsystem: 'dispatcher' }),
       metrics: dm,
       onDeadToken: (reg) => store.removeDead(reg),
-      defer: retryProducer(this.producer, this.cfg.namespace),
+      defer: retryProducer(producer, cfg.namespace),
     });
     const skipped = metrics.counter('parley_push_skipped_total', 'Push requests with nothing to send', ['reason']);
     const collapsed = metrics.counter('parley_push_collapsed_total', 'Push requests folded into a pending notification');
@@ -195,17 +157,15 @@ export class PushService {
       [],
       [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60],
     );
-    const session = this.cfg.sessionAddr
-      ? createClient(sessionV1.SessionService, this.cfg.sessionAddr, { deadlineMs: 2000, logger: this.logger })
-      : undefined;
-    this.worker = new PushWorker({
+    const session = cfg.sessionAddr ? createClient(sessionV1.SessionService, cfg.sessionAddr, { deadlineMs: 2000, logger }) : undefined;
+    const worker = new PushWorker({
       registrations: store,
-      dispatcher: this.dispatcher,
+      dispatcher,
       names: new SessionSenderNames(session),
-      content: { previews: this.cfg.previews, previewMaxChars: this.cfg.previewMaxChars },
-      collapseWindowMs: this.cfg.collapseWindowMs,
-      maxAgeMs: this.cfg.maxAgeMs,
-      logger: this.logger,
+      content: { previews: cfg.previews, previewMaxChars: cfg.previewMaxChars },
+      collapseWindowMs: cfg.collapseWindowMs,
+      maxAgeMs: cfg.maxAgeMs,
+      logger,
       metrics: {
         requestLag: (sec) => lag.observe({}, sec),
         skipped: (r) => skipped.inc({ reason: r }),
@@ -213,57 +173,90 @@ export class PushService {
         result: (r) => results.inc({ result: r }),
       },
     });
-
     const resumed = metrics.counter('parley_push_retries_resumed_total', 'Deferred attempts taken from push.retry.v1 and sent again', ['provider']);
-    const worker0 = this.worker;
-    this.retries = new RetryWorker({
+    const retries = new RetryWorker({
       registrations: store,
-      dispatcher: this.dispatcher,
-      coveredSeq: (deviceId, chatId) => worker0.coveredSeq(deviceId, chatId),
-      maxAgeMs: this.cfg.maxAgeMs,
+      dispatcher,
+      coveredSeq: (deviceId, chatId) => worker.coveredSeq(deviceId, chatId),
+      maxAgeMs: cfg.maxAgeMs,
       metrics: {
         resumed: (p) => resumed.inc({ provider: p }),
         skipped: (r) => skipped.inc({ reason: `retry_${r}` }),
         result: (r) => results.inc({ result: r }),
       },
     });
+    const grpc = createGrpcServer({ logger, metrics });
+    grpc.addService(pushV1.PushService, pushHandlers({ store, policy, vapidPublicKey: cfg.vapidPublicKey }));
 
-    this.grpc = createGrpcServer({ logger: this.logger, metrics });
-    this.grpc.addService(pushV1.PushService, pushHandlers({ store, policy: this.policy, vapidPublicKey: this.cfg.vapidPublicKey }));
-    const grpc = this.grpc;
-    this.readiness = readinessMonitor({
-      logger: this.logger,
-      checks: { cassandra: checks.cassandra(this.cassandra), kafka: kafkaCheck(this.kafka) },
-      onChange: (ready) => grpc.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
-    });
-    await this.ensureTopics();
-    const worker = this.worker;
-    this.consumers = await startPushConsumers({
-      kafka: this.kafka,
-      namespace: this.cfg.namespace,
-      worker,
-      retries: this.retries,
-      store,
-      logger: this.logger,
-      maxInFlight: this.cfg.maxInFlight,
-      retryMaxInFlight: this.cfg.retryMaxInFlight,
-      partitionsConsumedConcurrently: this.cfg.kafkaTopicPartitions,
-      onUnreadableRetry: () => skipped.inc({ reason: 'retry_unreadable' }),
-    });
+    const life = new Lifecycle({ name: 'push', logger, grpc, checks: { cassandra: checks.cassandra(cassandra), kafka: kafkaCheck(kafka) } });
+    const svc = new PushService(cfg, logger, policy, life);
     const inflight = metrics.gauge('parley_push_in_flight', 'Push requests not settled yet (held, queued, sending)');
     const retrying = metrics.gauge('parley_push_retries_pending', 'Records of push.retry.v1 held by this process (waiting or sending)');
     const streaks = metrics.gauge('parley_push_collapse_streaks', 'Open collapse windows (device, chat)');
-    const sample = setInterval(() => {
-      inflight.set(this.consumersInFlight());
-      retrying.set(this.consumers?.retriesInFlight() ?? 0);
-      streaks.set(worker.openStreaks);
-    }, 2000);
-    sample.unref();
-    await this.grpc.listen(this.cfg.host, this.cfg.grpcPort);
-    this.ops = await startOpsServer({ host: this.cfg.host, port: this.cfg.httpPort, logger: this.logger, registry: metrics.registry, readiness: this.readiness });
+    life
+      .startReadiness()
+      .onStart('topics', () => svc.ensureTopics(kafka))
+      .onStart('consumers', async () => {
+        svc.consumers = await startPushConsumers({
+          kafka,
+          namespace: cfg.namespace,
+          worker,
+          retries,
+          store,
+          logger,
+          maxInFlight: cfg.maxInFlight,
+          retryMaxInFlight: cfg.retryMaxInFlight,
+          partitionsConsumedConcurrently: cfg.kafkaTopicPartitions,
+          onUnreadableRetry: () => skipped.inc({ reason: 'retry_unreadable' }),
+        });
+      })
+      .onStart('gauges', () => {
+        svc.sample = setInterval(() => {
+          inflight.set(svc.consumers?.inFlight() ?? 0);
+          retrying.set(svc.consumers?.retriesInFlight() ?? 0);
+          streaks.set(worker.openStreaks);
+        }, 2000);
+        svc.sample.unref();
+      })
+      .listenGrpc(host, cfg.grpcPort)
+      .serveOps(host, cfg.httpPort, metrics.registry);
+    life
+      .onStop('workers', () => {
+        worker.close();
+        retries.close();
+        dispatcher.close();
+      })
+      .onStop('consumers', () => svc.consumers?.stop().catch(() => {}))
+      .onStop('producer', () => producer.disconnect().catch(() => {}))
+      .stopGrpc()
+      .stopOps()
+      .onStop('providers', () => Promise.all(providers.map((p) => p.close?.())))
+      .onStop('http', () => http.close())
+      .onStop('gauges', () => svc.sample && clearInterval(svc.sample))
+      .onStop('cassandra', () => cassandra.shutdown());
+    return svc;
   }
 
-  private consumersInFlight(): number {
-    return this.consumers?.inFlight() ?? 0;
+  private async ensureTopics(kafka: Kafka): Promise<void> {
+    const topics = [TOPICS.pushRequests, TOPICS.pushRetry, TOPICS.sessionEvents].map((t) => ({
+      topic: nsTopic(this.cfg.namespace, t),
+      numPartitions: this.cfg.kafkaTopicPartitions,
+      replicationFactor: this.cfg.kafkaReplicationFactor,
+    }));
+    // The message service creates the same topics; a concurrent creation is retried once.
+    try {
+      await ensureTopics(kafka, topics);
+    } catch {
+      await new Promise((r) => setTimeout(r, 1000));
+      await ensureTopics(kafka, topics);
+    }
+  }
+
+  start(): Promise<void> {
+    return this.life.start();
+  }
+
+  destroy(): Promise<void> {
+    return this.life.destroy();
   }
 }

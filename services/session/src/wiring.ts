@@ -10,23 +10,17 @@ import {
   createMetrics,
   createRedis,
   loadMigrations,
-  once,
-  readinessMonitor,
+  Lifecycle,
   runMigrations,
-  startOpsServer,
-  type CassandraClient,
-  type GrpcServer,
   type Logger,
-  type Metrics,
-  type OpsServer,
-  type ReadinessMonitor,
-  type Redis,
+  type Service,
 } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
 import type { SessionConfig } from './config.js';
 import { availableParallelism } from 'node:os';
 import { KeySealer } from './domain/key-sealer.js';
-import { meetsOwasp, type ScryptParams } from './domain/passwords.js';
+import { meetsOwasp, type PasswordHasher, type ScryptParams } from './domain/passwords.js';
+import type { AccountsPort, KeysPort } from './domain/ports.js';
 import { HashPool } from './adapters/hash-pool.js';
 import { KEY_RELOAD_MS } from './domain/keyring.js';
 import { SessionManager } from './domain/session-manager.js';
@@ -60,54 +54,50 @@ export function checkSecurity(cfg: SessionConfig, logger: Logger): ScryptParams 
   return params;
 }
 
-export interface SessionServiceOptions {
-  migrationsDir: string;
-  logger?: Logger;
+/** Adapters a test (or another deployment) may replace; the rest of the wiring stays the same. */
+export interface SessionAdapters {
+  accounts: AccountsPort;
+  keys: KeysPort;
+  hasher: PasswordHasher & { calibrate(): Promise<unknown>; close(): Promise<unknown> };
 }
 
-export class SessionService {
-  private grpc?: GrpcServer;
-  private ops?: OpsServer;
-  private readiness?: ReadinessMonitor;
+export interface SessionServiceOverrides {
+  /** Folder of the CQL migrations (main.ts passes the packaged one). */
+  migrationsDir: string;
+  logger?: Logger;
+  /** Host to bind (default: SESSION_HOST). */
+  host?: string;
+  adapters?: Partial<SessionAdapters>;
+}
+
+export class SessionService implements Service {
   private keyTimer?: NodeJS.Timeout;
-  grpcPort = 0;
-  httpPort = 0;
-  readonly destroy: () => Promise<void>;
 
   private constructor(
     readonly cfg: SessionConfig,
     readonly logger: Logger,
-    private readonly metrics: Metrics,
-    private readonly cassandra: CassandraClient,
-    private readonly redis: Redis,
-    private readonly producer: EventProducer,
-    private readonly notifier: SessionNotifier,
     readonly manager: SessionManager,
     readonly issuer: TokenIssuer,
-    private readonly pool: HashPool,
-  ) {
-    this.destroy = once(async () => {
-      if (this.keyTimer) clearInterval(this.keyTimer);
-      this.readiness?.drain();
-      this.readiness?.stop();
-      await this.grpc?.shutdown(10_000);
-      await this.ops?.close();
-      await this.pool.close();
-      await this.notifier.flush(5_000);
-      await this.producer.disconnect().catch(() => {});
-      this.redis.disconnect();
-      await this.cassandra.shutdown();
-    });
+    readonly life: Lifecycle,
+  ) {}
+
+  get grpcPort(): number {
+    return this.life.grpcPort;
+  }
+
+  get httpPort(): number {
+    return this.life.httpPort;
   }
 
   static async migrate(cfg: SessionConfig, migrationsDir: string, logger: Logger): Promise<void> {
     await runMigrations({ settings: cassandraSettings(cfg), service: 'session', migrations: loadMigrations(migrationsDir), logger });
   }
 
-  static async create(cfg: SessionConfig, opts: SessionServiceOptions): Promise<SessionService> {
-    const logger = opts.logger ?? createLogger('session', cfg.logLevel);
+  static async create(cfg: SessionConfig, overrides: SessionServiceOverrides): Promise<SessionService> {
+    const logger = overrides.logger ?? createLogger('session', cfg.logLevel);
+    const host = overrides.host ?? cfg.host;
     const scryptParams = checkSecurity(cfg, logger);
-    await SessionService.migrate(cfg, opts.migrationsDir, logger);
+    await SessionService.migrate(cfg, overrides.migrationsDir, logger);
     const metrics = createMetrics('session');
     const outcomes = metrics.counter('parley_session_outcomes_total', 'Account, login, refresh and device outcomes', ['outcome']);
     const events = metrics.counter('parley_session_events_published_total', 'session.events.v1 publications', ['result']);
@@ -118,7 +108,7 @@ export class SessionService {
     const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'session', logger });
     const producer = new EventProducer(kafka, logger);
     const registry = new ConnectionRegistry(redis, cfg.namespace);
-    const issuer = new TokenIssuer(new KeysStore(cassandra), {
+    const issuer = new TokenIssuer(overrides.adapters?.keys ?? new KeysStore(cassandra), {
       issuer: cfg.jwtIssuer,
       audience: cfg.jwtAudience,
       accessTtlSeconds: cfg.accessTokenTtlSeconds,
@@ -137,47 +127,63 @@ export class SessionService {
     });
     const hashes = metrics.counter('parley_session_password_hashes_total', 'Password hash jobs, by result (ran | refused)', ['result']);
     const hashSeconds = metrics.histogram('parley_session_password_hash_seconds', 'Run time of one password hash job');
-    const pool = new HashPool({
-      params: scryptParams,
-      // Default: one per CPU, at most 4 (each hash holds 16 MiB at the default cost; the chart's limit is 512 MiB).
-      workers: cfg.hashWorkers || Math.min(4, Math.max(1, availableParallelism())),
-      maxWaitMs: cfg.hashMaxWaitMs,
-      logger: logger.child({ subsystem: 'hash-pool' }),
-      observe: (o, ms) => {
-        hashes.inc({ result: o });
-        if (ms !== undefined) hashSeconds.observe(ms / 1000);
-      },
-    });
-    const manager = new SessionManager(new AccountsStore(cassandra), registry, issuer, notifier, {
+    const pool =
+      overrides.adapters?.hasher ??
+      new HashPool({
+        params: scryptParams,
+        // Default: one per CPU, at most 4 (each hash holds 16 MiB at the default cost; the chart's limit is 512 MiB).
+        workers: cfg.hashWorkers || Math.min(4, Math.max(1, availableParallelism())),
+        maxWaitMs: cfg.hashMaxWaitMs,
+        logger: logger.child({ subsystem: 'hash-pool' }),
+        observe: (o, ms) => {
+          hashes.inc({ result: o });
+          if (ms !== undefined) hashSeconds.observe(ms / 1000);
+        },
+      });
+    const manager = new SessionManager(overrides.adapters?.accounts ?? new AccountsStore(cassandra), registry, issuer, notifier, {
       refreshTtlMs: cfg.refreshTokenTtlDays * 86_400_000,
       connectionTtlSeconds: cfg.connectionTtlSeconds,
       hasher: pool,
       maxDevices: cfg.maxDevicesPerUser,
       observe: (outcome) => outcomes.inc({ outcome }),
     });
-    return new SessionService(cfg, logger, metrics, cassandra, redis, producer, notifier, manager, issuer, pool);
+    const grpc = createGrpcServer({ logger, metrics });
+    grpc.addService(sessionV1.SessionService, sessionServiceImpl(manager, issuer, { issuer: cfg.jwtIssuer, audience: cfg.jwtAudience }));
+
+    const life = new Lifecycle({ name: 'session', logger, grpc, checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis) } });
+    const svc = new SessionService(cfg, logger, manager, issuer, life);
+    life
+      // The first replica creates the signing key (LWT); the others load it.
+      .onStart('signing keys', () => issuer.refresh())
+      .onStart('hash pool', () => pool.calibrate())
+      .onStart('key reload', () => {
+        svc.keyTimer = setInterval(() => {
+          issuer.refresh().catch((err: unknown) => logger.warn({ err }, 'signing key refresh failed'));
+        }, KEY_RELOAD_MS);
+        svc.keyTimer.unref();
+      })
+      // Kafka is not a readiness condition: session events are best effort, logins must keep working.
+      .onStart('events topic', () => void notifier.ensureTopic())
+      .startReadiness()
+      .listenGrpc(host, cfg.grpcPort)
+      .serveOps(host, cfg.httpPort, metrics.registry);
+    life
+      .onStop('key reload', () => svc.keyTimer && clearInterval(svc.keyTimer))
+      .stopGrpc()
+      .stopOps()
+      .onStop('hash pool', () => pool.close())
+      .onStop('events', () => notifier.flush(5_000))
+      .onStop('producer', () => producer.disconnect().catch(() => {}))
+      .onStop('redis', () => redis.disconnect())
+      .onStop('cassandra', () => cassandra.shutdown());
+    return svc;
   }
 
-  async start(): Promise<void> {
-    // The first replica creates the signing key (LWT); the others load it.
-    await this.issuer.refresh();
-    await this.pool.calibrate();
-    this.keyTimer = setInterval(() => {
-      this.issuer.refresh().catch((err: unknown) => this.logger.warn({ err }, 'signing key refresh failed'));
-    }, KEY_RELOAD_MS);
-    this.keyTimer.unref();
-    // Kafka is not a readiness condition: session events are best effort, logins must keep working.
-    void this.notifier.ensureTopic();
-    this.grpc = createGrpcServer({ logger: this.logger, metrics: this.metrics });
-    this.grpc.addService(sessionV1.SessionService, sessionServiceImpl(this.manager, this.issuer, { issuer: this.cfg.jwtIssuer, audience: this.cfg.jwtAudience }));
-    const grpc = this.grpc;
-    this.readiness = readinessMonitor({
-      logger: this.logger,
-      checks: { cassandra: checks.cassandra(this.cassandra), redis: checks.redis(this.redis) },
-      onChange: (ready) => grpc.health.set('', ready ? 'SERVING' : 'NOT_SERVING'),
-    });
-    this.grpcPort = await this.grpc.listen(this.cfg.host, this.cfg.grpcPort);
-    this.ops = await startOpsServer({ host: this.cfg.host, port: this.cfg.httpPort, logger: this.logger, registry: this.metrics.registry, readiness: this.readiness });
-    this.httpPort = this.ops.port;
+  start(): Promise<void> {
+    return this.life.start();
+  }
+
+  destroy(): Promise<void> {
+    return this.life.destroy();
   }
 }
