@@ -34,7 +34,7 @@ import type { GroupPort, MediaPort, RoutesPort, DedupeStore, HeadsStore } from '
 import { MessagesStore } from './adapters/messages-store.js';
 import { CursorTable, DedupeTable } from './adapters/inbox-store.js';
 import { ChatEvents } from './adapters/chat-events.js';
-import { GatewayDeliveryBus } from './adapters/delivery-bus.js';
+import { FanoutDelivery, GatewayDeliveryBus } from './adapters/delivery-bus.js';
 import { GroupPeer, MediaPeer, SessionPeer } from './adapters/peers.js';
 import { messageServiceImpl, FORWARDED, type Forwarder } from './api/grpc/message-service.js';
 import { CassandraLeaseStore } from './adapters/shard-lease-store.js';
@@ -229,9 +229,10 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
   });
   const sequencer = new ChatSequencer(
     a.log,
-    // After the commit (and the lease check), before anyone is answered: the publish, in seq order. The fenced
-    // write already recorded the dedupe rows and the chat's head in its one request (MessagesStore.insertBatch).
-    async (_chatId, msgs) => a.events.publishMessages(msgs),
+    // After the commit (and the lease check), before anyone is answered: the publish to chat.messages.v1, in seq
+    // order (ChatEvents.publishMessages). The fenced write already recorded the dedupe rows and the chat's head in
+    // its one request (MessagesStore.insertBatch).
+    a.events,
     {
       leases,
       bucketSize: BigInt(cfg.bucketSize),
@@ -257,15 +258,7 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
     cachedMember: (chatId, userId, upTo) => authorizer.cachedMember(chatId, userId, upTo),
   });
   const reader = new ChatReader(a.groups, a.log, authorizer, a.cursors, a.events);
-  const router = new FanoutRouter(
-    a.groups,
-    a.routes,
-    {
-      toGateway: (gw, targets, msg) => a.delivery.publish(gw, targets, msg),
-      toPush: (msg, devices) => a.events.publishPush(msg, devices),
-    },
-    { ttlMs: cfg.membershipCacheTtlMs },
-  );
+  const router = new FanoutRouter(a.groups, a.routes, new FanoutDelivery(a.delivery, a.events), { ttlMs: cfg.membershipCacheTtlMs });
   const sendAdmission = createAdmission({ name: 'the message service', max: cfg.maxInflightSends });
   return { cfg, logger, metrics, instanceId, sequencer, leases, authorizer, sender, sendAdmission, inbox, reader, heads: a.log, router, adapters: a };
 }

@@ -20,7 +20,7 @@ import { bucketOf } from './buckets.js';
 import { changesMembership } from './membership.js';
 import { unavailable } from './errors.js';
 import type { Lease } from './shard-leases.js';
-import { dedupeKeyOf, dedupeKeyString } from './ports.js';
+import { dedupeKeyOf, dedupeKeyString, type MessagePublisher } from './ports.js';
 import { LruMap } from './lru.js';
 
 export interface SequencerStore {
@@ -40,7 +40,11 @@ export interface SequencerStore {
   membershipChangedIn(chatId: string, after: bigint, upTo: bigint): Promise<boolean>;
 }
 
-/** Called after each committed batch, in seq order, before the senders are answered (publish, dedupe, head). */
+/**
+ * The post-commit step as a bare function (tests). The service passes its MessagePublisher instead
+ * (adapters/chat-events.ts ChatEvents: chat.messages.v1), which the sequencer calls after each committed batch,
+ * in seq order, before the senders are answered.
+ */
 export type PostCommit = (chatId: string, msgs: commonV1.Message[]) => Promise<void>;
 
 export interface Guard {
@@ -126,7 +130,8 @@ export class ChatSequencer {
 
   constructor(
     private readonly store: SequencerStore,
-    private readonly postCommit: PostCommit,
+    /** Publishes each committed batch before its senders are answered (a failure fails their sends). */
+    private readonly publisher: MessagePublisher | PostCommit,
     private readonly opts: SequencerOptions,
   ) {
     this.maxBatch = opts.maxBatch ?? 64;
@@ -381,7 +386,7 @@ export class ChatSequencer {
     for (const m of msgs) if (changesMembership(m) && m.seq > st.membershipSeq) st.membershipSeq = m.seq;
     let postErr: unknown;
     try {
-      await this.postCommit(chatId, msgs);
+      await (typeof this.publisher === 'function' ? this.publisher(chatId, msgs) : this.publisher.publishMessages(msgs));
     } catch (err) {
       postErr = err;
     }

@@ -1,4 +1,4 @@
-// The ports the domain talks through. Storage adapters (src/storage) and gRPC clients implement them.
+// The ports the domain talks through. The adapters (src/adapters: stores, Kafka, Redis, gRPC clients) implement them.
 import { commonV1 } from '@parley/proto';
 import type { MemberRow } from './membership.js';
 import type { DeviceRoute } from './fanout.js';
