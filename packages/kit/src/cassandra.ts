@@ -9,6 +9,21 @@ import { kitMetrics } from './metrics.js';
 export type CassandraClient = cassandra.Client;
 export const cassandraTypes = cassandra.types;
 
+/** Every read and plain write of the services' tables: a prepared statement at LOCAL_QUORUM. */
+export const QUORUM = { prepare: true, consistency: cassandra.types.consistencies.localQuorum };
+/** Lightweight transactions (IF ...): Paxos at LOCAL_SERIAL, the commit at LOCAL_QUORUM. */
+export const LWT = { prepare: true, consistency: cassandra.types.consistencies.localQuorum, serialConsistency: cassandra.types.consistencies.localSerial };
+
+/** A bigint as the driver's bigint/counter parameter. */
+export function toLong(v: bigint): cassandra.types.Long {
+  return cassandra.types.Long.fromString(v.toString());
+}
+
+/** A bigint column's value (the driver's Long, or anything that prints as an integer); null or absent → undefined. */
+export function toBig(v: unknown): bigint | undefined {
+  return v === null || v === undefined ? undefined : BigInt((v as { toString(): string }).toString());
+}
+
 export interface CassandraSettings {
   /** host or host:port */
   contactPoints: string[];

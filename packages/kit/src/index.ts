@@ -7,6 +7,7 @@ export * from './kafka.js';
 export * from './pipelined-consumer.js';
 export * from './cassandra.js';
 export * from './redis.js';
+export * from './gateway-delivery.js';
 export * from './object-store.js';
 export * from './checks.js';
 export * from './ops.js';

@@ -14,6 +14,7 @@ import {
   createRedis,
   ensureTopics,
   EventProducer,
+  GatewayDeliveries,
   kafkaCheck,
   Lifecycle,
   loadMigrations,
@@ -34,7 +35,7 @@ import type { GroupPort, MediaPort, RoutesPort, DedupeStore, HeadsStore } from '
 import { MessagesStore } from './adapters/messages-store.js';
 import { CursorTable, DedupeTable } from './adapters/inbox-store.js';
 import { ChatEvents } from './adapters/chat-events.js';
-import { FanoutDelivery, GatewayDeliveryBus } from './adapters/delivery-bus.js';
+import { FanoutDelivery } from './adapters/delivery-bus.js';
 import { GroupPeer, MediaPeer, SessionPeer } from './adapters/peers.js';
 import { messageServiceImpl, FORWARDED, type Forwarder } from './api/grpc/message-service.js';
 import { CassandraLeaseStore } from './adapters/shard-lease-store.js';
@@ -116,7 +117,7 @@ export class MessageService implements Service {
       dedupe: new DedupeTable(cassandra),
       cursors: new CursorTable(cassandra, cfg.cursorCacheSize),
       events: new ChatEvents(producer, cfg.namespace),
-      delivery: new GatewayDeliveryBus(redis, cfg.namespace),
+      delivery: new GatewayDeliveries(redis, cfg.namespace),
       groups,
       routes,
       media,
@@ -191,7 +192,7 @@ export interface Adapters {
   dedupe: DedupeStore;
   cursors: CursorTable;
   events: ChatEvents;
-  delivery: GatewayDeliveryBus;
+  delivery: GatewayDeliveries;
   groups: GroupPort;
   routes: RoutesPort;
   media: MediaPort;

@@ -1,17 +1,9 @@
 // The session service as the user directory (GetUsers) and the device router (GetDeviceRoutes).
-import type { Client } from '@parley/kit';
+import type { Client, DeviceRoute } from '@parley/kit';
 import type { sessionV1 } from '@parley/proto';
 import type { UserDirectory } from '../domain/model.js';
 
 const BATCH = 500;
-
-export interface DeviceRoute {
-  userId: string;
-  deviceId: string;
-  online: boolean;
-  gatewayId: string;
-  connectionId: string;
-}
 
 export class SessionDirectory implements UserDirectory {
   constructor(private readonly client: Client<typeof sessionV1.SessionService>) {}

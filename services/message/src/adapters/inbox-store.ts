@@ -4,15 +4,11 @@
 // seqs are a set: each is added at timestamp = its seq and removed at timestamp = the cursor that passed it.
 import { LruMap } from '../domain/lru.js';
 import cassandra from 'cassandra-driver';
+import { LWT, QUORUM, toBig, toLong } from '@parley/kit';
+
+const Long = cassandra.types.Long;
 import type { Claim, ClaimRow, CursorStore, DedupeKey, DedupeStore, ReadMarksStore, StoredCursor } from '../domain/ports.js';
 
-const { types } = cassandra;
-const consistencies = types.consistencies;
-const Long = types.Long;
-const QUORUM = { prepare: true, consistency: consistencies.localQuorum };
-const LWT = { prepare: true, consistency: consistencies.localQuorum, serialConsistency: consistencies.localSerial };
-const toLong = (v: bigint) => Long.fromString(v.toString());
-const toBig = (v: unknown): bigint | undefined => (v === null || v === undefined ? undefined : BigInt((v as { toString(): string }).toString()));
 
 function rowToClaim(row: cassandra.types.Row): ClaimRow {
   return {

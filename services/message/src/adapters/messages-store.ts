@@ -4,20 +4,18 @@
 // completes any commit left in flight before deciding that a claimed message was never written).
 import { LruMap } from '../domain/lru.js';
 import cassandra from 'cassandra-driver';
+import { LWT, QUORUM, toBig, toLong } from '@parley/kit';
+
+const { types } = cassandra;
+const consistencies = types.consistencies;
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { commonV1 } from '@parley/proto';
 import { bucketEnd, bucketOf } from '../domain/buckets.js';
 import type { SequencerStore } from '../domain/chat-sequencer.js';
 import { dedupeKeyOf, type HeadsStore, type LogReader } from '../domain/ports.js';
 
-const { types } = cassandra;
-const consistencies = types.consistencies;
-const Long = types.Long;
-const QUORUM = { prepare: true, consistency: consistencies.localQuorum };
-const LWT = { prepare: true, consistency: consistencies.localQuorum, serialConsistency: consistencies.localSerial };
-
-const toLong = (v: bigint) => Long.fromString(v.toString());
-const toBig = (v: unknown): bigint => (v === null || v === undefined ? 0n : BigInt((v as { toString(): string }).toString()));
+/** A bigint column's value; null or absent → 0n (heads and seqs start at 0). */
+const big0 = (v: unknown): bigint => toBig(v) ?? 0n;
 
 const INSERT =
   'INSERT INTO messages (chat_id, bucket, seq, message_id, kind, sender_user_id, sender_device_id, system_action, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS';
@@ -148,7 +146,7 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
   private async maxSeqIn(chatId: string, bucket: bigint): Promise<bigint | undefined> {
     const rs = await this.client.execute('SELECT seq FROM messages WHERE chat_id = ? AND bucket = ? ORDER BY seq DESC LIMIT 1', [chatId, toLong(bucket)], QUORUM);
     const row = rs.first();
-    return row ? toBig(row['seq']) : undefined;
+    return row ? big0(row['seq']) : undefined;
   }
 
   async findHead(chatId: string, from: bigint): Promise<bigint> {
@@ -167,7 +165,7 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
   async headHint(chatId: string): Promise<bigint> {
     const rs = await this.client.execute('SELECT last_seq FROM chat_heads WHERE chat_id = ?', [chatId], QUORUM);
     const row = rs.first();
-    return row ? toBig(row['last_seq']) : 0n;
+    return row ? big0(row['last_seq']) : 0n;
   }
 
   async membershipChangedIn(chatId: string, after: bigint, upTo: bigint): Promise<boolean> {
@@ -289,7 +287,7 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
       );
       let last: bigint | undefined;
       for await (const row of rs) {
-        last = toBig(row['seq']);
+        last = big0(row['seq']);
         if (row['message_id'] === messageId) return last;
       }
       if (last === undefined || last !== bEnd) return undefined;
@@ -310,7 +308,7 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
         unique.slice(i, i + 64).map(async (chatId) => {
           const rs = await this.client.execute('SELECT last_seq, last_activity_at FROM chat_heads WHERE chat_id = ?', [chatId], QUORUM);
           const row = rs.first();
-          return row ? { chatId, lastSeq: toBig(row['last_seq']), lastActivityAt: Number(toBig(row['last_activity_at'])) } : undefined;
+          return row ? { chatId, lastSeq: big0(row['last_seq']), lastActivityAt: Number(big0(row['last_activity_at'])) } : undefined;
         }),
       );
       for (const p of part) if (p) out.push(p);

@@ -3,13 +3,12 @@
 // owners racing for one shard cannot both win, and every takeover raises the epoch. Heartbeats are plain
 // writes of the owner's own row: no Paxos round in steady state.
 import cassandra from 'cassandra-driver';
-import type { LeaseStore, ShardRow, OwnerRow } from '../domain/shard-leases.js';
+import { LWT, QUORUM, toBig } from '@parley/kit';
 
 const { types } = cassandra;
-const c = types.consistencies;
-const QUORUM = { prepare: true, consistency: c.localQuorum };
-const LWT = { prepare: true, consistency: c.localQuorum, serialConsistency: c.localSerial };
-const big = (v: unknown): bigint => (v === null || v === undefined ? 0n : BigInt((v as { toString(): string }).toString()));
+import type { LeaseStore, ShardRow, OwnerRow } from '../domain/shard-leases.js';
+
+const big = (v: unknown): bigint => toBig(v) ?? 0n;
 const long = (v: bigint) => types.Long.fromString(v.toString());
 
 export class CassandraLeaseStore implements LeaseStore {

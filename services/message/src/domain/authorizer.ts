@@ -1,4 +1,4 @@
-// Send authorization with a membership cache that can never authorize after a removal.
+// Send authorization with a membership cache (membership-cache.ts) that can never authorize after a removal.
 // Only POSITIVE answers come from the cache, and a cached snapshot is only trusted for a commit if no
 // membership-changing message was committed after it was taken (ChatSequencer.membershipSeq; the commit
 // loop re-verifies otherwise, see chat-sequencer.ts). A negative answer always reads through.
@@ -7,31 +7,28 @@ import type { ChatSequencer } from './chat-sequencer.js';
 import { canSend, type MemberRow } from './membership.js';
 import { notMember } from './errors.js';
 import type { GroupPort } from './ports.js';
-
-interface Snapshot {
-  members: Map<string, MemberRow>;
-  asOf: bigint;
-  fetchedAt: number;
-}
+import { MembershipCache } from './membership-cache.js';
 
 export class SendAuthorizer {
-  private readonly cache = new Map<string, Snapshot>();
-  private readonly fetching = new Map<string, Promise<{ asOf: bigint; members: Map<string, MemberRow> }>>();
+  private readonly cache: MembershipCache;
+  private readonly fetching = new Map<string, Promise<{ asOf: bigint; members: ReadonlyMap<string, MemberRow> }>>();
 
   constructor(
     private readonly groups: GroupPort,
     private readonly sequencer: ChatSequencer,
-    private readonly ttlMs: number,
-    private readonly maxChats = 50_000,
-    private readonly now: () => number = Date.now,
-  ) {}
+    ttlMs: number,
+    maxChats = 50_000,
+    now: () => number = Date.now,
+  ) {
+    this.cache = new MembershipCache({ ttlMs, maxChats, now });
+  }
 
   /** Verifies `userId` may send to `chatId`; returns the member row and the seq the check is valid as of. */
   async authorize(chatId: string, userId: string, fresh = false): Promise<{ asOf: bigint; member: MemberRow }> {
     if (!fresh) {
       const snap = this.cache.get(chatId);
-      if (snap && this.now() - snap.fetchedAt < this.ttlMs && snap.asOf >= this.sequencer.membershipSeq(chatId)) {
-        const m = snap.members.get(userId);
+      if (snap && snap.asOf >= this.sequencer.membershipSeq(chatId)) {
+        const m = snap.byUser.get(userId);
         if (canSend(m)) return { asOf: snap.asOf, member: m! };
       }
     }
@@ -45,20 +42,13 @@ export class SendAuthorizer {
    * One read of a chat's members at a time (a burst of sends to a cold chat shares it). A `fresh` check
    * (re-verification after a membership change) never joins a read that may have started before it.
    */
-  private fetch(chatId: string, share: boolean): Promise<{ asOf: bigint; members: Map<string, MemberRow> }> {
+  private fetch(chatId: string, share: boolean): Promise<{ asOf: bigint; members: ReadonlyMap<string, MemberRow> }> {
     const running = share ? this.fetching.get(chatId) : undefined;
     if (running) return running;
     const p = (async () => {
       const asOf = await this.sequencer.knownHead(chatId);
       const rows = await this.groups.getMembers(chatId, false);
-      const members = new Map(rows.map((r) => [r.userId, r]));
-      if (!rows.some((r) => r.pending)) {
-        if (this.cache.size >= this.maxChats) this.cache.clear();
-        this.cache.set(chatId, { members, asOf, fetchedAt: this.now() });
-      } else {
-        this.cache.delete(chatId);
-      }
-      return { asOf, members };
+      return { asOf, members: this.cache.put(chatId, rows, asOf).byUser };
     })();
     if (share) {
       this.fetching.set(chatId, p);
@@ -75,15 +65,15 @@ export class SendAuthorizer {
    */
   cachedMember(chatId: string, userId: string, upTo: bigint): MemberRow | undefined {
     const snap = this.cache.get(chatId);
-    if (!snap || this.now() - snap.fetchedAt >= this.ttlMs) return undefined;
+    if (!snap) return undefined;
     if (snap.asOf < this.sequencer.membershipSeq(chatId)) return undefined;
     const head = this.sequencer.peekHead(chatId);
     if (head === undefined || upTo > head) return undefined;
-    const m = snap.members.get(userId);
+    const m = snap.byUser.get(userId);
     return m && !m.pending && m.joinedSeq > 0n ? m : undefined;
   }
 
   invalidate(chatId: string): void {
-    this.cache.delete(chatId);
+    this.cache.invalidate(chatId);
   }
 }

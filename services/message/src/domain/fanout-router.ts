@@ -8,18 +8,13 @@ import { commonV1 } from '@parley/proto';
 import { changesMembership, recipientsOf, type MemberRow } from './membership.js';
 import { planDelivery, type DeliveryTargetPlan } from './fanout.js';
 import type { GroupPort, RoutesPort } from './ports.js';
+import { MembershipCache } from './membership-cache.js';
 
 export interface DeliverySink {
   /** One publish per gateway. */
   toGateway(gatewayId: string, targets: DeliveryTargetPlan[], msg: commonV1.Message): Promise<void>;
   /** Push requests for offline devices. */
   toPush(msg: commonV1.Message, devices: Array<{ userId: string; deviceId: string }>): Promise<void>;
-}
-
-interface Entry {
-  members: MemberRow[];
-  lastSeq: bigint;
-  fetchedAt: number;
 }
 
 export interface RouteStats {
@@ -30,25 +25,24 @@ export interface RouteStats {
 }
 
 export class FanoutRouter {
-  private readonly cache = new Map<string, Entry>();
+  /** Snapshots valid as of the last seq routed from them (asOf), used for the next seq only. */
+  private readonly cache: MembershipCache;
   constructor(
     private readonly groups: GroupPort,
     private readonly routes: RoutesPort,
     private readonly sink: DeliverySink,
-    private readonly opts: { ttlMs: number; maxChats?: number; now?: () => number },
-  ) {}
+    opts: { ttlMs: number; maxChats?: number; now?: () => number },
+  ) {
+    this.cache = new MembershipCache(opts);
+  }
 
   async route(msg: commonV1.Message): Promise<RouteStats> {
-    const now = (this.opts.now ?? Date.now)();
+    const now = this.cache.now();
     const e = this.cache.get(msg.chatId);
-    const fresh = !(e && e.lastSeq + 1n === msg.seq && now - e.fetchedAt < this.opts.ttlMs);
-    const members = fresh ? await this.groups.getMembers(msg.chatId, false) : e.members;
-    if (changesMembership(msg) || members.some((m) => m.pending)) {
-      this.cache.delete(msg.chatId);
-    } else {
-      if (this.cache.size >= (this.opts.maxChats ?? 50_000)) this.cache.clear();
-      this.cache.set(msg.chatId, { members, lastSeq: msg.seq, fetchedAt: fresh ? now : e!.fetchedAt });
-    }
+    const fresh = !(e && e.asOf + 1n === msg.seq);
+    const members: readonly MemberRow[] = fresh ? await this.groups.getMembers(msg.chatId, false) : e.members;
+    if (changesMembership(msg)) this.cache.invalidate(msg.chatId);
+    else this.cache.put(msg.chatId, members, msg.seq, fresh ? now : e!.fetchedAt);
     const recipients = recipientsOf(msg, members);
     if (recipients.length === 0) return { recipients: 0, online: 0, offline: 0, gateways: 0 };
     const routes = await this.routes.getDeviceRoutes(recipients);

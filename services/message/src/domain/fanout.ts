@@ -1,20 +1,10 @@
 // Routing of one committed message to devices: online devices grouped by gateway (one GatewayDelivery per
 // gateway), offline devices to push. The sending device itself is excluded; the sender's other devices are not.
+import { groupByGateway, type DeliveryTarget, type DeviceRoute } from '@parley/kit';
 import type { commonV1 } from '@parley/proto';
 
-export interface DeviceRoute {
-  userId: string;
-  deviceId: string;
-  online: boolean;
-  gatewayId: string;
-  connectionId: string;
-}
-
-export interface DeliveryTargetPlan {
-  userId: string;
-  deviceId: string;
-  connectionId: string;
-}
+export type { DeviceRoute };
+export type DeliveryTargetPlan = DeliveryTarget;
 
 export interface DeliveryPlan {
   byGateway: Map<string, DeliveryTargetPlan[]>;
@@ -22,24 +12,19 @@ export interface DeliveryPlan {
 }
 
 export function planDelivery(msg: Pick<commonV1.Message, 'sender'>, recipients: ReadonlySet<string>, routes: readonly DeviceRoute[]): DeliveryPlan {
-  const byGateway = new Map<string, DeliveryTargetPlan[]>();
-  const offline: Array<{ userId: string; deviceId: string }> = [];
   const senderUser = msg.sender?.userId ?? '';
   const senderDevice = msg.sender?.deviceId ?? '';
+  const eligible = routes.filter((r) => recipients.has(r.userId) && !(senderDevice !== '' && r.userId === senderUser && r.deviceId === senderDevice));
+  const byGateway = new Map<string, DeliveryTargetPlan[]>();
+  for (const [gw, list] of groupByGateway(eligible)) byGateway.set(gw, list.map((r) => ({ userId: r.userId, deviceId: r.deviceId, connectionId: r.connectionId })));
+  const offline: Array<{ userId: string; deviceId: string }> = [];
   const seenOffline = new Set<string>();
-  for (const r of routes) {
-    if (!recipients.has(r.userId)) continue;
-    if (senderDevice !== '' && r.userId === senderUser && r.deviceId === senderDevice) continue;
-    if (r.online && r.gatewayId) {
-      let list = byGateway.get(r.gatewayId);
-      if (!list) byGateway.set(r.gatewayId, (list = []));
-      list.push({ userId: r.userId, deviceId: r.deviceId, connectionId: r.connectionId });
-    } else {
-      const k = `${r.userId}\u0000${r.deviceId}`;
-      if (!seenOffline.has(k)) {
-        seenOffline.add(k);
-        offline.push({ userId: r.userId, deviceId: r.deviceId });
-      }
+  for (const r of eligible) {
+    if (r.online && r.gatewayId) continue;
+    const k = `${r.userId}\u0000${r.deviceId}`;
+    if (!seenOffline.has(k)) {
+      seenOffline.add(k);
+      offline.push({ userId: r.userId, deviceId: r.deviceId });
     }
   }
   // A device online on one connection is not also offline elsewhere.

@@ -28,6 +28,10 @@ export class LruMap<K, V> {
     }
   }
 
+  delete(k: K): void {
+    this.map.delete(k);
+  }
+
   clear(): void {
     this.map.clear();
   }

@@ -1,37 +1,24 @@
 // Deliveries to devices through the gateways' existing Redis channels (`<ns:>parley:gw:<gatewayId>`,
-// protobuf GatewayDelivery, at-most-once), one publish per gateway.
-import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import { gatewayChannel, type Redis } from '@parley/kit';
-import { eventsV1 } from '@parley/proto';
+// protobuf GatewayDelivery, at-most-once), one publish per gateway (@parley/kit GatewayDeliveries).
+import { GatewayDeliveries, type GatewayDeliveryPayload, type Redis } from '@parley/kit';
 import type { Conn } from '../domain/model.js';
 
-export type DeliveryPayload = MessageInitShape<typeof eventsV1.GatewayDeliverySchema>['payload'];
+export type DeliveryPayload = GatewayDeliveryPayload;
 
 export class DeliveryBus {
+  private readonly deliveries: GatewayDeliveries;
+
   constructor(
-    private readonly redis: Redis,
-    private readonly ns: string,
+    redis: Redis,
+    ns: string,
     private readonly onPublish?: (kind: string, targets: number) => void,
-  ) {}
+  ) {
+    this.deliveries = new GatewayDeliveries(redis, ns);
+  }
 
   /** Groups the targets by gateway: one PUBLISH each. */
   async send(targets: Conn[], payload: DeliveryPayload): Promise<void> {
     if (!targets.length) return;
-    const byGw = new Map<string, Conn[]>();
-    for (const t of targets) {
-      let l = byGw.get(t.gatewayId);
-      if (!l) byGw.set(t.gatewayId, (l = []));
-      l.push(t);
-    }
-    await Promise.all(
-      [...byGw].map(async ([gw, list]) => {
-        const d = create(eventsV1.GatewayDeliverySchema, {
-          targets: list.map((t) => ({ userId: t.userId, deviceId: t.deviceId, connectionId: t.connectionId })),
-          payload,
-        });
-        await this.redis.publish(gatewayChannel(this.ns, gw), Buffer.from(toBinary(eventsV1.GatewayDeliverySchema, d)));
-        this.onPublish?.(payload?.case ?? 'none', list.length);
-      }),
-    );
+    await this.deliveries.toGateways(targets, payload, (n) => this.onPublish?.(payload?.case ?? 'none', n));
   }
 }

@@ -1,9 +1,9 @@
 // Cassandra: privacy settings, receipt watermarks and a durable copy of lastSeen (migrations/001_presence.cql).
-import { cassandraTypes, type CassandraClient } from '@parley/kit';
+import { cassandraTypes, toBig, type CassandraClient } from '@parley/kit';
 import { DEFAULT_SETTINGS, type LastSeenVisibility, type ReceiptMark, type UserSettings } from '../domain/model.js';
 
 const Long = cassandraTypes.Long;
-const big = (v: unknown): bigint => (v === null || v === undefined ? 0n : BigInt((v as { toString(): string }).toString()));
+const big = (v: unknown): bigint => toBig(v) ?? 0n;
 const num = (v: unknown): number => Number(big(v));
 const VIS = new Set<LastSeenVisibility>(['everyone', 'contacts', 'nobody']);
 

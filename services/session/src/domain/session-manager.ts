@@ -6,14 +6,10 @@ import type { PasswordHasher } from './passwords.js';
 import type { AccountsPort, DeviceRow, LiveConnection, NotifierPort, RegistryPort, Route, UserRow } from './ports.js';
 import { hashToken, newRefreshToken } from './token-issuer.js';
 import { validateDeviceName, validateDisplayName, validatePassword, validateUsername } from './validation.js';
+import type { sessionV1 } from '@parley/proto';
 
-export interface TokenPair {
-  userId: string;
-  deviceId: string;
-  accessToken: string;
-  refreshToken: string;
-  expiresIn: number;
-}
+/** What login, signup and refresh answer: parley.session.v1.TokenPair without the message envelope. */
+export type TokenPair = Omit<sessionV1.TokenPair, '$typeName' | '$unknown'>;
 
 /** What signs access tokens (TokenIssuer in production). */
 export interface AccessTokenSigner {
