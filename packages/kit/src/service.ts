@@ -136,6 +136,29 @@ export class Lifecycle implements Service {
   }
 }
 
+/** The base of every service class: the ports, start and destroy are its Lifecycle's. */
+export abstract class LifecycleService implements Service {
+  abstract readonly life: Lifecycle;
+
+  /** The bound gRPC port (0 before start, or without a gRPC server). */
+  get grpcPort(): number {
+    return this.life.grpcPort;
+  }
+
+  /** The bound ops HTTP port (0 before start, or when the service serves ops itself). */
+  get httpPort(): number {
+    return this.life.httpPort;
+  }
+
+  start(): Promise<void> {
+    return this.life.start();
+  }
+
+  destroy(): Promise<void> {
+    return this.life.destroy();
+  }
+}
+
 /** Starts a service and stops it gracefully on SIGTERM/SIGINT. Exits 1 if it cannot start. */
 export async function runService(opts: { name: string; logger: Logger; create: () => Promise<Service>; shutdownTimeoutMs?: number }): Promise<void> {
   let svc: Service | undefined;

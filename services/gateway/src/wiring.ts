@@ -1,5 +1,5 @@
 // GatewayService: the HTTP + WebSocket edge. create → start → destroy (idempotent).
-import { checks, createLogger, createRedis, gatewayBroadcastChannel, gatewayChannel, Lifecycle, type Logger, type Service } from '@parley/kit';
+import { checks, createLogger, createRedis, gatewayBroadcastChannel, gatewayChannel, Lifecycle, LifecycleService, type Logger } from '@parley/kit';
 import type { FastifyInstance } from 'fastify';
 import type { GatewayConfig } from './config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
@@ -18,7 +18,7 @@ export interface GatewayOverrides {
   upstreams?: Upstreams;
 }
 
-export class GatewayService implements Service {
+export class GatewayService extends LifecycleService {
   private keyRetry: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -30,7 +30,9 @@ export class GatewayService implements Service {
     readonly connections: ConnectionManager,
     readonly app: FastifyInstance,
     readonly life: Lifecycle,
-  ) {}
+  ) {
+    super();
+  }
 
   static async create(cfg: GatewayConfig, overrides: GatewayOverrides = {}): Promise<GatewayService> {
     const logger = overrides.logger ?? createLogger('gateway', cfg.logLevel);
@@ -118,13 +120,5 @@ export class GatewayService implements Service {
   get port(): number {
     const a = this.app.server.address();
     return typeof a === 'object' && a ? a.port : this.cfg.port;
-  }
-
-  start(): Promise<void> {
-    return this.life.start();
-  }
-
-  destroy(): Promise<void> {
-    return this.life.destroy();
   }
 }

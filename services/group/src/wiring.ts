@@ -10,12 +10,12 @@ import {
   createRedis,
   errors,
   Lifecycle,
+  LifecycleService,
   loadMigrations,
   ParleyError,
   RedisRateLimiter,
   runMigrations,
   type Logger,
-  type Service,
 } from '@parley/kit';
 import { groupV1, messageV1, sessionV1 } from '@parley/proto';
 import type { GroupConfig } from './config.js';
@@ -42,20 +42,14 @@ export async function migrate(cfg: GroupConfig, logger: Logger, migrationsDir: s
   return r.applied;
 }
 
-export class GroupService implements Service {
+export class GroupService extends LifecycleService {
   private constructor(
     readonly cfg: GroupConfig,
     readonly logger: Logger,
     readonly ctx: AppContext,
     readonly life: Lifecycle,
-  ) {}
-
-  get grpcPort(): number {
-    return this.life.grpcPort;
-  }
-
-  get httpPort(): number {
-    return this.life.httpPort;
+  ) {
+    super();
   }
 
   static async create(cfg: GroupConfig, opts: GroupServiceOptions): Promise<GroupService> {
@@ -112,14 +106,6 @@ export class GroupService implements Service {
       .onStop('redis', () => redis.disconnect())
       .onStop('cassandra', () => cassandra.shutdown());
     return new GroupService(cfg, logger, ctx, life);
-  }
-
-  start(): Promise<void> {
-    return this.life.start();
-  }
-
-  destroy(): Promise<void> {
-    return this.life.destroy();
   }
 }
 

@@ -14,6 +14,7 @@ import {
   kafkaCheck,
   loadMigrations,
   Lifecycle,
+  LifecycleService,
   nsTopic,
   runMigrations,
   TOPICS,
@@ -21,7 +22,6 @@ import {
   type Kafka,
   type Logger,
   type ObjectStore,
-  type Service,
 } from '@parley/kit';
 import { mediaV1 } from '@parley/proto';
 import type { MediaConfig } from './config.js';
@@ -43,7 +43,7 @@ export interface MediaServiceOverrides {
   sweeper?: boolean;
 }
 
-export class MediaService implements Service {
+export class MediaService extends LifecycleService {
   private links?: ConsumerHandle;
   private sweepTimer?: NodeJS.Timeout;
 
@@ -54,14 +54,8 @@ export class MediaService implements Service {
     private readonly kafka: Kafka,
     readonly store: ObjectStore,
     readonly life: Lifecycle,
-  ) {}
-
-  get grpcPort(): number {
-    return this.life.grpcPort;
-  }
-
-  get httpPort(): number {
-    return this.life.httpPort;
+  ) {
+    super();
   }
 
   private async startLinksWhenTopicExists(): Promise<void> {
@@ -177,13 +171,5 @@ export class MediaService implements Service {
       .onStop('peers', () => group?.close())
       .onStop('cassandra', () => cassandra.shutdown());
     return svc;
-  }
-
-  start(): Promise<void> {
-    return this.life.start();
-  }
-
-  destroy(): Promise<void> {
-    return this.life.destroy();
   }
 }

@@ -17,6 +17,7 @@ import {
   GatewayDeliveries,
   kafkaCheck,
   Lifecycle,
+  LifecycleService,
   loadMigrations,
   nsTopic,
   runMigrations,
@@ -26,7 +27,6 @@ import {
   type ConsumerHandle,
   type Kafka,
   type Logger,
-  type Service,
 } from '@parley/kit';
 import { messageV1 } from '@parley/proto';
 import type { MessageConfig } from './config.js';
@@ -81,20 +81,14 @@ export async function createTopics(cfg: MessageConfig, kafka: Kafka): Promise<st
   );
 }
 
-export class MessageService implements Service {
+export class MessageService extends LifecycleService {
   private fanout: ConsumerHandle | undefined;
 
   private constructor(
     readonly ctx: AppContext,
     readonly life: Lifecycle,
-  ) {}
-
-  get grpcPort(): number {
-    return this.life.grpcPort;
-  }
-
-  get httpPort(): number {
-    return this.life.httpPort;
+  ) {
+    super();
   }
 
   static async create(cfg: MessageConfig, overrides: MessageServiceOverrides = {}): Promise<MessageService> {
@@ -176,14 +170,6 @@ export class MessageService implements Service {
       .onStop('redis', () => redis.quit())
       .onStop('cassandra', () => cassandra.shutdown());
     return svc;
-  }
-
-  start(): Promise<void> {
-    return this.life.start();
-  }
-
-  destroy(): Promise<void> {
-    return this.life.destroy();
   }
 }
 

@@ -16,6 +16,7 @@ import {
   kafkaCheck,
   loadMigrations,
   Lifecycle,
+  LifecycleService,
   nsTopic,
   runMigrations,
   type CassandraClient,
@@ -23,7 +24,6 @@ import {
   type Logger,
   type Metrics,
   type Redis,
-  type Service,
 } from '@parley/kit';
 import { groupV1, messageV1, presenceV1 } from '@parley/proto';
 import type { PresenceConfig } from './config.js';
@@ -43,7 +43,7 @@ import { startReceiptsConsumer } from './api/kafka/receipts-consumer.js';
 
 const REPLAY_CONCURRENCY = 16;
 
-export class PresenceService implements Service {
+export class PresenceService extends LifecycleService {
   private consumer?: ConsumerHandle;
   private timer?: NodeJS.Timeout;
   private sweeping = false;
@@ -66,6 +66,7 @@ export class PresenceService implements Service {
     redis: Redis,
     private readonly kafka: ReturnType<typeof createKafka>,
   ) {
+    super();
     this.receiptLatency = metrics.histogram('parley_presence_receipt_latency_seconds', 'receipt at the message service → this stage', ['stage']);
     const deliveries = metrics.counter('parley_presence_deliveries_total', 'GatewayDelivery publishes by payload', ['payload']);
     const live = new LiveStore(redis, cfg.namespace);
@@ -136,14 +137,6 @@ export class PresenceService implements Service {
       .onStop('cassandra', () => cassandra.shutdown());
   }
 
-  get grpcPort(): number {
-    return this.life.grpcPort;
-  }
-
-  get httpPort(): number {
-    return this.life.httpPort;
-  }
-
   static async migrate(cfg: PresenceConfig, migrationsDir: string, logger: Logger): Promise<void> {
     await runMigrations({ settings: cassandraSettings(cfg), service: 'presence', migrations: loadMigrations(migrationsDir), logger });
   }
@@ -156,13 +149,6 @@ export class PresenceService implements Service {
     return new PresenceService(cfg, logger, createMetrics('presence'), createCassandra(cassandraSettings(cfg)), redis, kafka);
   }
 
-  start(): Promise<void> {
-    return this.life.start();
-  }
-
-  destroy(): Promise<void> {
-    return this.life.destroy();
-  }
 
   private async startReceipts(): Promise<void> {
     if (!this.cfg.receiptsEnabled) return;

@@ -17,13 +17,13 @@ import {
   kafkaCheck,
   loadMigrations,
   Lifecycle,
+  LifecycleService,
   nsTopic,
   runMigrations,
   TOPICS,
   type Kafka,
   type Logger,
   type Metrics,
-  type Service,
 } from '@parley/kit';
 import { pushV1, sessionV1 } from '@parley/proto';
 import type { PushConfig } from './config.js';
@@ -99,7 +99,7 @@ function dispatchMetrics(m: Metrics): DispatchMetrics {
   };
 }
 
-export class PushService implements Service {
+export class PushService extends LifecycleService {
   private consumers?: { stop(): Promise<void>; inFlight(): number; retriesInFlight(): number };
   private sample?: NodeJS.Timeout;
 
@@ -108,14 +108,8 @@ export class PushService implements Service {
     readonly logger: Logger,
     readonly policy: AddressPolicy,
     readonly life: Lifecycle,
-  ) {}
-
-  get grpcPort(): number {
-    return this.life.grpcPort;
-  }
-
-  get httpPort(): number {
-    return this.life.httpPort;
+  ) {
+    super();
   }
 
   static async migrate(cfg: PushConfig, migrationsDir: string, logger: Logger): Promise<void> {
@@ -250,13 +244,5 @@ export class PushService implements Service {
       await new Promise((r) => setTimeout(r, 1000));
       await ensureTopics(kafka, topics);
     }
-  }
-
-  start(): Promise<void> {
-    return this.life.start();
-  }
-
-  destroy(): Promise<void> {
-    return this.life.destroy();
   }
 }

@@ -11,9 +11,9 @@ import {
   createRedis,
   loadMigrations,
   Lifecycle,
+  LifecycleService,
   runMigrations,
   type Logger,
-  type Service,
 } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
 import type { SessionConfig } from './config.js';
@@ -70,7 +70,7 @@ export interface SessionServiceOverrides {
   adapters?: Partial<SessionAdapters>;
 }
 
-export class SessionService implements Service {
+export class SessionService extends LifecycleService {
   private keyTimer?: NodeJS.Timeout;
 
   private constructor(
@@ -79,14 +79,8 @@ export class SessionService implements Service {
     readonly manager: SessionManager,
     readonly issuer: TokenIssuer,
     readonly life: Lifecycle,
-  ) {}
-
-  get grpcPort(): number {
-    return this.life.grpcPort;
-  }
-
-  get httpPort(): number {
-    return this.life.httpPort;
+  ) {
+    super();
   }
 
   static async migrate(cfg: SessionConfig, migrationsDir: string, logger: Logger): Promise<void> {
@@ -177,13 +171,5 @@ export class SessionService implements Service {
       .onStop('redis', () => redis.disconnect())
       .onStop('cassandra', () => cassandra.shutdown());
     return svc;
-  }
-
-  start(): Promise<void> {
-    return this.life.start();
-  }
-
-  destroy(): Promise<void> {
-    return this.life.destroy();
   }
 }
