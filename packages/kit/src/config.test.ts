@@ -132,3 +132,32 @@ describe('infraEnv', () => {
     expect(nsKey('e2e1', 'parley:conn:d')).toBe('e2e1:parley:conn:d');
   });
 });
+
+describe('defineConfig with nested groups', () => {
+  const nested = defineConfig({
+    port: env.int('X_PORT', { default: 1 }),
+    rates: {
+      send: { perMinute: env.int('X_RATE_SEND_PER_MINUTE', { default: 60, min: 0 }), burst: env.int('X_RATE_SEND_BURST', { default: 10, min: 1 }) },
+      read: { perMinute: env.int('X_RATE_READ_PER_MINUTE', { default: 600, min: 0 }), burst: env.int('X_RATE_READ_BURST', { default: 100, min: 1 }) },
+    },
+  });
+
+  it('parses into the nested shape, typed', () => {
+    const cfg = nested.parse({ X_RATE_READ_BURST: '7' });
+    const burst: number = cfg.rates.read.burst;
+    expect(burst).toBe(7);
+    expect(cfg).toEqual({ port: 1, rates: { send: { perMinute: 60, burst: 10 }, read: { perMinute: 600, burst: 7 } } });
+  });
+
+  it('lists every variable flat (names, and vars keyed by path) and names each bad one', () => {
+    expect(nested.names).toEqual(['X_PORT', 'X_RATE_SEND_PER_MINUTE', 'X_RATE_SEND_BURST', 'X_RATE_READ_PER_MINUTE', 'X_RATE_READ_BURST']);
+    expect(Object.keys(nested.vars)).toEqual(['port', 'rates.send.perMinute', 'rates.send.burst', 'rates.read.perMinute', 'rates.read.burst']);
+    expect(nested.vars['rates.send.burst']!.name).toBe('X_RATE_SEND_BURST');
+    expect(() => nested.parse({ X_RATE_SEND_BURST: '0', X_RATE_READ_PER_MINUTE: 'x' })).toThrow(ConfigError);
+    try {
+      nested.parse({ X_RATE_SEND_BURST: '0', X_RATE_READ_PER_MINUTE: 'x' });
+    } catch (e) {
+      expect((e as ConfigError).variables).toEqual(['X_RATE_SEND_BURST', 'X_RATE_READ_PER_MINUTE']);
+    }
+  });
+});

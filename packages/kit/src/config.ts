@@ -157,35 +157,70 @@ export const env = {
   url,
 };
 
-export type ConfigShape<S extends Record<string, EnvVar<unknown>>> = { [K in keyof S]: S[K] extends EnvVar<infer T> ? T : never };
+/**
+ * A config schema: env variables, or groups of them (nested to any depth), so a config with a family of
+ * settings (the gateway's rate classes) says so in its shape instead of in flattened key names.
+ */
+export interface ConfigSchema {
+  readonly [key: string]: EnvVar<unknown> | ConfigSchema;
+}
+
+export type ConfigShape<S extends ConfigSchema> = {
+  [K in keyof S]: S[K] extends EnvVar<infer T> ? T : S[K] extends ConfigSchema ? ConfigShape<S[K]> : never;
+};
 
 /** The parsed config type of a spec: `type Cfg = ConfigOf<typeof envSpec>`. */
 export type ConfigOf<C extends { parse(raw: Record<string, string | undefined>): unknown }> = ReturnType<C['parse']>;
 
-export interface ConfigSpec<S extends Record<string, EnvVar<unknown>>> {
-  readonly vars: S;
+export interface ConfigSpec<S extends ConfigSchema> {
+  /** The schema as written (nested groups included). */
+  readonly schema: S;
+  /** Every variable, flat, keyed by its path in the schema (`rates.send.perMinute`): what the chart tests read. */
+  readonly vars: Record<string, EnvVar<unknown>>;
   /** Every variable name this config reads. */
   readonly names: string[];
   parse(raw: Record<string, string | undefined>): ConfigShape<S>;
 }
 
-export function defineConfig<S extends Record<string, EnvVar<unknown>>>(vars: S): ConfigSpec<S> {
+function isEnvVar(v: EnvVar<unknown> | ConfigSchema): v is EnvVar<unknown> {
+  return typeof (v as EnvVar<unknown>).parse === 'function' && typeof (v as EnvVar<unknown>).name === 'string';
+}
+
+function flatten(schema: ConfigSchema, prefix = '', out: Record<string, EnvVar<unknown>> = {}): Record<string, EnvVar<unknown>> {
+  for (const [key, v] of Object.entries(schema)) {
+    if (isEnvVar(v)) out[prefix + key] = v;
+    else flatten(v, `${prefix}${key}.`, out);
+  }
+  return out;
+}
+
+export function defineConfig<S extends ConfigSchema>(schema: S): ConfigSpec<S> {
+  const vars = flatten(schema);
   const names = [...new Set(Object.values(vars).map((v) => v.name))];
   return {
+    schema,
     vars,
     names,
     parse(raw) {
-      const out: Record<string, unknown> = {};
       const problems: string[] = [];
       const bad: string[] = [];
-      for (const [key, v] of Object.entries(vars)) {
-        try {
-          out[key] = v.parse(raw[v.name]);
-        } catch (e) {
-          problems.push(e instanceof Error ? e.message : String(e));
-          bad.push(v.name);
+      const build = (node: ConfigSchema): Record<string, unknown> => {
+        const out: Record<string, unknown> = {};
+        for (const [key, v] of Object.entries(node)) {
+          if (!isEnvVar(v)) {
+            out[key] = build(v);
+            continue;
+          }
+          try {
+            out[key] = v.parse(raw[v.name]);
+          } catch (e) {
+            problems.push(e instanceof Error ? e.message : String(e));
+            bad.push(v.name);
+          }
         }
-      }
+        return out;
+      };
+      const out = build(schema);
       if (problems.length) throw new ConfigError(problems, bad);
       return out as ConfigShape<S>;
     },

@@ -27,15 +27,11 @@ export const DEFAULT_AUTH_RATES = {
 } as const;
 type AuthRateClass = keyof typeof DEFAULT_AUTH_RATES;
 const AUTH_ENV: Record<AuthRateClass, string> = { signupIp: 'SIGNUP_IP', loginIp: 'LOGIN_IP', loginUser: 'LOGIN_USER', refreshIp: 'REFRESH_IP' };
-const authRates = Object.fromEntries(
-  Object.entries(AUTH_ENV).flatMap(([cls, name]) => {
-    const d = DEFAULT_AUTH_RATES[cls as AuthRateClass];
-    return [
-      [`auth_${cls}_perMinute`, env.int(`GATEWAY_AUTH_RATE_${name}_PER_MINUTE`, { default: d.perMinute, min: 0 })],
-      [`auth_${cls}_burst`, env.int(`GATEWAY_AUTH_RATE_${name}_BURST`, { default: d.burst, min: 1 })],
-    ];
-  }),
-);
+const authRate = (cls: AuthRateClass) => ({
+  perMinute: env.int(`GATEWAY_AUTH_RATE_${AUTH_ENV[cls]}_PER_MINUTE`, { default: DEFAULT_AUTH_RATES[cls].perMinute, min: 0 }),
+  burst: env.int(`GATEWAY_AUTH_RATE_${AUTH_ENV[cls]}_BURST`, { default: DEFAULT_AUTH_RATES[cls].burst, min: 1 }),
+});
+const authRates = { signupIp: authRate('signupIp'), loginIp: authRate('loginIp'), loginUser: authRate('loginUser'), refreshIp: authRate('refreshIp') };
 
 export const envSpec = defineConfig({
   host: env.str('GATEWAY_HOST', { default: '0.0.0.0' }),
@@ -85,13 +81,10 @@ export const envSpec = defineConfig({
   webDir: env.optionalStr('GATEWAY_WEB_DIR'),
   /** Comma-separated base URLs of the gateways the web client may use (its /config.json); empty: its own origin only. */
   webGateways: env.str('GATEWAY_WEB_GATEWAYS', { default: '' }),
-  ...Object.fromEntries(
-    Object.entries(rates).flatMap(([cls, r]) => [
-      [`rate_${cls}_perMinute`, r.perMinute],
-      [`rate_${cls}_burst`, r.burst],
-    ]),
-  ),
-  ...authRates,
+  /** Per-device token buckets, one per rate class (GATEWAY_RATE_<CLASS>_PER_MINUTE / _BURST). */
+  rates,
+  /** The auth routes' cluster-wide budgets (GATEWAY_AUTH_RATE_<ROUTE>_PER_MINUTE / _BURST). */
+  authRates,
   /**
    * Per-user message.send budget, cluster-wide in Redis: shared by every device of the user on every gateway
    * (docs/protocol.md §D). Unset: twice the per-device send budget (GATEWAY_RATE_SEND_*).
@@ -102,7 +95,7 @@ export const envSpec = defineConfig({
   ...infraEnv.common,
 } as const);
 
-type Raw = ConfigShape<typeof envSpec.vars>;
+type Raw = ConfigShape<typeof envSpec.schema>;
 
 export interface GatewayConfig {
   host: string;
@@ -139,8 +132,7 @@ export interface GatewayConfig {
  * the image); without it, web/dist under the working directory.
  */
 export function envToCfg(raw: Record<string, string | undefined>, defaults: { webDir?: string | undefined } = {}): GatewayConfig {
-  const c = envSpec.parse(raw) as Raw & Record<string, number>;
-  const r = (cls: keyof RateConfig) => ({ perMinute: c[`rate_${cls}_perMinute`]!, burst: c[`rate_${cls}_burst`]! });
+  const c: Raw = envSpec.parse(raw);
   return {
     host: c.host,
     port: c.port,
@@ -166,16 +158,14 @@ export function envToCfg(raw: Record<string, string | undefined>, defaults: { we
       media: c.mediaAddr,
       push: c.pushAddr,
     },
-    rates: { send: r('send'), typing: r('typing'), mutate: r('mutate'), read: r('read'), ack: r('ack'), misc: r('misc') },
+    rates: c.rates,
     userRates: {
       send: {
-        perMinute: c.userSendPerMinute ?? 2 * r('send').perMinute,
-        burst: c.userSendBurst ?? 2 * r('send').burst,
+        perMinute: c.userSendPerMinute ?? 2 * c.rates.send.perMinute,
+        burst: c.userSendBurst ?? 2 * c.rates.send.burst,
       },
     },
-    authRates: Object.fromEntries(
-      (Object.keys(AUTH_ENV) as AuthRateClass[]).map((cls) => [cls, { perMinute: c[`auth_${cls}_perMinute`]!, burst: c[`auth_${cls}_burst`]! }]),
-    ) as GatewayConfig['authRates'],
+    authRates: c.authRates,
     trustedProxies: c.trustedProxies,
     loginLockout: { threshold: c.loginLockoutThreshold, baseMs: c.loginLockoutBaseMs, maxMs: c.loginLockoutMaxMs, windowMs: c.loginLockoutWindowMs },
     redisUrl: c.redisUrl,

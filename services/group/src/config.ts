@@ -25,4 +25,4 @@ export const envSpec = defineConfig({
   /** A membership operation pending longer than this is presumed abandoned and finished by the next caller. */
   staleOpMs: env.int('GROUP_STALE_OP_MS', { default: 3000, min: 100, max: 600_000 }),
 });
-export type GroupConfig = ConfigShape<typeof envSpec.vars>;
+export type GroupConfig = ConfigShape<typeof envSpec.schema>;

@@ -26,4 +26,4 @@ export const envSpec = defineConfig({
   /** How long a download of just-sent media waits for the media→chat link (recorded from chat.messages.v1). */
   linkWaitMs: env.int('MEDIA_LINK_WAIT_MS', { default: 3000, min: 0 }),
 });
-export type MediaConfig = ConfigShape<typeof envSpec.vars>;
+export type MediaConfig = ConfigShape<typeof envSpec.schema>;

@@ -42,4 +42,4 @@ export const envSpec = defineConfig({
   ...infraEnv.common,
 });
 
-export type MessageConfig = ConfigShape<typeof envSpec.vars>;
+export type MessageConfig = ConfigShape<typeof envSpec.schema>;

@@ -28,4 +28,4 @@ export const envSpec = defineConfig({
   /** Consume chat.receipts.v1 and deliver receipts (off: this replica serves only presence, typing, settings). */
   receiptsEnabled: env.bool('PRESENCE_RECEIPTS_ENABLED', { default: true }),
 });
-export type PresenceConfig = ConfigShape<typeof envSpec.vars>;
+export type PresenceConfig = ConfigShape<typeof envSpec.schema>;

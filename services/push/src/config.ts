@@ -55,4 +55,4 @@ export const envSpec = defineConfig({
   // Webhook: HMAC-SHA256 secret.
   webhookSecret: env.optionalStr('PUSH_WEBHOOK_SECRET', { secret: true }),
 });
-export type PushConfig = ConfigShape<typeof envSpec.vars>;
+export type PushConfig = ConfigShape<typeof envSpec.schema>;

@@ -35,4 +35,4 @@ export const envSpec = defineConfig({
   /** Seals private signing keys at rest (AES-256-GCM). Required in production; unset elsewhere: plain JWK. */
   signingKeySecret: env.optionalStr('SESSION_SIGNING_KEY_SECRET', { secret: true }),
 });
-export type SessionConfig = ConfigShape<typeof envSpec.vars>;
+export type SessionConfig = ConfigShape<typeof envSpec.schema>;
