@@ -14,4 +14,15 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  // The rooms of a service (docs/architecture.md §0): domain/ holds rules with ports; it imports no adapter, no api
+  // and no driver (the adapters implement its ports; the api calls it).
+  {
+    files: ['services/*/src/domain/**/*.ts', 'scripts/service-template/src/domain/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ['ioredis', 'cassandra-driver', 'kafkajs', '@grpc/grpc-js', 'minio', 'ws', 'fastify'].map((name) => ({ name, message: 'domain/ uses no driver: declare a port in domain/ports.ts and implement it in adapters/' })),
+        patterns: [{ group: ['**/adapters/*', '**/api/*', '**/wiring.js'], message: 'domain/ imports no adapter, api or wiring: declare a port in domain/ and let wiring.ts connect them' }],
+      }],
+    },
+  },
 );

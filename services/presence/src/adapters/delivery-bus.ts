@@ -1,11 +1,12 @@
 // Deliveries to devices through the gateways' existing Redis channels (`<ns:>parley:gw:<gatewayId>`,
 // protobuf GatewayDelivery, at-most-once), one publish per gateway (@parley/kit GatewayDeliveries).
-import { GatewayDeliveries, type GatewayDeliveryPayload, type Redis } from '@parley/kit';
+import { GatewayDeliveries, type Redis } from '@parley/kit';
 import type { Conn } from '../domain/model.js';
+import type { DeliveryPayload, DeliveryPort } from '../domain/ports.js';
 
-export type DeliveryPayload = GatewayDeliveryPayload;
+export type { DeliveryPayload };
 
-export class DeliveryBus {
+export class DeliveryBus implements DeliveryPort {
   private readonly deliveries: GatewayDeliveries;
 
   constructor(

@@ -17,6 +17,7 @@
 // together, so this needs a single Redis (not Redis Cluster); see docs/architecture.md.
 import { nsKey, type Redis } from '@parley/kit';
 import type { Conn } from '../domain/model.js';
+import type { LivePort, Transition, Watcher } from '../domain/ports.js';
 
 const SCRIPTS = {
   /**
@@ -87,16 +88,9 @@ return redis.call('ZREM', KEYS[1], ARGV[1])`,
 } as const;
 
 type Scripted<R> = { [K in keyof typeof SCRIPTS]: (...args: (string | number)[]) => R };
-export type Transition = 'none' | 'online' | 'offline' | 'grace';
+export type { Transition, Watcher } from '../domain/ports.js';
 
-export interface Watcher {
-  connectionId: string;
-  userId: string;
-  deviceId: string;
-  gatewayId: string;
-}
-
-export class LiveStore {
+export class LiveStore implements LivePort {
   private readonly scripts: Scripted<Promise<unknown>>;
 
   constructor(

@@ -15,6 +15,7 @@
 // The hash expires LEDGER_TTL_S after its last write (a device away longer gets its receipts again from
 // the watermarks, within the replay window). A Redis loss loses the ledger: receipts may then be sent twice.
 import { nsKey, type Redis } from '@parley/kit';
+import type { LedgerItem, LedgerPort, LedgerRequest } from '../domain/ports.js';
 
 export const LEDGER_KEEP = 256;
 export const LEDGER_TTL_S = 31 * 86_400;
@@ -78,22 +79,11 @@ if wrote then redis.call('EXPIRE', h, ARGV[2]) end
 return out`,
 } as const;
 
-/** One entry to check: `d` delivered seqs (each sent at most once), `r` a read upToSeq, `w` a replay watermark (raise only). */
-export interface LedgerItem {
-  kind: 'd' | 'r' | 'w';
-  reader: string;
-  seqs: bigint[];
-}
-
-export interface LedgerRequest {
-  deviceId: string;
-  chatId: string;
-  items: LedgerItem[];
-}
+export type { LedgerItem, LedgerRequest } from '../domain/ports.js';
 
 type Filter = { presReceiptFilter(key: string, ...args: (string | number)[]): Promise<string[][]> };
 
-export class ReceiptLedger {
+export class ReceiptLedger implements LedgerPort {
   constructor(
     private readonly redis: Redis,
     private readonly ns: string,

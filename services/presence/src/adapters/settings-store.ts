@@ -1,5 +1,6 @@
 // Cassandra: privacy settings, receipt watermarks and a durable copy of lastSeen (migrations/001_presence.cql).
 import { cassandraTypes, toBig, type CassandraClient } from '@parley/kit';
+import type { MarksPort } from '../domain/ports.js';
 import { DEFAULT_SETTINGS, type LastSeenVisibility, type ReceiptMark, type UserSettings } from '../domain/model.js';
 
 const Long = cassandraTypes.Long;
@@ -57,7 +58,7 @@ export class SettingsStore {
   }
 }
 
-export class MarksStore {
+export class MarksStore implements MarksPort {
   constructor(private readonly client: CassandraClient) {}
 
   /** Monotonic: the highest seq wins (USING TIMESTAMP seq). */

@@ -8,8 +8,7 @@
 // subscribers. A client's own close (1000/1001), a connection the gateway cut for silence, and an expiry
 // show offline at once.
 import { errors, mapLimit, type Logger } from '@parley/kit';
-import type { DeliveryBus } from '../adapters/delivery-bus.js';
-import type { LiveStore, Watcher } from '../adapters/live-store.js';
+import type { DeliveryPort, LivePort, Watcher } from './ports.js';
 import type { Directory } from './directory.js';
 import { lastSeenVisible, type Conn, type PresenceState } from './model.js';
 import type { SettingsCache } from './settings.js';
@@ -33,11 +32,11 @@ export class PresenceManager {
   private readonly now: () => number;
 
   constructor(
-    private readonly live: LiveStore,
+    private readonly live: LivePort,
     private readonly settings: SettingsCache,
     private readonly directory: Directory,
     private readonly archive: LastSeenArchive,
-    private readonly bus: DeliveryBus,
+    private readonly bus: DeliveryPort,
     private readonly logger: Logger,
     private readonly opts: PresenceOptions,
     /** Called for every connection that opened, or that a heartbeat re-created (receipt replay). */

@@ -3,7 +3,7 @@
 // fake here keeps the same rules in memory.
 import { create } from '@bufbuild/protobuf';
 import { commonV1, eventsV1 } from '@parley/proto';
-import type { LedgerItem, LedgerRequest } from '../adapters/receipt-ledger.js';
+import type { LedgerItem, LedgerRequest } from './ports.js';
 import type { Conn, ReceiptMark } from './model.js';
 import { ReceiptRouter, SenderIndex } from './receipts.js';
 

@@ -17,10 +17,8 @@
 import { create } from '@bufbuild/protobuf';
 import { isDirectChatId, mapLimit, type Client, type Logger } from '@parley/kit';
 import { commonV1, eventsV1, type groupV1, type messageV1 } from '@parley/proto';
-import type { MarksStore } from '../adapters/settings-store.js';
-import type { DeliveryBus } from '../adapters/delivery-bus.js';
-import type { LiveStore } from '../adapters/live-store.js';
-import type { LedgerItem, ReceiptLedger } from '../adapters/receipt-ledger.js';
+import type { DeliveryPort, LivePort } from './ports.js';
+import type { LedgerItem, LedgerPort, MarksPort } from './ports.js';
 import type { ReceiptCoalescer } from './coalescer.js';
 import type { Directory } from './directory.js';
 import type { Conn } from './model.js';
@@ -109,14 +107,14 @@ export class ReceiptRouter {
   private readonly readMarks = new Map<string, bigint>();
 
   constructor(
-    private readonly marks: MarksStore,
+    private readonly marks: MarksPort,
     private readonly settings: SettingsCache,
     private readonly directory: Directory,
     private readonly senders: SenderIndex,
     private readonly group: Client<typeof groupV1.GroupService>,
-    private readonly live: LiveStore,
-    private readonly ledger: ReceiptLedger,
-    private readonly bus: DeliveryBus,
+    private readonly live: LivePort,
+    private readonly ledger: LedgerPort,
+    private readonly bus: DeliveryPort,
     private readonly coalescer: ReceiptCoalescer,
     private readonly logger: Logger,
     private readonly opts: ReceiptOptions,

@@ -5,8 +5,7 @@
 // members get no typing at all (the request still succeeds). Per-device rate limits are the gateway's
 // (`typing` class).
 import { errors } from '@parley/kit';
-import type { DeliveryBus } from '../adapters/delivery-bus.js';
-import type { LiveStore } from '../adapters/live-store.js';
+import type { DeliveryPort, LivePort } from './ports.js';
 import type { Directory } from './directory.js';
 
 export const REFRESH_QUIET_MS = 2000;
@@ -21,9 +20,9 @@ export class TypingRelay {
   private readonly now: () => number;
 
   constructor(
-    private readonly live: LiveStore,
+    private readonly live: LivePort,
     private readonly directory: Directory,
-    private readonly bus: DeliveryBus,
+    private readonly bus: DeliveryPort,
     private readonly opts: TypingOptions,
   ) {
     this.now = opts.now ?? Date.now;
