@@ -14,7 +14,7 @@ export default {
   // the 5 s default and failed on a loaded box); e2e suites raise it further with jest.setTimeout.
   testTimeout: 60000,
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{packages,services}/*/src/**/*.test.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{packages,services}/*/src/**/*.test.ts', '<rootDir>/bench/src/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/{packages,services}/*/test/**/*.test.ts', '<rootDir>/charts/test/**/*.test.ts', '<rootDir>/infra/test/**/*.test.ts'], testTimeout: 60000 },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.test.ts'], testTimeout: 180000 },
     // `./parley chaos` only (not in `./parley test`): the fault campaign on private servers (e2e/chaos).

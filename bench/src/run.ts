@@ -21,6 +21,7 @@ import { runGroupReceipts, runPresenceChurn } from './presence.js';
 import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js';
 import { machine, table, writeResult } from './report.js';
 import { addCounts, ms, summarize } from './stats.js';
+import { missing } from './churn.js';
 import { diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
 import { scrape, stagesTable, type MetricsTarget } from './stages.js';
 import { gcPauses, gcTable } from './gc.js';
@@ -56,8 +57,10 @@ export const BENCH_MESH_ENV: Record<string, string> = {
 };
 
 
-async function users(baseUrl: string, n: number, prefix: string): Promise<Creds[]> {
-  const http = new ParleyHttp(baseUrl);
+/** `n` accounts (sign-up + login), over the gateways given round-robin; progress logged every 2,000. */
+async function users(baseUrls: string | string[], n: number, prefix: string): Promise<Creds[]> {
+  const https = (Array.isArray(baseUrls) ? baseUrls : [baseUrls]).map((u) => new ParleyHttp(u));
+  let made = 0;
   // Sign-ups are admission-controlled (429 with retryAfterMs when the session service is saturated): wait and retry.
   const retry = async <T>(fn: () => Promise<T>): Promise<T> => {
     for (let i = 0; ; i++) {
@@ -70,10 +73,12 @@ async function users(baseUrl: string, n: number, prefix: string): Promise<Creds[
       }
     }
   };
-  return mapLimit(Array.from({ length: n }, (_, i) => i), 32, async () => {
+  return mapLimit(Array.from({ length: n }, (_, i) => i), 32, async (i) => {
+    const http = https[i % https.length]!;
     const username = randomUsername(prefix);
     await retry(() => http.createAccount({ username, password: PASSWORD }));
     const t = await retry(() => http.login({ username, password: PASSWORD, deviceName: 'bench' }));
+    if (++made % 2000 === 0) log(`accounts: ${made} / ${n}`);
     return { userId: t.userId, accessToken: t.accessToken };
   });
 }
@@ -413,29 +418,80 @@ async function main(): Promise<void> {
       console.log(t);
     }
     if (a.scenarios.includes('presence')) {
-      log(`presence: creating ${a.presenceWatchers} watchers and ${a.presenceDevices} devices…`);
+      const watcherAccounts = a.presenceWatcherAccounts || a.presenceWatchers;
+      log(`presence: creating ${watcherAccounts} watcher accounts and ${a.presenceDevices} device accounts…`);
       const tAcc = performance.now();
-      const watchers = await users(gatewayUrls[0]!, a.presenceWatcherAccounts || a.presenceWatchers, 'bw');
-      const targets = await users(gatewayUrls[0]!, a.presenceDevices, 'bt');
-      log(`presence: accounts created in ${((performance.now() - tAcc) / 1000).toFixed(1)} s`);
+      const watchers = await users(gatewayUrls, watcherAccounts, 'bw');
+      const targets = await users(gatewayUrls, a.presenceDevices, 'bt');
+      const accountsS = (performance.now() - tAcc) / 1000;
+      log(`presence: ${watcherAccounts + a.presenceDevices} accounts created in ${accountsS.toFixed(1)} s (${((watcherAccounts + a.presenceDevices) / accountsS).toFixed(0)}/s)`);
+      const load0 = loadavg();
       const churnBefore = await scrape(metricsTargets());
-      const r = await runPresenceChurn(wsUrls, watchers, targets, { concurrency: a.presenceConcurrency, workers: a.presenceWorkers, holdMs: a.presenceHoldMs, cycles: a.presenceCycles, maxS: a.presenceMaxS, subscribers: a.presenceWatchers, log });
-      const churnStages = stagesTable(churnBefore, await scrape(metricsTargets()));
-      const t = table(
-        ['devices', 'subscribers', 'event', 'p50', 'p95', 'p99', 'max', 'count', 'missing', 'failed connects', 'churn wall time', 'connects/s'],
-        [
-          [r.targets, r.watchers, 'online (session.ready → presence)', ms(r.online.p50), ms(r.online.p95), ms(r.online.p99), ms(r.online.max), r.online.count, r.missing, r.failed, `${r.wallS.toFixed(1)} s`, r.connectsPerS.toFixed(0)],
-          [r.targets, r.watchers, 'offline (close → presence)', ms(r.offline.p50), ms(r.offline.p95), ms(r.offline.p99), ms(r.offline.max), r.offline.count, '', '', '', ''],
-        ],
+      const r = await runPresenceChurn(wsUrls, watchers, targets, {
+        subscribers: a.presenceWatchers,
+        fanout: a.presenceFanout,
+        rate: a.presenceRate,
+        maxInFlight: a.presenceConcurrency,
+        workers: a.presenceWorkers,
+        holdMs: a.presenceHoldMs,
+        cycles: a.presenceCycles,
+        maxS: a.presenceMaxS,
+        graceMs: a.presenceGraceMs,
+        procs,
+        log,
+      });
+      const load1 = loadavg();
+      const churnStages = stagesTable(churnBefore, await scrape(metricsTargets()))
+        .split('\n')
+        .filter((l, i) => i < 2 || /parley_presence_|parley_gateway_(request|upgrade|connect)|parley_session_|parley_redis|parley_grpc/.test(l))
+        .join('\n');
+      const t = r.tally;
+      const lat = (name: string, x: typeof r.online) => [name, ms(x.p50), ms(x.p99), ms(x.max), x.count];
+      const latTable = table(['event (→ the subscriber\'s `presence` event)', 'p50', 'p99', 'max', 'count'], [
+        lat('online: connect call →', r.online),
+        lat('online: session.ready →', r.onlineReady),
+        lat('offline: clean close call →', r.offline),
+      ]);
+      const countTable = table(
+        ['devices', 'subscribers (accounts)', 'subscribers per device', 'connects planned / completed / failed / not started', 'events expected', 'received', 'matched', 'missing', 'duplicate', 'unexpected', 'offered connects/s', 'achieved connects/s', 'transitions/s', 'churn wall time', 'connects > 100 ms late (max)'],
+        [[
+          r.targets,
+          `${r.subscribers} (${r.watcherAccounts})`,
+          r.fanout,
+          `${r.planned} / ${r.completed} / ${r.failed} / ${r.cut}`,
+          t.expected,
+          r.received,
+          t.matched,
+          missing(t),
+          t.duplicate,
+          t.unexpected,
+          r.offeredRate,
+          r.connectsPerS.toFixed(1),
+          r.transitionsPerS.toFixed(1),
+          `${r.churnS.toFixed(1)} s`,
+          `${r.late} (${ms(r.maxLateMs)})`,
+        ]],
       );
+      const cpuRows = [...r.cpu.entries()].sort((x, y) => y[1] - x[1]);
+      const cpuT = table(
+        ['process', 'CPU s', '% of one core', 'CPU ms per transition'],
+        cpuRows.map(([name, v]) => [name, (v / 1000).toFixed(1), ((100 * v) / (r.windowS * 1000)).toFixed(0), r.completed ? (v / (2 * r.completed)).toFixed(2) : '—']),
+      );
+      const la = (l: number[]) => l.map((x) => x.toFixed(1)).join(' / ');
+      const loadNote = `load average (1/5/15 min) before the churn ${la(load0)}, after ${la(load1)}; 1-minute samples every 5 s during it: min ${r.loadavg.min.toFixed(1)}, max ${r.loadavg.max.toFixed(1)} (2 cores; other engineers' work may share the box)`;
       const body =
         header('Presence churn', a, date, target, [
-          `load: ${r.targets} devices (one per user) each connect, stay ${a.presenceHoldMs} ms, close cleanly, ${a.presenceCycles} time(s) (${r.cycles} cycles completed${a.presenceMaxS ? `; no new connect after ${a.presenceMaxS} s` : ''}); churned by ${r.workers} generator processes with ${a.presenceConcurrency} devices in flight each, on alternating gateways; ${r.watchers} subscriber connections over ${watchers.length} accounts (in the main generator process) each subscribed to ${Math.ceil(r.targets / r.watchers)} of them`,
-          'latency = the target\'s session.ready (online) or its close call (offline) → the watcher\'s `presence` event (wall clock, one machine)',
-          `connect errors: ${JSON.stringify(r.errors)}`,
-        ]) + `\n${t}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over the churn):\n\n${churnStages}\n`;
+          `load: ${r.targets} devices (one per user, accounts over HTTP sign-up + login at SESSION_SCRYPT_COST=1024: ${accountsS.toFixed(0)} s) each connect, stay ${a.presenceHoldMs} ms and close cleanly (1000), ${a.presenceCycles} cycle(s); connects paced at ${a.presenceRate}/s (device i's k-th connect due at t0 + (k·${r.targets} + i)/${a.presenceRate} s), at most ${a.presenceConcurrency} devices in flight in each of ${r.workers} churn processes, alternating gateways${a.presenceMaxS ? `; no new connect after ${a.presenceMaxS} s` : ''}`,
+          `subscribers: ${r.subscribers} connections over ${r.watcherAccounts} accounts, alternating gateways, in the main bench process; each subscribed (≤ 500 ids per presence.subscribe) to ~${Math.ceil((r.targets * r.fanout) / r.subscribers)} devices so every device has ${r.fanout} subscriber(s); subscribing took ${r.subscribeS.toFixed(1)} s`,
+          `flap grace: a clean close shows offline at once (no grace window); a device's next connect waits > PRESENCE_GRACE_MS (${a.presenceGraceMs} ms) after its close, and its cycles are ${((r.targets / a.presenceRate) * 1000).toFixed(0)} ms apart, so every connect and close is an online / offline transition a subscriber must see`,
+          'matching: every event a subscriber received is assigned to the earliest unmatched transition of that user with its status that had already happened (bench/src/churn.ts); latency = that transition\'s connect call, session.ready or close call → the event\'s arrival (wall clock, one machine)',
+          loadNote,
+          `connect errors: ${errs(r.errors)}`,
+        ]) +
+        `\n${latTable}\n\n${countTable}\n\n**CPU by process** over the churn and its drain (${r.windowS.toFixed(1)} s; user+system from /proc; the infra servers are shared with anything else on the box):\n\n${cpuT}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over the churn):\n\n${churnStages}\n`;
       log(`wrote ${writeResult(a.out, 'presence' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
-      summaries.push(`### Presence churn\n\n${t}`);
+      summaries.push(`### Presence churn\n\n${latTable}\n\n${countTable}\n\n${cpuT}`);
+      console.log(latTable + '\n\n' + countTable + '\n\n' + cpuT);
     }
     if (a.scenarios.includes('receipts')) {
       log(`receipts: creating ${a.receiptsGroupSize} accounts…`);
