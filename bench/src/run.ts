@@ -441,10 +441,7 @@ async function main(): Promise<void> {
         log,
       });
       const load1 = loadavg();
-      const churnStages = stagesTable(churnBefore, await scrape(metricsTargets()))
-        .split('\n')
-        .filter((l, i) => i < 2 || /parley_presence_|parley_gateway_(request|upgrade|connect)|parley_session_|parley_redis|parley_grpc/.test(l))
-        .join('\n');
+      const churnStages = stagesTable(churnBefore, await scrape(metricsTargets()));
       const t = r.tally;
       const lat = (name: string, x: typeof r.online) => [name, ms(x.p50), ms(x.p99), ms(x.max), x.count];
       const latTable = table(['event (→ the subscriber\'s `presence` event)', 'p50', 'p99', 'max', 'count'], [
