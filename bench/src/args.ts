@@ -48,7 +48,7 @@ export interface BenchArgs {
   presenceCycles: number;
   presenceMaxS: number;
   presenceWatcherAccounts: number;
-  presenceRate: number;
+  presenceRates: number[];
   presenceFanout: number;
   presenceGraceMs: number;
   /** Receipts scenario: group size (with the sender), messages. */
@@ -68,7 +68,7 @@ const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--r
        [--media-sizes 1,20] [--media-concurrency 1,4] [--media-count 16]
        [--push-rates 50,150] [--push-platforms webhook,webpush] [--push-duration 15] [--push-pairs 50] [--push-direct]
        [--presence-devices 10000] [--presence-watchers 1000 (subscriber connections)] [--presence-watcher-accounts N (default: one per subscriber)]
-       [--presence-rate 100 (connects/s, all workers)] [--presence-fanout 1 (subscribers per device)] [--presence-concurrency 500 (devices in flight per worker)]
+       [--presence-rate 100[,200…] (connects/s, all workers; one churn per rate)] [--presence-fanout 1 (subscribers per device)] [--presence-concurrency 500 (devices in flight per worker)]
        [--presence-workers 2] [--presence-hold 500 (ms)] [--presence-cycles 1] [--presence-max-s 0] [--presence-grace-ms 2000 (the mesh's PRESENCE_GRACE_MS)]
        [--receipts-group-size 1024] [--receipts-messages 5]
        [--conns 20000] [--conn-workers 4] [--conn-concurrency 400] [--conn-devices 200]  (scenario conns: not in "all")
@@ -110,7 +110,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     presenceCycles: 1,
     presenceMaxS: 0,
     presenceWatcherAccounts: 0,
-    presenceRate: 100,
+    presenceRates: [100],
     presenceFanout: 1,
     presenceGraceMs: 2000,
     receiptsGroupSize: 1024,
@@ -169,7 +169,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--presence-hold': a.presenceHoldMs = Math.max(0, Math.floor(num())); break;
       case '--presence-cycles': a.presenceCycles = Math.max(1, Math.floor(num())); break;
       case '--presence-max-s': a.presenceMaxS = Math.max(0, num()); break;
-      case '--presence-rate': a.presenceRate = num(); break;
+      case '--presence-rate': a.presenceRates = v().split(',').map(Number).filter((x) => x > 0); break;
       case '--presence-fanout': a.presenceFanout = Math.max(1, Math.floor(num())); break;
       case '--presence-grace-ms': a.presenceGraceMs = Math.max(0, Math.floor(num())); break;
       case '--presence-watcher-accounts': a.presenceWatcherAccounts = Math.max(1, Math.floor(num())); break;

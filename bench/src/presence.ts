@@ -16,7 +16,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { connect, type ParleyConnection, type Presence } from '@parley/client';
 import { mapLimit } from '@parley/kit';
-import { churnProblem, chunks, matchUser, newTally, watchedBy, type Seen, type Tally, type Transition } from './churn.js';
+import { churnProblem, chunks, matchUser, missing, newTally, watchedBy, type Seen, type Tally, type Transition } from './churn.js';
 import { diff, snapshot, type ProcRef } from './cpu.js';
 import type { Sample } from './presence-worker.js';
 import { ms, summarize, type LatencySummary } from './stats.js';
@@ -35,8 +35,8 @@ export interface ChurnOptions {
   subscribers: number;
   /** Subscribers watching each churning user. */
   fanout: number;
-  /** Connects started per second, all workers together (the paced schedule of churn.ts). */
-  rate: number;
+  /** Connects started per second, all workers together (the paced schedule of churn.ts); one churn per rate, in order, on the same accounts and subscribers. */
+  rates: number[];
   /** Devices connected or connecting at once, per worker. */
   maxInFlight: number;
   workers: number;
@@ -92,16 +92,18 @@ const wall = () => performance.timeOrigin + performance.now();
  * `o.workers` forked processes (presence-worker.ts) on the paced schedule. Every event each subscriber
  * receives is kept and matched afterwards against the transitions (churn.ts `matchUser`).
  */
-export async function runPresenceChurn(wsUrls: string[], watchers: Creds[], targets: Creds[], o: ChurnOptions): Promise<ChurnResult> {
+export async function runPresenceChurn(wsUrls: string[], watchers: Creds[], targets: Creds[], o: ChurnOptions): Promise<ChurnResult[]> {
   const n = targets.length;
   const subs = o.subscribers;
   const fanout = Math.min(o.fanout, subs);
-  const problem = churnProblem({ n, rate: o.rate, holdMs: o.holdMs, graceMs: o.graceMs, cycles: o.cycles });
-  if (problem) throw new Error(`presence: ${problem}`);
+  for (const rate of o.rates) {
+    const problem = churnProblem({ n, rate, holdMs: o.holdMs, graceMs: o.graceMs, cycles: o.cycles });
+    if (problem) throw new Error(`presence: ${problem}`);
+  }
   const index = new Map(targets.map((t, i) => [t.userId, i]));
   // per subscriber: the users it watches, and per watched user the events in arrival order
   const watched: Set<number>[] = [];
-  const seen: Map<number, Seen[]>[] = Array.from({ length: subs }, () => new Map());
+  let seen: Map<number, Seen[]>[] = Array.from({ length: subs }, () => new Map());
   let received = 0;
   let stray = 0; // events for users a subscriber does not watch
   const wconns: ParleyConnection[] = [];
@@ -137,109 +139,118 @@ export async function runPresenceChurn(wsUrls: string[], watchers: Creds[], targ
   const subscribeS = (wall() - tSub) / 1000;
   const ids = targets.map((_, i) => i);
   const expectedPerCycle = n * 2 * fanout;
-  o.log(
-    `presence: ${subs} subscriber connections (${watchers.length} accounts) subscribed in ${subscribeS.toFixed(1)} s; churning ${n} devices × ${o.cycles} at ${o.rate} connects/s from ${o.workers} processes (≤ ${o.maxInFlight} in flight each); ${expectedPerCycle} events expected per cycle`,
-  );
-  const script = fileURLToPath(new URL('./presence-worker.js', import.meta.url));
-  const children = Array.from({ length: o.workers }, () => fork(script, [], { stdio: 'inherit', execArgv: ['--max-old-space-size=2048'] }));
-  const procsNow = [...o.procs(), ...children.flatMap((c, k) => (c.pid ? [{ name: `load: churn worker ${k}`, pid: c.pid }] : []))];
-  const cpu0 = snapshot(procsNow);
-  const main0 = process.cpuUsage();
-  const w0 = wall();
-  const load: number[] = [];
-  const loadTimer = setInterval(() => load.push(loadavg()[0]!), 5000);
-  const t0 = wall() + 1000;
-  type Done =
-    | { type: 'done'; samples: Sample[]; failed: number; errors: Record<string, number>; late: number; maxLateMs: number; cut: number; cpuMs: number }
-    | { type: 'error'; message: string };
-  const deadline = o.maxS > 0 ? t0 + o.maxS * 1000 : 0;
-  const replies = await Promise.all(
-    children.map(
-      (c, k) =>
-        new Promise<Done>((resolve) => {
-          c.once('message', (m: Done) => resolve(m));
-          c.once('exit', (code) => resolve({ type: 'error', message: `exited with ${code}` }));
-          c.send({
-            type: 'churn',
-            wsUrls,
-            targets: ids.filter((i) => i % o.workers === k).map((i) => [i, targets[i]!]),
-            n,
-            rate: o.rate,
-            t0,
-            maxInFlight: o.maxInFlight,
-            holdMs: o.holdMs,
-            cycles: o.cycles,
-            gapMs: o.graceMs + 500,
-            deadline,
-          });
-        }),
-    ),
-  );
-  for (const r of replies) if (r.type === 'error') throw new Error(`presence worker: ${r.message}`);
-  const done = replies as Extract<Done, { type: 'done' }>[];
-  // per user: its transitions in order
-  const byUser = new Map<number, Transition[]>();
-  let first = Infinity;
-  let lastClose = 0;
-  for (const r of done)
-    for (const [i, , on, ready, off] of [...r.samples].sort((a, b) => a[1] - b[1])) {
-      let list = byUser.get(i);
-      if (!list) byUser.set(i, (list = []));
-      list.push({ status: 'online', at: on, ready }, { status: 'offline', at: off });
-      first = Math.min(first, on);
-      lastClose = Math.max(lastClose, off);
-    }
-  const completed = done.reduce((a, r) => a + r.samples.length, 0);
-  // drain: wait for the events still owed (bounded)
-  const expected = completed * 2 * fanout;
-  const drainUntil = wall() + 15_000;
-  while (received - stray < expected && wall() < drainUntil) await sleep(250);
-  await sleep(1000); // late duplicates, if any
-  clearInterval(loadTimer);
-  const windowS = (wall() - w0) / 1000;
-  const cpu = diff(cpu0, snapshot(procsNow));
-  const mainCpu = process.cpuUsage(main0);
-  cpu.set('load: subscribers (main bench process)', (mainCpu.user + mainCpu.system) / 1000);
-  for (const [k, r] of done.entries()) cpu.set(`load: churn worker ${k}`, r.cpuMs);
-  for (const c of children) c.kill();
-  await mapLimit(wconns, 64, (c) => c.close().catch(() => undefined));
+  o.log(`presence: ${subs} subscriber connections (${watchers.length} accounts) subscribed in ${subscribeS.toFixed(1)} s; ${expectedPerCycle} events expected per churn cycle`);
+  const results: ChurnResult[] = [];
+  for (const rate of o.rates) {
+    seen = Array.from({ length: subs }, () => new Map());
+    received = 0;
+    stray = 0;
+    o.log(`presence: churning ${n} devices × ${o.cycles} at ${rate} connects/s from ${o.workers} processes (≤ ${o.maxInFlight} in flight each)`);
+    const script = fileURLToPath(new URL('./presence-worker.js', import.meta.url));
+    const children = Array.from({ length: o.workers }, () => fork(script, [], { stdio: 'inherit', execArgv: ['--max-old-space-size=2048'] }));
+    const procsNow = [...o.procs(), ...children.flatMap((c, k) => (c.pid ? [{ name: `load: churn worker ${k}`, pid: c.pid }] : []))];
+    const cpu0 = snapshot(procsNow);
+    const main0 = process.cpuUsage();
+    const w0 = wall();
+    const load: number[] = [];
+    const loadTimer = setInterval(() => load.push(loadavg()[0]!), 5000);
+    const t0 = wall() + 3000; // the workers start meanwhile
+    type Done =
+      | { type: 'done'; samples: Sample[]; failed: number; errors: Record<string, number>; late: number; maxLateMs: number; cut: number; cpuMs: number }
+      | { type: 'error'; message: string };
+    const deadline = o.maxS > 0 ? t0 + o.maxS * 1000 : 0;
+    const replies = await Promise.all(
+      children.map(
+        (c, k) =>
+          new Promise<Done>((resolve) => {
+            c.once('message', (m: Done) => resolve(m));
+            c.once('exit', (code) => resolve({ type: 'error', message: `exited with ${code}` }));
+            c.send({
+              type: 'churn',
+              wsUrls,
+              targets: ids.filter((i) => i % o.workers === k).map((i) => [i, targets[i]!]),
+              n,
+              rate,
+              t0,
+              maxInFlight: o.maxInFlight,
+              holdMs: o.holdMs,
+              cycles: o.cycles,
+              gapMs: o.graceMs + 500,
+              deadline,
+            });
+          }),
+      ),
+    );
+    for (const r of replies) if (r.type === 'error') throw new Error(`presence worker: ${r.message}`);
+    const done = replies as Extract<Done, { type: 'done' }>[];
+    // per user: its transitions in order
+    const byUser = new Map<number, Transition[]>();
+    let first = Infinity;
+    let lastClose = 0;
+    for (const r of done)
+      for (const [i, , on, ready, off] of [...r.samples].sort((a, b) => a[1] - b[1])) {
+        let list = byUser.get(i);
+        if (!list) byUser.set(i, (list = []));
+        list.push({ status: 'online', at: on, ready }, { status: 'offline', at: off });
+        first = Math.min(first, on);
+        lastClose = Math.max(lastClose, off);
+      }
+    const completed = done.reduce((a, r) => a + r.samples.length, 0);
+    // drain: wait for the events still owed (bounded)
+    const expected = completed * 2 * fanout;
+    const drainUntil = wall() + 15_000;
+    while (received - stray < expected && wall() < drainUntil) await sleep(250);
+    await sleep(1000); // late duplicates, if any
+    clearInterval(loadTimer);
+    const windowS = (wall() - w0) / 1000;
+    const cpu = diff(cpu0, snapshot(procsNow));
+    const mainCpu = process.cpuUsage(main0);
+    cpu.set('load: subscribers (main bench process)', (mainCpu.user + mainCpu.system) / 1000);
+    for (const [k, r] of done.entries()) cpu.set(`load: churn worker ${k}`, r.cpuMs);
+    for (const c of children) c.kill();
 
-  const tally = newTally();
-  tally.unexpected += stray;
-  for (let s = 0; s < subs; s++)
-    for (const i of watched[s]!) matchUser(byUser.get(i) ?? [], seen[s]!.get(i) ?? [], tally);
-  // events for watched users that made no transition at all (a failed connect that the service saw)
-  const churnS = (lastClose - first) / 1000;
-  return {
-    targets: n,
-    subscribers: subs,
-    watcherAccounts: watchers.length,
-    fanout,
-    workers: o.workers,
-    planned: n * o.cycles,
-    completed,
-    failed: done.reduce((a, r) => a + r.failed, 0),
-    cut: done.reduce((a, r) => a + r.cut, 0),
-    errors: done.reduce((e, r) => {
-      for (const [k, v] of Object.entries(r.errors)) e[k] = (e[k] ?? 0) + v;
-      return e;
-    }, {} as Record<string, number>),
-    late: done.reduce((a, r) => a + r.late, 0),
-    maxLateMs: Math.max(0, ...done.map((r) => r.maxLateMs)),
-    tally,
-    received,
-    online: summarize(tally.online),
-    onlineReady: summarize(tally.onlineReady),
-    offline: summarize(tally.offline),
-    churnS,
-    connectsPerS: churnS > 0 ? completed / churnS : 0,
-    transitionsPerS: churnS > 0 ? (2 * completed) / churnS : 0,
-    offeredRate: o.rate,
-    subscribeS,
-    cpu,
-    windowS,
-    loadavg: { min: load.length ? Math.min(...load) : NaN, max: load.length ? Math.max(...load) : NaN, samples: load },
-  };
+    const tally = newTally();
+    tally.unexpected += stray;
+    for (let s = 0; s < subs; s++)
+      for (const i of watched[s]!) matchUser(byUser.get(i) ?? [], seen[s]!.get(i) ?? [], tally);
+    // events for watched users that made no transition at all (a failed connect that the service saw)
+    const churnS = (lastClose - first) / 1000;
+    const r: ChurnResult = {
+      targets: n,
+      subscribers: subs,
+      watcherAccounts: watchers.length,
+      fanout,
+      workers: o.workers,
+      planned: n * o.cycles,
+      completed,
+      failed: done.reduce((a, r) => a + r.failed, 0),
+      cut: done.reduce((a, r) => a + r.cut, 0),
+      errors: done.reduce((e, r) => {
+        for (const [k, v] of Object.entries(r.errors)) e[k] = (e[k] ?? 0) + v;
+        return e;
+      }, {} as Record<string, number>),
+      late: done.reduce((a, r) => a + r.late, 0),
+      maxLateMs: Math.max(0, ...done.map((r) => r.maxLateMs)),
+      tally,
+      received,
+      online: summarize(tally.online),
+      onlineReady: summarize(tally.onlineReady),
+      offline: summarize(tally.offline),
+      churnS,
+      connectsPerS: churnS > 0 ? completed / churnS : 0,
+      transitionsPerS: churnS > 0 ? (2 * completed) / churnS : 0,
+      offeredRate: rate,
+      subscribeS,
+      cpu,
+      windowS,
+      loadavg: { min: load.length ? Math.min(...load) : NaN, max: load.length ? Math.max(...load) : NaN, samples: load },
+    };
+    results.push(r);
+    o.log(`presence: ${rate}/s: ${r.completed} cycles in ${r.churnS.toFixed(1)} s; online p50 ${ms(r.online.p50)} p99 ${ms(r.online.p99)}, offline p50 ${ms(r.offline.p50)} p99 ${ms(r.offline.p99)}; missing ${missing(tally)}, duplicate ${tally.duplicate}, unexpected ${tally.unexpected}`);
+    if (rate !== o.rates[o.rates.length - 1]) await sleep(5000);
+  }
+  await mapLimit(wconns, 64, (c) => c.close().catch(() => undefined));
+  return results;
 }
 
 export interface ReceiptsResult {

@@ -427,10 +427,10 @@ async function main(): Promise<void> {
       log(`presence: ${watcherAccounts + a.presenceDevices} accounts created in ${accountsS.toFixed(1)} s (${((watcherAccounts + a.presenceDevices) / accountsS).toFixed(0)}/s)`);
       const load0 = loadavg();
       const churnBefore = await scrape(metricsTargets());
-      const r = await runPresenceChurn(wsUrls, watchers, targets, {
+      const rs = await runPresenceChurn(wsUrls, watchers, targets, {
         subscribers: a.presenceWatchers,
         fanout: a.presenceFanout,
-        rate: a.presenceRate,
+        rates: a.presenceRates,
         maxInFlight: a.presenceConcurrency,
         workers: a.presenceWorkers,
         holdMs: a.presenceHoldMs,
@@ -442,50 +442,57 @@ async function main(): Promise<void> {
       });
       const load1 = loadavg();
       const churnStages = stagesTable(churnBefore, await scrape(metricsTargets()));
-      const t = r.tally;
-      const lat = (name: string, x: typeof r.online) => [name, ms(x.p50), ms(x.p99), ms(x.max), x.count];
-      const latTable = table(['event (→ the subscriber\'s `presence` event)', 'p50', 'p99', 'max', 'count'], [
-        lat('online: connect call →', r.online),
-        lat('online: session.ready →', r.onlineReady),
-        lat('offline: clean close call →', r.offline),
-      ]);
+      const r0 = rs[0]!;
+      const latTable = table(
+        ['offered connects/s', 'event (→ the subscriber\'s `presence` event)', 'p50', 'p99', 'max', 'count'],
+        rs.flatMap((r) => [
+          [r.offeredRate, 'online: connect call →', ms(r.online.p50), ms(r.online.p99), ms(r.online.max), r.online.count],
+          [r.offeredRate, 'online: session.ready →', ms(r.onlineReady.p50), ms(r.onlineReady.p99), ms(r.onlineReady.max), r.onlineReady.count],
+          [r.offeredRate, 'offline: clean close call →', ms(r.offline.p50), ms(r.offline.p99), ms(r.offline.max), r.offline.count],
+        ]),
+      );
       const countTable = table(
-        ['devices', 'subscribers (accounts)', 'subscribers per device', 'connects planned / completed / failed / not started', 'events expected', 'received', 'matched', 'missing', 'duplicate', 'unexpected', 'offered connects/s', 'achieved connects/s', 'transitions/s', 'churn wall time', 'connects > 100 ms late (max)'],
-        [[
-          r.targets,
-          `${r.subscribers} (${r.watcherAccounts})`,
-          r.fanout,
-          `${r.planned} / ${r.completed} / ${r.failed} / ${r.cut}`,
-          t.expected,
-          r.received,
-          t.matched,
-          missing(t),
-          t.duplicate,
-          t.unexpected,
+        ['offered connects/s', 'achieved connects/s', 'transitions/s', 'churn wall time', 'connects planned / completed / failed / not started', 'connects > 100 ms late (max)', 'events expected', 'received', 'matched', 'missing', 'duplicate', 'unexpected', 'load average (1 min) during, min–max'],
+        rs.map((r) => [
           r.offeredRate,
           r.connectsPerS.toFixed(1),
           r.transitionsPerS.toFixed(1),
           `${r.churnS.toFixed(1)} s`,
+          `${r.planned} / ${r.completed} / ${r.failed} / ${r.cut}`,
           `${r.late} (${ms(r.maxLateMs)})`,
-        ]],
+          r.tally.expected,
+          r.received,
+          r.tally.matched,
+          missing(r.tally),
+          r.tally.duplicate,
+          r.tally.unexpected,
+          `${r.loadavg.min.toFixed(1)}–${r.loadavg.max.toFixed(1)}`,
+        ]),
       );
-      const cpuRows = [...r.cpu.entries()].sort((x, y) => y[1] - x[1]);
+      const names = [...new Set(rs.flatMap((r) => [...r.cpu.keys()]))].sort((x, y) => (rs[0]!.cpu.get(y) ?? 0) - (rs[0]!.cpu.get(x) ?? 0));
       const cpuT = table(
-        ['process', 'CPU s', '% of one core', 'CPU ms per transition'],
-        cpuRows.map(([name, v]) => [name, (v / 1000).toFixed(1), ((100 * v) / (r.windowS * 1000)).toFixed(0), r.completed ? (v / (2 * r.completed)).toFixed(2) : '—']),
+        ['process', ...rs.map((r) => `CPU s at ${r.offeredRate}/s (% of one core)`), ...rs.map((r) => `CPU ms per transition at ${r.offeredRate}/s`)],
+        names.map((name) => [
+          name,
+          ...rs.map((r) => {
+            const v = r.cpu.get(name) ?? 0;
+            return `${(v / 1000).toFixed(1)} (${((100 * v) / (r.windowS * 1000)).toFixed(0)} %)`;
+          }),
+          ...rs.map((r) => (r.completed ? ((r.cpu.get(name) ?? 0) / (2 * r.completed)).toFixed(2) : '—')),
+        ]),
       );
       const la = (l: number[]) => l.map((x) => x.toFixed(1)).join(' / ');
-      const loadNote = `load average (1/5/15 min) before the churn ${la(load0)}, after ${la(load1)}; 1-minute samples every 5 s during it: min ${r.loadavg.min.toFixed(1)}, max ${r.loadavg.max.toFixed(1)} (2 cores; other engineers' work may share the box)`;
+      const loadNote = `load average (1/5/15 min) before the first churn ${la(load0)}, after the last ${la(load1)}; during each churn the 1-minute value sampled every 5 s (table); 2 cores, other engineers' work may share the box`;
       const body =
         header('Presence churn', a, date, target, [
-          `load: ${r.targets} devices (one per user, accounts over HTTP sign-up + login at SESSION_SCRYPT_COST=1024: ${accountsS.toFixed(0)} s) each connect, stay ${a.presenceHoldMs} ms and close cleanly (1000), ${a.presenceCycles} cycle(s); connects paced at ${a.presenceRate}/s (device i's k-th connect due at t0 + (k·${r.targets} + i)/${a.presenceRate} s), at most ${a.presenceConcurrency} devices in flight in each of ${r.workers} churn processes, alternating gateways${a.presenceMaxS ? `; no new connect after ${a.presenceMaxS} s` : ''}`,
-          `subscribers: ${r.subscribers} connections over ${r.watcherAccounts} accounts, alternating gateways, in the main bench process; each subscribed (≤ 500 ids per presence.subscribe) to ~${Math.ceil((r.targets * r.fanout) / r.subscribers)} devices so every device has ${r.fanout} subscriber(s); subscribing took ${r.subscribeS.toFixed(1)} s`,
-          `flap grace: a clean close shows offline at once (no grace window); a device's next connect waits > PRESENCE_GRACE_MS (${a.presenceGraceMs} ms) after its close, and its cycles are ${((r.targets / a.presenceRate) * 1000).toFixed(0)} ms apart, so every connect and close is an online / offline transition a subscriber must see`,
-          'matching: every event a subscriber received is assigned to the earliest unmatched transition of that user with its status that had already happened (bench/src/churn.ts); latency = that transition\'s connect call, session.ready or close call → the event\'s arrival (wall clock, one machine)',
+          `load: ${r0.targets} devices (one per user; accounts by HTTP sign-up + login at SESSION_SCRYPT_COST=1024, ${accountsS.toFixed(0)} s for ${watcherAccounts + a.presenceDevices}) each connect, stay ${a.presenceHoldMs} ms and close cleanly (1000), ${a.presenceCycles} cycle(s) per churn; connects paced at the offered rate (device i's k-th connect due at t0 + (k·${r0.targets} + i)/rate s), at most ${a.presenceConcurrency} devices in flight in each of ${r0.workers} churn processes, alternating gateways${a.presenceMaxS ? `; no new connect after ${a.presenceMaxS} s` : ''}; one churn per offered rate, in order, 5 s apart, same accounts and subscribers`,
+          `subscribers: ${r0.subscribers} connections over ${r0.watcherAccounts} accounts, alternating gateways, in the main bench process; each subscribed (≤ 500 ids per presence.subscribe) to ~${Math.ceil((r0.targets * r0.fanout) / r0.subscribers)} devices so every device has ${r0.fanout} subscriber(s); subscribing took ${r0.subscribeS.toFixed(1)} s`,
+          `flap grace: a clean close shows offline at once (no grace window); a device's next connect waits > PRESENCE_GRACE_MS (${a.presenceGraceMs} ms) after its close and its cycles are devices ÷ rate apart (refused if that is under hold + grace + 1 s), so every connect and close is an online / offline transition a subscriber must see`,
+          'matching: every event a subscriber received is assigned to the earliest unmatched transition of that user with its status that had already happened (bench/src/churn.ts); latency = that transition\'s connect call, session.ready or close call → the event\'s arrival (wall clock, one machine); missing = expected − matched',
           loadNote,
-          `connect errors: ${errs(r.errors)}`,
+          `connect errors: ${rs.map((r) => `${r.offeredRate}/s: ${errs(r.errors)}`).join('; ')}`,
         ]) +
-        `\n${latTable}\n\n${countTable}\n\n**CPU by process** over the churn and its drain (${r.windowS.toFixed(1)} s; user+system from /proc; the infra servers are shared with anything else on the box):\n\n${cpuT}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over the churn):\n\n${churnStages}\n`;
+        `\n${latTable}\n\n${countTable}\n\n**CPU by process** over each churn and its drain (user+system from /proc; the infra servers are shared with anything else on the box):\n\n${cpuT}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over all churns):\n\n${churnStages}\n`;
       log(`wrote ${writeResult(a.out, 'presence' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Presence churn\n\n${latTable}\n\n${countTable}\n\n${cpuT}`);
       console.log(latTable + '\n\n' + countTable + '\n\n' + cpuT);
