@@ -45,6 +45,22 @@ describe('matchUser', () => {
     expect(t.online).toEqual([100, 100]);
   });
 
+  it('reports each anomaly with the transition that happened last before it', () => {
+    const seen: [string, string, number | undefined][] = [];
+    // a closed connection re-appearing: an online after the close, then a second offline much later
+    const t = matchUser(cycle(1000, 1050, 2000), [
+      { status: 'online', at: 1100 },
+      { status: 'offline', at: 2100 },
+      { status: 'online', at: 3000 },
+      { status: 'offline', at: 32000 },
+    ], newTally(), (kind, e, before) => seen.push([kind, e.status, before && e.at - before.at]));
+    expect(t).toMatchObject({ matched: 2, duplicate: 1, unexpected: 1 });
+    expect(seen).toEqual([
+      ['unexpected', 'online', 1000],
+      ['duplicate', 'offline', 30000],
+    ]);
+  });
+
   it('a lost event leaves its transition missing and the next ones still match', () => {
     const t = matchUser(ts, [
       { status: 'online', at: 1100 },

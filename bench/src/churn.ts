@@ -45,7 +45,13 @@ export const missing = (t: Tally): number => t.expected - t.matched;
  * (its action time ≤ the event's arrival): transitions skipped over are missing. An event that finds none is a
  * duplicate if it repeats the status of the last matched transition, else unexpected.
  */
-export function matchUser(transitions: readonly Transition[], events: readonly Seen[], into: Tally): Tally {
+export function matchUser(
+  transitions: readonly Transition[],
+  events: readonly Seen[],
+  into: Tally,
+  /** Told of every duplicate / unexpected event with the latest transition that had happened before it. */
+  onAnomaly?: (kind: 'duplicate' | 'unexpected', e: Seen, before: Transition | undefined) => void,
+): Tally {
   into.expected += transitions.length;
   let next = 0; // the first transition not matched and not skipped
   let last: Status | undefined;
@@ -60,8 +66,13 @@ export function matchUser(transitions: readonly Transition[], events: readonly S
       }
     }
     if (m < 0) {
-      if (last === e.status) into.duplicate += 1;
-      else into.unexpected += 1;
+      const kind = last === e.status ? 'duplicate' : 'unexpected';
+      into[kind] += 1;
+      if (onAnomaly) {
+        let before: Transition | undefined;
+        for (const t of transitions) if (t.at <= e.at) before = t;
+        onAnomaly(kind, e, before);
+      }
       continue;
     }
     const t = transitions[m]!;

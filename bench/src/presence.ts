@@ -82,6 +82,8 @@ export interface ChurnResult {
   cpu: Map<string, number>;
   windowS: number;
   loadavg: { min: number; max: number; samples: number[] };
+  /** Duplicate / unexpected events by kind, status and the user's last action before them: time since that action. */
+  anomalies: Map<string, LatencySummary & { min: number }>;
 }
 
 const wall = () => performance.timeOrigin + performance.now();
@@ -210,9 +212,16 @@ export async function runPresenceChurn(wsUrls: string[], watchers: Creds[], targ
     for (const c of children) c.kill();
 
     const tally = newTally();
+    const anomalies = new Map<string, number[]>();
     tally.unexpected += stray;
     for (let s = 0; s < subs; s++)
-      for (const i of watched[s]!) matchUser(byUser.get(i) ?? [], seen[s]!.get(i) ?? [], tally);
+      for (const i of watched[s]!)
+      matchUser(byUser.get(i) ?? [], seen[s]!.get(i) ?? [], tally, (kind, e, before) => {
+        const k = `${kind} ${e.status} (last action: ${before ? (before.status === 'online' ? 'connect' : 'close') : 'none'})`;
+        let l = anomalies.get(k);
+        if (!l) anomalies.set(k, (l = []));
+        l.push(before ? e.at - before.at : NaN);
+      });
     // events for watched users that made no transition at all (a failed connect that the service saw)
     const churnS = (lastClose - first) / 1000;
     const r: ChurnResult = {
@@ -244,6 +253,12 @@ export async function runPresenceChurn(wsUrls: string[], watchers: Creds[], targ
       cpu,
       windowS,
       loadavg: { min: load.length ? Math.min(...load) : NaN, max: load.length ? Math.max(...load) : NaN, samples: load },
+    anomalies: new Map(
+      [...anomalies].map(([k, v]) => {
+        const f = v.filter((x) => Number.isFinite(x));
+        return [k, { ...summarize(f), count: v.length, min: f.length ? Math.min(...f) : NaN }];
+      }),
+    ),
     };
     results.push(r);
     o.log(`presence: ${rate}/s: ${r.completed} cycles in ${r.churnS.toFixed(1)} s; online p50 ${ms(r.online.p50)} p99 ${ms(r.online.p99)}, offline p50 ${ms(r.offline.p50)} p99 ${ms(r.offline.p99)}; missing ${missing(tally)}, duplicate ${tally.duplicate}, unexpected ${tally.unexpected}`);

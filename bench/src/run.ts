@@ -469,6 +469,10 @@ async function main(): Promise<void> {
           `${r.loadavg.min.toFixed(1)}–${r.loadavg.max.toFixed(1)}`,
         ]),
       );
+      const anomT = table(
+        ['offered connects/s', 'event', 'count', 'time since the user\'s last action, p50', 'min', 'max'],
+        rs.flatMap((r) => [...r.anomalies].map(([k, v]) => [r.offeredRate, k, v.count, ms(v.p50), ms(v.min), ms(v.max)])),
+      );
       const names = [...new Set(rs.flatMap((r) => [...r.cpu.keys()]))].sort((x, y) => (rs[0]!.cpu.get(y) ?? 0) - (rs[0]!.cpu.get(x) ?? 0));
       const cpuT = table(
         ['process', ...rs.map((r) => `CPU s at ${r.offeredRate}/s (% of one core)`), ...rs.map((r) => `CPU ms per transition at ${r.offeredRate}/s`)],
@@ -492,10 +496,10 @@ async function main(): Promise<void> {
           loadNote,
           `connect errors: ${rs.map((r) => `${r.offeredRate}/s: ${errs(r.errors)}`).join('; ')}`,
         ]) +
-        `\n${latTable}\n\n${countTable}\n\n**CPU by process** over each churn and its drain (user+system from /proc; the infra servers are shared with anything else on the box):\n\n${cpuT}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over all churns):\n\n${churnStages}\n`;
+        `\n${latTable}\n\n${countTable}\n\n**Duplicate and unexpected events** (by status and the user's last action before the event):\n\n${anomT}\n\n**CPU by process** over each churn and its drain (user+system from /proc; the infra servers are shared with anything else on the box):\n\n${cpuT}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over all churns):\n\n${churnStages}\n`;
       log(`wrote ${writeResult(a.out, 'presence' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
-      summaries.push(`### Presence churn\n\n${latTable}\n\n${countTable}\n\n${cpuT}`);
-      console.log(latTable + '\n\n' + countTable + '\n\n' + cpuT);
+      summaries.push(`### Presence churn\n\n${latTable}\n\n${countTable}\n\n${anomT}\n\n${cpuT}`);
+      console.log(latTable + '\n\n' + countTable + '\n\n' + anomT + '\n\n' + cpuT);
     }
     if (a.scenarios.includes('receipts')) {
       log(`receipts: creating ${a.receiptsGroupSize} accounts…`);
