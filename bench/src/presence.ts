@@ -200,9 +200,18 @@ export async function runPresenceChurn(wsUrls: string[], watchers: Creds[], targ
     const completed = done.reduce((a, r) => a + r.samples.length, 0);
     // drain: wait for the events still owed (bounded)
     const expected = completed * 2 * fanout;
-    const drainUntil = wall() + 15_000;
-    while (received - stray < expected && wall() < drainUntil) await sleep(250);
-    await sleep(1000); // late duplicates, if any
+    // drain: until as many events as expected arrived and none came for 3 s (duplicates count too), at most 20 s
+    const drainUntil = wall() + 20_000;
+    let lastCount = -1;
+    let quietSince = wall();
+    while (wall() < drainUntil) {
+      if (received !== lastCount) {
+        lastCount = received;
+        quietSince = wall();
+      }
+      if (received - stray >= expected && wall() - quietSince >= 3000) break;
+      await sleep(250);
+    }
     clearInterval(loadTimer);
     const windowS = (wall() - w0) / 1000;
     const cpu = diff(cpu0, snapshot(procsNow));
