@@ -22,6 +22,18 @@ const { connect, ParleyHttp, randomUsername } = await import(join(root, 'package
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The session service's hash pool answers a burst beyond its queue with rate_limited + retryAfterMs: wait and retry (bounded). */
+async function retrying(fn) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= 20 || !['rate_limited', 'unavailable'].includes(e.code)) throw e;
+      await sleep(e.retryAfterMs ?? e.body?.error?.retryAfterMs ?? 500);
+    }
+  }
+}
+
 async function pool(items, concurrency, fn) {
   let i = 0;
   const out = new Array(items.length);
@@ -109,11 +121,11 @@ try {
   const users = await pool(Array.from({ length: Math.ceil(N / DEVICES_PER_USER) }), 50, async () => {
     const username = randomUsername('b');
     const password = 'bench-password';
-    await http.createAccount({ username, password });
+    await retrying(() => http.createAccount({ username, password }));
     return { username, password };
   });
   const tokens = (
-    await pool(Array.from({ length: N }, (_, i) => users[Math.floor(i / DEVICES_PER_USER)]), 50, (u) => http.login(u))
+    await pool(Array.from({ length: N }, (_, i) => users[Math.floor(i / DEVICES_PER_USER)]), 50, (u) => retrying(() => http.login(u)))
   ).map((t) => t.accessToken);
   console.log(`setup: ${users.length} accounts, ${tokens.length} devices in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
@@ -202,6 +214,9 @@ try {
     console.log(`what one idle connection holds on the gateway's JS heap (snapshots in ${heapDir}):\n${r.stdout}${r.stderr}`);
   }
   console.log(JSON.stringify({ connections: opened, failures, openSeconds: openMs / 1000, upgradesPerSecond: opened / (openMs / 1000), rssBeforeKiB: rssBefore, rssAfterKiB: rssAfter, perConnRssBytes: Math.round(perConnRss), perConnHeapBytes: Math.round(perConnHeap), meanHandshakeMs: (hsSum / hsCount) * 1000 }));
+} catch (err) {
+  console.error('conn-bench failed:', err);
+  process.exitCode = 1;
 } finally {
   for (const c of children) {
     try {
@@ -210,5 +225,5 @@ try {
   }
   await sleep(1000);
   await mesh.stop();
-  process.exit(0);
+  process.exit(process.exitCode ?? 0);
 }
