@@ -26,6 +26,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'parley-skaffold-test-'));
 const RUN_ID = Date.now().toString(36);
 const NS = `parley-sk-${RUN_ID}`;
 const buildFile = join(tmp, 'skaffold-build.json');
+// An artifact cache of this run's own (skaffold's default, ~/.skaffold/cache, outlives runs).
+const cacheFile = join(tmp, 'skaffold-cache');
 const services = servicesOnDisk();
 const timings: Record<string, number> = {};
 
@@ -146,8 +148,8 @@ describe('skaffold (podman toolchain, this control plane)', () => {
   });
 
   test('skaffold build -p dev: one artifact per service through the custom build, tagged by the ID of the ./parley images image', () => {
-    // --cache-artifacts=false: through the custom build command every time (not skaffold's own cache).
-    const r = skaffold(['build', '-p', 'dev', '--cache-artifacts=false', '--file-output', buildFile]);
+    // An empty artifact cache: every artifact goes through the custom build command.
+    const r = skaffold(['build', '-p', 'dev', '--cache-file', cacheFile, '--file-output', buildFile]);
     for (const s of services) expect(r.out).toContain(`Build [${s}] succeeded`);
     expect(r.status).toBe(0);
     timings['skaffold build (images current)'] = r.ms;
@@ -163,6 +165,19 @@ describe('skaffold (podman toolchain, this control plane)', () => {
       const tagged = podman(['image', 'inspect', '--format', '{{.Id}}', `docker.io/library/${b.tag}`]);
       expect({ tag: b.tag, status: tagged.status, id: tagged.stdout }).toEqual({ tag: b.tag, status: 0, id: m![2] });
     }
+  });
+
+  test('skaffold build again, from skaffold\'s artifact cache: still each service\'s own image', () => {
+    // The seven artifacts have the same context and dependencies; only the command's argument (the
+    // service) tells their cache keys apart. Without it, a cached build tagged every one with one image.
+    const again = join(tmp, 'skaffold-build-cached.json');
+    const r = skaffold(['build', '-p', 'dev', '--cache-file', cacheFile, '--file-output', again]);
+    expect(r.status).toBe(0);
+    for (const s of services) expect(r.out).toMatch(new RegExp(`^ - ${s}: Found`, 'm'));
+    expect(r.out).not.toMatch(/Building \[/);
+    const cached = (JSON.parse(readFileSync(again, 'utf8')) as { builds: { imageName: string; tag: string }[] }).builds;
+    expect(cached.map((b) => [b.imageName, b.tag]).sort()).toEqual(builds().map((b) => [b.imageName, b.tag]).sort());
+    expect(new Set(cached.map((b) => b.tag.split(':')[1])).size).toBe(services.length);
   });
 
   test('skaffold deploy -p dev: the chart through the Helm deployer, with the built images; every pod Ready on kwok nodes', () => {
