@@ -4,7 +4,10 @@
 // Redis connection that carries gateway 1's deliveries is killed three times (CLIENT KILL, only that one);
 // gateway 1 demonstrably received fewer deliveries than were sent, yet every device on it has every message,
 // on the connection it opened at the start (no reconnect).
-import { ParleyRequestError, type ParleyConnection } from '@parley/client';
+// The client library's side of the same guarantee (packages/client gaps.ts): a delivery lost on the way to the
+// app (one the gateway cannot know about) shows as a seq gap, and the GapFiller fetches it from the real
+// gateway's history.
+import { GapFiller, ParleyRequestError, type Message, type ParleyConnection } from '@parley/client';
 import { Redis } from '@parley/kit';
 import { infraSettings } from '@parley/testing';
 import { Device, chatMesh, clientMsgId, newUsers, sleep, text, type Mesh } from './helpers.js';
@@ -85,3 +88,51 @@ test('three subscription drops under load: every device on that gateway gets eve
   expect(delivered).toBeLessThan(N);
   expect((await metric(gw1, /parley_gateway_resyncs_total\{[^}]*\} (\d+)/)) - resyncs0).toBeGreaterThanOrEqual(1);
 }, 180_000);
+
+test('the client library notices a seq gap in live deliveries and fetches what is missing', async () => {
+  const [a, b] = await newUsers(mesh, 2, 'cgap');
+  const tx = new Device(mesh, a!, 'tx');
+  const rx = new Device(mesh, b!, 'rx');
+  await tx.connect(0);
+  const conn = await rx.connect(1);
+  await rx.waitDrained();
+  const chatId = (await tx.c.request('chat.create', { type: 'direct', userId: b!.userId })).chat.chatId;
+
+  const recovered: Message[] = [];
+  const app = new Map<number, Message>();
+  const filler = new GapFiller(
+    async (chat, afterSeq, limit) => conn.request('message.history', { chatId: chat, afterSeq, limit }),
+    (msgs) => {
+      recovered.push(...msgs);
+      for (const m of msgs) app.set(m.seq, m);
+    },
+    { graceMs: 300 },
+  );
+  // The app's feed: every live message but the ones "lost on the way" (dropped before the app saw them).
+  const dropped = new Set<number>();
+  let live = 0;
+  conn.on('message.new', (d) => {
+    if (d.message.chatId !== chatId) return;
+    live++;
+    if (live === 3 || live === 4 || live === 7) {
+      dropped.add(d.message.seq);
+      return;
+    }
+    app.set(d.message.seq, d.message);
+    filler.received(d.message);
+  });
+
+  const seqs: number[] = [];
+  for (let i = 0; i < 10; i++) seqs.push(await sendAcked(tx.c, chatId, `c${i}`));
+  const t0 = Date.now();
+  while (!seqs.every((s) => app.has(s)) && Date.now() - t0 < 15_000) await sleep(50);
+  filler.close();
+
+  expect(dropped.size).toBe(3);
+  expect(seqs.filter((s) => app.has(s))).toEqual(seqs);
+  expect(recovered.map((m) => m.seq).sort((x, y) => x - y)).toEqual([...dropped].sort((x, y) => x - y));
+  // What was fetched is the real stored message, not a placeholder.
+  for (const m of recovered) expect(m.body).toEqual(rx.messages.get(chatId)!.get(m.seq)!.body);
+  expect(filler.stats.recovered).toBe(3);
+  expect(filler.stats.givenUp).toBe(0);
+}, 120_000);

@@ -3,6 +3,7 @@
 // after a reconnect is idempotent), receipts, typing, presence, acks and read markers. The UI renders
 // from it and calls its methods; `subscribe` tells it when to re-render.
 import {
+  GapFiller,
   ParleyHttpError,
   ParleyRequestError,
   type Chat,
@@ -122,6 +123,8 @@ export class Store {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** The most sends ever in flight at once (the browser tests check that the outbox pipelines). */
   maxInflight = 0;
+  /** Seq-gap detection: a live message that skips seqs makes it fetch the missing ones (packages/client gaps.ts). */
+  gaps = this.newGapFiller();
 
   constructor(readonly origin: string) {
     this.session = new Session(origin);
@@ -210,6 +213,8 @@ export class Store {
 
   private reset(): void {
     this.live = undefined;
+    this.gaps.close();
+    this.gaps = this.newGapFiller();
     this.chats.clear();
     this.outbox = [];
     this.inflight.clear();
@@ -299,7 +304,24 @@ export class Store {
 
   // ---- connection and sync -------------------------------------------------------------------------
 
+  private newGapFiller(): GapFiller {
+    return new GapFiller(
+      async (chatId, afterSeq, limit) => {
+        const conn = this.live?.conn;
+        if (!conn?.isOpen) throw new Error('not connected');
+        return (await conn.request('message.history', { chatId, afterSeq, limit })) as { messages: Message[]; hasMore: boolean };
+      },
+      (msgs) => {
+        // Missed live deliveries: held and acked like live ones.
+        for (const m of msgs) this.onMessage(m, true);
+        this.changed();
+      },
+    );
+  }
+
   private async onConnected(conn: ParleyConnection): Promise<void> {
+    this.gaps.connecting();
+    conn.on('inbox.drained', () => this.gaps.drained());
     conn.on('message.new', (d) => this.onMessage(d.message, true));
     conn.on('chat.updated', (d) => this.upsertChat(d.chat));
     conn.on('receipt', (d) => this.onReceipt(d));
@@ -470,6 +492,7 @@ export class Store {
     }
     if (cs.messages.has(m.seq)) return;
     cs.messages.set(m.seq, m);
+    this.gaps.received(m);
     if (m.seq > cs.chat.lastSeq) cs.chat = { ...cs.chat, lastSeq: m.seq };
     if (m.createdAt > cs.lastActivity) cs.lastActivity = m.createdAt;
     if (m.sender.userId === this.me && m.kind === 'user') {

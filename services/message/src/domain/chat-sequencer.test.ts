@@ -116,6 +116,20 @@ describe('ChatSequencer', () => {
     expect(seqsOf(log, 'c')).toEqual([]);
   });
 
+  it('a failed post-commit publish answers unavailable naming the stored seq, and the seq stays taken', async () => {
+    const log = new FakeLog();
+    let fail = true;
+    const seq = new ChatSequencer(log, async () => {
+      if (fail) throw new Error('KafkaJSConnectionError');
+    }, { bucketSize: 10_000n });
+    const p = seq.commit('c', userMsg('c', 'u'), undefined, far());
+    await expect(p).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(p).rejects.toThrow(/stored at seq 1.*same clientMsgId/);
+    expect(seqsOf(log, 'c')).toEqual([1n]);
+    fail = false;
+    expect(await seq.commit('c', userMsg('c', 'v'), undefined, far())).toBe(2n);
+  });
+
   it('fails the queue on a store error and reloads the head afterwards', async () => {
     const log = new FakeLog();
     const seq = new ChatSequencer(log, async () => {}, { bucketSize: 10_000n });

@@ -386,6 +386,20 @@ export class ChatSequencer {
       postErr = err;
     }
     stage?.('post', this.now() - t1);
-    batch.forEach((p, i) => (postErr === undefined ? p.resolve({ kind: 'committed', message: msgs[i]! }) : p.reject(postErr)));
+    batch.forEach((p, i) =>
+      postErr === undefined ? p.resolve({ kind: 'committed', message: msgs[i]! }) : p.reject(publishFailed(msgs[i]!.seq, postErr)),
+    );
   }
+}
+
+/**
+ * A send stored at `seq` whose post-commit publish failed (Kafka away): never `ok:true` (nobody is told about
+ * the message yet), and not "not committed" either. The answer says so, and the client's retry with the same
+ * clientMsgId is answered duplicate:true with this seq while it republishes the stored message
+ * (MessageSender.duplicateOf).
+ */
+export function publishFailed(seq: bigint, cause: unknown): Error {
+  const e = unavailable(`stored at seq ${seq}, but its delivery could not be started; retry with the same clientMsgId (the retry answers duplicate:true with this seq)`);
+  (e as { cause?: unknown }).cause = cause;
+  return e;
 }
