@@ -15,7 +15,7 @@ export default {
   testTimeout: 60000,
   projects: [
     // scripts/service-template: the template new services are made from (scripts/new-service.mjs), tested in place.
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{packages,services}/*/src/**/*.test.ts', '<rootDir>/scripts/service-template/src/**/*.test.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{packages,services}/*/src/**/*.test.ts', '<rootDir>/bench/src/**/*.test.ts', '<rootDir>/scripts/service-template/src/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/{packages,services}/*/test/**/*.test.ts', '<rootDir>/charts/test/**/*.test.ts', '<rootDir>/infra/test/**/*.test.ts'], testTimeout: 60000 },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.test.ts'], testTimeout: 180000 },
     // `./parley chaos` only (not in `./parley test`): the fault campaign on private servers (e2e/chaos).

@@ -48,6 +48,9 @@ export interface BenchArgs {
   presenceCycles: number;
   presenceMaxS: number;
   presenceWatcherAccounts: number;
+  presenceRates: number[];
+  presenceFanout: number;
+  presenceGraceMs: number;
   /** Receipts scenario: group size (with the sender), messages. */
   receiptsGroupSize: number;
   receiptsMessages: number;
@@ -64,7 +67,9 @@ const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--r
        [--group-size 1024] [--group-messages 20] [--group-interval 500] [--group-no-ack]
        [--media-sizes 1,20] [--media-concurrency 1,4] [--media-count 16]
        [--push-rates 50,150] [--push-platforms webhook,webpush] [--push-duration 15] [--push-pairs 50] [--push-direct]
-       [--presence-devices 10000] [--presence-watchers 1000] [--presence-concurrency 100 (per worker)] [--presence-workers 4] [--presence-hold 200 (ms)] [--presence-cycles 1] [--presence-max-s 0] [--presence-watcher-accounts N (default: one per watcher)]
+       [--presence-devices 10000] [--presence-watchers 1000 (subscriber connections)] [--presence-watcher-accounts N (default: one per subscriber)]
+       [--presence-rate 100[,200…] (connects/s, all workers; one churn per rate)] [--presence-fanout 1 (subscribers per device)] [--presence-concurrency 500 (devices in flight per worker)]
+       [--presence-workers 2] [--presence-hold 500 (ms)] [--presence-cycles 1] [--presence-max-s 0] [--presence-grace-ms 2000 (the mesh's PRESENCE_GRACE_MS)]
        [--receipts-group-size 1024] [--receipts-messages 5]
        [--conns 20000] [--conn-workers 4] [--conn-concurrency 400] [--conn-devices 200]  (scenario conns: not in "all")
        [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10] [--tag name]
@@ -99,12 +104,15 @@ export function parseArgs(argv: string[]): BenchArgs {
     pushPairs: 50,
     presenceDevices: 10_000,
     presenceWatchers: 1000,
-    presenceConcurrency: 100,
-    presenceWorkers: 4,
-    presenceHoldMs: 200,
+    presenceConcurrency: 500,
+    presenceWorkers: 2,
+    presenceHoldMs: 500,
     presenceCycles: 1,
     presenceMaxS: 0,
     presenceWatcherAccounts: 0,
+    presenceRates: [100],
+    presenceFanout: 1,
+    presenceGraceMs: 2000,
     receiptsGroupSize: 1024,
     receiptsMessages: 5,
     pushDirect: false,
@@ -161,6 +169,9 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--presence-hold': a.presenceHoldMs = Math.max(0, Math.floor(num())); break;
       case '--presence-cycles': a.presenceCycles = Math.max(1, Math.floor(num())); break;
       case '--presence-max-s': a.presenceMaxS = Math.max(0, num()); break;
+      case '--presence-rate': a.presenceRates = v().split(',').map(Number).filter((x) => x > 0); break;
+      case '--presence-fanout': a.presenceFanout = Math.max(1, Math.floor(num())); break;
+      case '--presence-grace-ms': a.presenceGraceMs = Math.max(0, Math.floor(num())); break;
       case '--presence-watcher-accounts': a.presenceWatcherAccounts = Math.max(1, Math.floor(num())); break;
       case '--receipts-group-size': a.receiptsGroupSize = Math.floor(num()); break;
       case '--receipts-messages': a.receiptsMessages = Math.floor(num()); break;

@@ -1,7 +1,8 @@
 // Per-process CPU accounting for the bench: user+system time of every process of the system under test
 // (the mesh's services and gateways, and the infra servers found by their command lines), read from
 // /proc/<pid>/stat before and after a run. Linux only; elsewhere it reports nothing.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
@@ -28,9 +29,16 @@ const INFRA_PATTERNS: [string, RegExp][] = [
   ['minio', /\/minio server/],
 ];
 
-/** The local infra servers' processes, found by command line. */
-export function infraProcs(): ProcRef[] {
-  const out: ProcRef[] = [];
+/** This checkout's root (bench/dist/cpu.js → ../..): `./infra/parley-infra` runs its servers from under it. */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+
+/**
+ * The local infra servers' processes, found by command line. When several checkouts run their own servers on
+ * one box (each with its ports), only those whose working directory is under `root` (this checkout's) count;
+ * if none is, every match does (servers started elsewhere).
+ */
+export function infraProcs(root: string = ROOT): ProcRef[] {
+  const out: (ProcRef & { mine: boolean })[] = [];
   let pids: string[] = [];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
@@ -44,9 +52,19 @@ export function infraProcs(): ProcRef[] {
     } catch {
       continue;
     }
-    for (const [name, re] of INFRA_PATTERNS) if (re.test(cmd)) out.push({ name, pid: Number(p) });
+    for (const [name, re] of INFRA_PATTERNS) {
+      if (!re.test(cmd)) continue;
+      let cwd = '';
+      try {
+        cwd = readlinkSync(`/proc/${p}/cwd`);
+      } catch {
+        /* gone, or not ours to read */
+      }
+      out.push({ name, pid: Number(p), mine: cwd === root || cwd.startsWith(root + '/') });
+    }
   }
-  return out;
+  const mine = out.filter((p) => p.mine);
+  return (mine.length ? mine : out).map(({ name, pid }) => ({ name, pid }));
 }
 
 export type CpuSnapshot = Map<string, number>;

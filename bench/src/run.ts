@@ -21,6 +21,7 @@ import { runGroupReceipts, runPresenceChurn } from './presence.js';
 import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js';
 import { machine, table, writeResult } from './report.js';
 import { addCounts, ms, summarize } from './stats.js';
+import { missing } from './churn.js';
 import { diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
 import { scrape, stagesTable, type MetricsTarget } from './stages.js';
 import { gcPauses, gcTable } from './gc.js';
@@ -56,8 +57,10 @@ export const BENCH_MESH_ENV: Record<string, string> = {
 };
 
 
-async function users(baseUrl: string, n: number, prefix: string): Promise<Creds[]> {
-  const http = new ParleyHttp(baseUrl);
+/** `n` accounts (sign-up + login), over the gateways given round-robin; progress logged every 2,000. */
+async function users(baseUrls: string | string[], n: number, prefix: string): Promise<Creds[]> {
+  const https = (Array.isArray(baseUrls) ? baseUrls : [baseUrls]).map((u) => new ParleyHttp(u));
+  let made = 0;
   // Sign-ups are admission-controlled (429 with retryAfterMs when the session service is saturated): wait and retry.
   const retry = async <T>(fn: () => Promise<T>): Promise<T> => {
     for (let i = 0; ; i++) {
@@ -70,10 +73,12 @@ async function users(baseUrl: string, n: number, prefix: string): Promise<Creds[
       }
     }
   };
-  return mapLimit(Array.from({ length: n }, (_, i) => i), 32, async () => {
+  return mapLimit(Array.from({ length: n }, (_, i) => i), 32, async (i) => {
+    const http = https[i % https.length]!;
     const username = randomUsername(prefix);
     await retry(() => http.createAccount({ username, password: PASSWORD }));
     const t = await retry(() => http.login({ username, password: PASSWORD, deviceName: 'bench' }));
+    if (++made % 2000 === 0) log(`accounts: ${made} / ${n}`);
     return { userId: t.userId, accessToken: t.accessToken };
   });
 }
@@ -413,29 +418,88 @@ async function main(): Promise<void> {
       console.log(t);
     }
     if (a.scenarios.includes('presence')) {
-      log(`presence: creating ${a.presenceWatchers} watchers and ${a.presenceDevices} devices…`);
+      const watcherAccounts = a.presenceWatcherAccounts || a.presenceWatchers;
+      log(`presence: creating ${watcherAccounts} watcher accounts and ${a.presenceDevices} device accounts…`);
       const tAcc = performance.now();
-      const watchers = await users(gatewayUrls[0]!, a.presenceWatcherAccounts || a.presenceWatchers, 'bw');
-      const targets = await users(gatewayUrls[0]!, a.presenceDevices, 'bt');
-      log(`presence: accounts created in ${((performance.now() - tAcc) / 1000).toFixed(1)} s`);
+      const watchers = await users(gatewayUrls, watcherAccounts, 'bw');
+      const targets = await users(gatewayUrls, a.presenceDevices, 'bt');
+      const accountsS = (performance.now() - tAcc) / 1000;
+      log(`presence: ${watcherAccounts + a.presenceDevices} accounts created in ${accountsS.toFixed(1)} s (${((watcherAccounts + a.presenceDevices) / accountsS).toFixed(0)}/s)`);
+      const load0 = loadavg();
       const churnBefore = await scrape(metricsTargets());
-      const r = await runPresenceChurn(wsUrls, watchers, targets, { concurrency: a.presenceConcurrency, workers: a.presenceWorkers, holdMs: a.presenceHoldMs, cycles: a.presenceCycles, maxS: a.presenceMaxS, subscribers: a.presenceWatchers, log });
+      const rs = await runPresenceChurn(wsUrls, watchers, targets, {
+        subscribers: a.presenceWatchers,
+        fanout: a.presenceFanout,
+        rates: a.presenceRates,
+        maxInFlight: a.presenceConcurrency,
+        workers: a.presenceWorkers,
+        holdMs: a.presenceHoldMs,
+        cycles: a.presenceCycles,
+        maxS: a.presenceMaxS,
+        graceMs: a.presenceGraceMs,
+        procs,
+        log,
+      });
+      const load1 = loadavg();
       const churnStages = stagesTable(churnBefore, await scrape(metricsTargets()));
-      const t = table(
-        ['devices', 'subscribers', 'event', 'p50', 'p95', 'p99', 'max', 'count', 'missing', 'failed connects', 'churn wall time', 'connects/s'],
-        [
-          [r.targets, r.watchers, 'online (session.ready → presence)', ms(r.online.p50), ms(r.online.p95), ms(r.online.p99), ms(r.online.max), r.online.count, r.missing, r.failed, `${r.wallS.toFixed(1)} s`, r.connectsPerS.toFixed(0)],
-          [r.targets, r.watchers, 'offline (close → presence)', ms(r.offline.p50), ms(r.offline.p95), ms(r.offline.p99), ms(r.offline.max), r.offline.count, '', '', '', ''],
-        ],
+      const r0 = rs[0]!;
+      const latTable = table(
+        ['offered connects/s', 'event (→ the subscriber\'s `presence` event)', 'p50', 'p99', 'max', 'count'],
+        rs.flatMap((r) => [
+          [r.offeredRate, 'online: connect call →', ms(r.online.p50), ms(r.online.p99), ms(r.online.max), r.online.count],
+          [r.offeredRate, 'online: session.ready →', ms(r.onlineReady.p50), ms(r.onlineReady.p99), ms(r.onlineReady.max), r.onlineReady.count],
+          [r.offeredRate, 'offline: clean close call →', ms(r.offline.p50), ms(r.offline.p99), ms(r.offline.max), r.offline.count],
+        ]),
       );
+      const countTable = table(
+        ['offered connects/s', 'achieved connects/s', 'transitions/s', 'churn wall time', 'connects planned / completed / failed / not started', 'connects > 100 ms late (max)', 'events expected', 'received', 'matched', 'missing', 'duplicate', 'unexpected', 'load average (1 min) during, min–max'],
+        rs.map((r) => [
+          r.offeredRate,
+          r.connectsPerS.toFixed(1),
+          r.transitionsPerS.toFixed(1),
+          `${r.churnS.toFixed(1)} s`,
+          `${r.planned} / ${r.completed} / ${r.failed} / ${r.cut}`,
+          `${r.late} (${ms(r.maxLateMs)})`,
+          r.tally.expected,
+          r.received,
+          r.tally.matched,
+          missing(r.tally),
+          r.tally.duplicate,
+          r.tally.unexpected,
+          `${r.loadavg.min.toFixed(1)}–${r.loadavg.max.toFixed(1)}`,
+        ]),
+      );
+      const anomT = table(
+        ['offered connects/s', 'event', 'count', 'time since the user\'s last action, p50', 'min', 'max'],
+        rs.flatMap((r) => [...r.anomalies].map(([k, v]) => [r.offeredRate, k, v.count, ms(v.p50), ms(v.min), ms(v.max)])),
+      );
+      const names = [...new Set(rs.flatMap((r) => [...r.cpu.keys()]))].sort((x, y) => (rs[0]!.cpu.get(y) ?? 0) - (rs[0]!.cpu.get(x) ?? 0));
+      const cpuT = table(
+        ['process', ...rs.map((r) => `CPU s at ${r.offeredRate}/s (% of one core)`), ...rs.map((r) => `CPU ms per transition at ${r.offeredRate}/s`)],
+        names.map((name) => [
+          name,
+          ...rs.map((r) => {
+            const v = r.cpu.get(name) ?? 0;
+            return `${(v / 1000).toFixed(1)} (${((100 * v) / (r.windowS * 1000)).toFixed(0)} %)`;
+          }),
+          ...rs.map((r) => (r.completed ? ((r.cpu.get(name) ?? 0) / (2 * r.completed)).toFixed(2) : '—')),
+        ]),
+      );
+      const la = (l: number[]) => l.map((x) => x.toFixed(1)).join(' / ');
+      const loadNote = `load average (1/5/15 min) before the first churn ${la(load0)}, after the last ${la(load1)}; during each churn the 1-minute value sampled every 5 s (table); 2 cores, other engineers' work may share the box`;
       const body =
         header('Presence churn', a, date, target, [
-          `load: ${r.targets} devices (one per user) each connect, stay ${a.presenceHoldMs} ms, close cleanly, ${a.presenceCycles} time(s) (${r.cycles} cycles completed${a.presenceMaxS ? `; no new connect after ${a.presenceMaxS} s` : ''}); churned by ${r.workers} generator processes with ${a.presenceConcurrency} devices in flight each, on alternating gateways; ${r.watchers} subscriber connections over ${watchers.length} accounts (in the main generator process) each subscribed to ${Math.ceil(r.targets / r.watchers)} of them`,
-          'latency = the target\'s session.ready (online) or its close call (offline) → the watcher\'s `presence` event (wall clock, one machine)',
-          `connect errors: ${JSON.stringify(r.errors)}`,
-        ]) + `\n${t}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over the churn):\n\n${churnStages}\n`;
+          `load: ${r0.targets} devices (one per user; accounts by HTTP sign-up + login at SESSION_SCRYPT_COST=1024, ${accountsS.toFixed(0)} s for ${watcherAccounts + a.presenceDevices}) each connect, stay ${a.presenceHoldMs} ms and close cleanly (1000), ${a.presenceCycles} cycle(s) per churn; connects paced at the offered rate (device i's k-th connect due at t0 + (k·${r0.targets} + i)/rate s), at most ${a.presenceConcurrency} devices in flight in each of ${r0.workers} churn processes, alternating gateways${a.presenceMaxS ? `; no new connect after ${a.presenceMaxS} s` : ''}; one churn per offered rate, in order, 5 s apart, same accounts and subscribers`,
+          `subscribers: ${r0.subscribers} connections over ${r0.watcherAccounts} accounts, alternating gateways, in the main bench process; each subscribed (≤ 500 ids per presence.subscribe) to ~${Math.ceil((r0.targets * r0.fanout) / r0.subscribers)} devices so every device has ${r0.fanout} subscriber(s); subscribing took ${r0.subscribeS.toFixed(1)} s`,
+          `flap grace: a clean close shows offline at once (no grace window); a device's next connect waits > PRESENCE_GRACE_MS (${a.presenceGraceMs} ms) after its close and its cycles are devices ÷ rate apart (refused if that is under hold + grace + 1 s), so every connect and close is an online / offline transition a subscriber must see`,
+          'matching: every event a subscriber received is assigned to the earliest unmatched transition of that user with its status that had already happened (bench/src/churn.ts); latency = that transition\'s connect call, session.ready or close call → the event\'s arrival (wall clock, one machine); missing = expected − matched',
+          loadNote,
+          `connect errors: ${rs.map((r) => `${r.offeredRate}/s: ${errs(r.errors)}`).join('; ')}`,
+        ]) +
+        `\n${latTable}\n\n${countTable}\n\n**Duplicate and unexpected events** (by status and the user's last action before the event):\n\n${anomT}\n\n**CPU by process** over each churn and its drain (user+system from /proc; the infra servers are shared with anything else on the box):\n\n${cpuT}\n\n**Where the time goes** (histograms from every process's /metrics, differenced over all churns):\n\n${churnStages}\n`;
       log(`wrote ${writeResult(a.out, 'presence' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
-      summaries.push(`### Presence churn\n\n${t}`);
+      summaries.push(`### Presence churn\n\n${latTable}\n\n${countTable}\n\n${anomT}\n\n${cpuT}`);
+      console.log(latTable + '\n\n' + countTable + '\n\n' + anomT + '\n\n' + cpuT);
     }
     if (a.scenarios.includes('receipts')) {
       log(`receipts: creating ${a.receiptsGroupSize} accounts…`);

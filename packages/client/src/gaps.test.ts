@@ -77,6 +77,15 @@ describe('GapFiller', () => {
     f.close();
   });
 
+  it('hands over only the missing seqs when one fetch spans several gaps', async () => {
+    const { f, calls, recovered } = setup(log);
+    for (const s of [1, 2, 5, 6, 8]) f.received(msg('c', s));
+    await tick(60);
+    expect(calls).toEqual([['c', 2, 5]]);
+    expect(recovered).toEqual([3, 4, 7]);
+    f.close();
+  });
+
   it('does not fetch what arrived late within the grace, nor the device\'s own sends', async () => {
     const { f, calls } = setup(log);
     f.received(msg('c', 1));

@@ -197,7 +197,9 @@ export class GapFiller {
           failed = true;
           return;
         }
-        const wanted = page.messages.filter((m) => m.seq >= from && m.seq <= to);
+        // Only what is missing: the page also carries seqs between the gaps, which the app already holds.
+        const isMissing = (seq: number) => gaps.some(([a, b]) => seq >= a && seq <= b);
+        const wanted = page.messages.filter((m) => isMissing(m.seq));
         if (wanted.length === 0) {
           // History has nothing there for this device (e.g. it was not a member then): stop chasing the range.
           this.stats.givenUp++;

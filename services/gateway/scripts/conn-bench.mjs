@@ -7,6 +7,8 @@
 // the gateway's RSS with no connections, opens the connections from separate client processes (loopback,
 // spread so no process nears the fd limit), waits until idle, records the RSS again and prints
 // (after - before) / connections and upgrades/s. Not a test: numbers go to docs/protocol.md §F.
+// CONN_BENCH_HEAP=1 also writes a V8 heap snapshot of the gateway before and after (SIGPWR, into a temp dir)
+// and prints what one idle connection holds, by constructor (bench/scripts/heap-diff.mjs).
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +21,18 @@ const root = join(here, '..', '..', '..');
 const { connect, ParleyHttp, randomUsername } = await import(join(root, 'packages/client/dist/index.js'));
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The session service's hash pool answers a burst beyond its queue with rate_limited + retryAfterMs: wait and retry (bounded). */
+async function retrying(fn) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= 20 || !['rate_limited', 'unavailable'].includes(e.code)) throw e;
+      await sleep(e.retryAfterMs ?? e.body?.error?.retryAfterMs ?? 500);
+    }
+  }
+}
 
 async function pool(items, concurrency, fn) {
   let i = 0;
@@ -69,6 +83,8 @@ const CONCURRENCY = Number(process.argv[4] ?? 200);
 const DEVICES_PER_USER = 10;
 
 const { startMesh } = await import(join(root, 'packages/testing/dist/index.js'));
+const HEAP = process.env.CONN_BENCH_HEAP === '1';
+const heapDir = HEAP ? mkdtempSync(join(tmpdir(), 'conn-bench-heap-')) : '';
 
 function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -89,7 +105,8 @@ const mesh = await startMesh({
     PARLEY_LOG_LEVEL: 'warn',
     SESSION_SCRYPT_COST: '1024', // account setup speed only; the gateway never hashes
     GATEWAY_REGISTRY_HEARTBEAT_MS: '20000',
-    NODE_OPTIONS: '--expose-gc', // lets SIGUSR2 run a full GC in the gateway (see main.ts) before each measurement
+    // --expose-gc lets SIGUSR2 run a full GC in the gateway (see main.ts) before each measurement.
+    NODE_OPTIONS: HEAP ? `--expose-gc --heapsnapshot-signal=SIGPWR --diagnostic-dir=${heapDir}` : '--expose-gc',
   },
 });
 let children = [];
@@ -104,11 +121,11 @@ try {
   const users = await pool(Array.from({ length: Math.ceil(N / DEVICES_PER_USER) }), 50, async () => {
     const username = randomUsername('b');
     const password = 'bench-password';
-    await http.createAccount({ username, password });
+    await retrying(() => http.createAccount({ username, password }));
     return { username, password };
   });
   const tokens = (
-    await pool(Array.from({ length: N }, (_, i) => users[Math.floor(i / DEVICES_PER_USER)]), 50, (u) => http.login(u))
+    await pool(Array.from({ length: N }, (_, i) => users[Math.floor(i / DEVICES_PER_USER)]), 50, (u) => retrying(() => http.login(u)))
   ).map((t) => t.accessToken);
   console.log(`setup: ${users.length} accounts, ${tokens.length} devices in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
@@ -121,6 +138,23 @@ try {
     await sleep(2000);
   };
   await fullGc();
+  const snapshot = async () => {
+    const { readdirSync, statSync } = await import('node:fs');
+    const n0 = readdirSync(heapDir).length;
+    process.kill(gwPid, 'SIGPWR');
+    // Written when complete; wait for the file to appear and stop growing.
+    let last = -1;
+    for (let i = 0; i < 600; i++) {
+      await sleep(500);
+      const files = readdirSync(heapDir).filter((f) => f.endsWith('.heapsnapshot')).sort();
+      if (files.length <= n0) continue;
+      const size = statSync(join(heapDir, files.at(-1))).size;
+      if (size > 0 && size === last) return join(heapDir, files.at(-1));
+      last = size;
+    }
+    throw new Error('no heap snapshot');
+  };
+  const snapBefore = HEAP ? await snapshot() : undefined;
   const rssBefore = rssKiB(gwPid);
   const heapBefore = await metric(base, 'nodejs_heap_size_used_bytes');
 
@@ -162,6 +196,7 @@ try {
   const heapNoGc = await metric(base, 'nodejs_heap_size_used_bytes');
   await fullGc();
   const rssAfter = rssKiB(gwPid);
+  const snapAfter = HEAP ? await snapshot() : undefined;
   const heapAfter = await metric(base, 'nodejs_heap_size_used_bytes');
   const gauge = await metric(base, 'parley_gateway_connections');
   const hsSum = await metric(base, 'parley_gateway_handshake_seconds_sum');
@@ -173,7 +208,15 @@ try {
   console.log(`gateway RSS: ${(rssBefore / 1024).toFixed(1)} MiB → ${(rssAfter / 1024).toFixed(1)} MiB`);
   console.log(`per idle authenticated connection: ${(perConnRss / 1024).toFixed(1)} KiB RSS, ${(perConnHeap / 1024).toFixed(1)} KiB JS heap`);
   console.log(`mean handshake (upgrade request → session.ready sent): ${((hsSum / hsCount) * 1000).toFixed(1)} ms over ${hsCount}`);
+  if (HEAP) {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, ['--max-old-space-size=12288', join(root, 'bench/scripts/heap-diff.mjs'), snapBefore, snapAfter, String(opened), '30'], { encoding: 'utf8' });
+    console.log(`what one idle connection holds on the gateway's JS heap (snapshots in ${heapDir}):\n${r.stdout}${r.stderr}`);
+  }
   console.log(JSON.stringify({ connections: opened, failures, openSeconds: openMs / 1000, upgradesPerSecond: opened / (openMs / 1000), rssBeforeKiB: rssBefore, rssAfterKiB: rssAfter, perConnRssBytes: Math.round(perConnRss), perConnHeapBytes: Math.round(perConnHeap), meanHandshakeMs: (hsSum / hsCount) * 1000 }));
+} catch (err) {
+  console.error('conn-bench failed:', err);
+  process.exitCode = 1;
 } finally {
   for (const c of children) {
     try {
@@ -182,5 +225,5 @@ try {
   }
   await sleep(1000);
   await mesh.stop();
-  process.exit(0);
+  process.exit(process.exitCode ?? 0);
 }

@@ -81,3 +81,19 @@ it('typing lapses once, unless refreshed', async () => {
   expect(await live.claimLapsedTyping(4000, 10)).toEqual([]);
   expect(await live.typingOff('chat', 'u')).toBe(false);
 });
+
+it('a heartbeat that arrives after the close does not bring the connection back (the race the churn bench found)', async () => {
+  expect(await live.open(conn('h', 'c1'), 10_000)).toBe('online');
+  expect(await live.close(conn('h', 'c1'), 1000, 0)).toBe('offline');
+  // The gateway's heartbeat batch was built before the close and reaches presence after it.
+  expect(await live.heartbeat([conn('h', 'c1')], 20_000)).toEqual({ came: [], revived: [] });
+  expect(await live.connections(['h'])).toEqual([]);
+  expect((await live.states(['h'])).get('h')).toEqual({ online: false, lastSeen: 1000, known: true });
+  // A close that finds the connection already expired still leaves the tombstone.
+  expect(await live.open(conn('h', 'c2'), 10_000)).toBe('online');
+  expect(await live.close(conn('h', 'c3'), 1100, 0)).toBe('none');
+  expect(await live.heartbeat([conn('h', 'c3')], 20_000)).toEqual({ came: [], revived: [] });
+  // Other connections of the user are untouched.
+  expect(await live.heartbeat([conn('h', 'c2')], 20_000)).toEqual({ came: [], revived: [] });
+  expect((await live.connections(['h'])).map((c) => c.connectionId)).toEqual(['c2']);
+});

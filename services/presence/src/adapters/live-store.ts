@@ -11,6 +11,8 @@
 //   parley:pres:sgc            zset "<connectionId>|<userId>" → when to drop the subscriptions of an expired
 //                              connection if it has not come back (heartbeats re-create a connection that
 //                              expired only because presence or Redis was away; its subscriptions stay)
+//   parley:pres:x:{<userId>}:<connId>  a closed connection's tombstone (CLOSED_TOMBSTONE_MS): a heartbeat that
+//                              was on its way when the close arrived must not put the connection back
 //   parley:typ:exp             zset JSON [chatId, userId] → when that typing lapses
 // Every transition (online, offline) is decided inside one Lua script, so with several presence replicas
 // exactly one of them sees it and publishes it. The scripts touch a user's keys and the global zsets
@@ -19,15 +21,23 @@ import { nsKey, type Redis } from '@parley/kit';
 import type { Conn } from '../domain/model.js';
 import type { LivePort, Transition, Watcher } from '../domain/ports.js';
 
+/**
+ * How long a closed connection's id is remembered, so that a heartbeat batch built before the close and
+ * arriving after it cannot bring the connection (and its user's "online") back. Heartbeat calls have a deadline
+ * of seconds; two minutes is ample and costs one small key per recent close.
+ */
+export const CLOSED_TOMBSTONE_MS = 120_000;
+
 const SCRIPTS = {
   /**
    * Adds or refreshes a connection. 1 = the user just came online (was offline, not in a grace window);
    * 2 = a connection this store did not have (new, or lost in a presence/Redis outage) of a user already
-   * online; 0 = a refresh.
+   * online; 0 = a refresh; 3 = the connection was closed already (a late heartbeat): nothing changes.
    */
   presOpen: {
-    numberOfKeys: 4,
-    lua: `local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    numberOfKeys: 5,
+    lua: `if redis.call('EXISTS', KEYS[5]) == 1 then return 3 end
+local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 redis.call('ZREM', KEYS[4], ARGV[5])
 if redis.call('HGET', KEYS[3], 'on') == '1' then
@@ -40,8 +50,9 @@ return 1`,
   },
   /** Removes a connection. 2 = the user is offline now; 1 = last connection gone, grace window started. */
   presClose: {
-    numberOfKeys: 4,
-    lua: `if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+    numberOfKeys: 5,
+    lua: `redis.call('SET', KEYS[5], '1', 'PX', ARGV[6])
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
 if redis.call('HLEN', KEYS[1]) > 0 then return 0 end
 if redis.call('HGET', KEYS[3], 'on') ~= '1' then return 0 end
@@ -113,6 +124,9 @@ export class LiveStore implements LivePort {
   private watchKey(u: string) {
     return this.k(`parley:pres:w:{${u}}`);
   }
+  private closedKey(u: string, connId: string) {
+    return this.k(`parley:pres:x:{${u}}:${connId}`);
+  }
   private subsKey(connId: string) {
     return this.k(`parley:pres:s:${connId}`);
   }
@@ -135,6 +149,7 @@ export class LiveStore implements LivePort {
       this.expKey,
       this.stateKey(c.userId),
       this.graceKey,
+      this.closedKey(c.userId, c.connectionId),
       c.connectionId,
       JSON.stringify([c.deviceId, c.gatewayId]),
       `${c.connectionId}|${c.userId}`,
@@ -153,7 +168,7 @@ export class LiveStore implements LivePort {
     const p = this.redis.pipeline();
     const s = p as unknown as Scripted<unknown>;
     for (const c of conns) {
-      s.presOpen(this.connsKey(c.userId), this.expKey, this.stateKey(c.userId), this.graceKey, c.connectionId, JSON.stringify([c.deviceId, c.gatewayId]), `${c.connectionId}|${c.userId}`, expiresAt, c.userId);
+      s.presOpen(this.connsKey(c.userId), this.expKey, this.stateKey(c.userId), this.graceKey, this.closedKey(c.userId, c.connectionId), c.connectionId, JSON.stringify([c.deviceId, c.gatewayId]), `${c.connectionId}|${c.userId}`, expiresAt, c.userId);
     }
     const res = (await p.exec()) ?? [];
     const came: string[] = [];
@@ -171,11 +186,13 @@ export class LiveStore implements LivePort {
       this.expKey,
       this.stateKey(c.userId),
       this.graceKey,
+      this.closedKey(c.userId, c.connectionId),
       c.connectionId,
       `${c.connectionId}|${c.userId}`,
       now,
       graceUntil,
       c.userId,
+      CLOSED_TOMBSTONE_MS,
     );
     return r === 2 ? 'offline' : r === 1 ? 'grace' : 'none';
   }
