@@ -14,10 +14,8 @@ import type { Message } from './types.js';
 interface ChatSeqs {
   /** Every seq ≤ this is held (or not wanted: before the device saw the chat). */
   upTo: number;
-  /** Held seqs above `upTo`, not yet contiguous with it. */
+  /** Held seqs above `upTo`, not yet contiguous with it (so a chat has a gap exactly when this is not empty). */
   above: Set<number>;
-  /** The highest seq seen. */
-  top: number;
 }
 
 /** Per-chat seq bookkeeping: which seqs a device holds and which are missing below the highest it has seen. */
@@ -31,12 +29,11 @@ export class SeqGaps {
   holdUpTo(chatId: string, upTo: number): void {
     const c = this.chats.get(chatId);
     if (!c) {
-      this.chats.set(chatId, { upTo, above: new Set(), top: upTo });
+      this.chats.set(chatId, { upTo, above: new Set() });
       return;
     }
     if (upTo <= c.upTo) return;
     c.upTo = upTo;
-    if (upTo > c.top) c.top = upTo;
     for (const s of c.above) if (s <= upTo) c.above.delete(s);
     this.advance(c);
   }
@@ -45,11 +42,10 @@ export class SeqGaps {
   held(chatId: string, seq: number): void {
     const c = this.chats.get(chatId);
     if (!c) {
-      this.chats.set(chatId, { upTo: seq, above: new Set(), top: seq });
+      this.chats.set(chatId, { upTo: seq, above: new Set() });
       return;
     }
     if (seq <= c.upTo) return;
-    if (seq > c.top) c.top = seq;
     c.above.add(seq);
     this.advance(c);
   }
@@ -57,7 +53,7 @@ export class SeqGaps {
   /** The missing seqs of a chat, as inclusive ranges, lowest first (empty when it has none). */
   missing(chatId: string): Array<[number, number]> {
     const c = this.chats.get(chatId);
-    if (!c || c.top === c.upTo) return [];
+    if (!c || c.above.size === 0) return [];
     const out: Array<[number, number]> = [];
     let prev = c.upTo;
     for (const s of [...c.above].sort((a, b) => a - b)) {
@@ -69,7 +65,7 @@ export class SeqGaps {
 
   /** Chats with at least one missing seq. */
   chatsWithGaps(): string[] {
-    return [...this.chats.entries()].filter(([, c]) => c.top > c.upTo).map(([id]) => id);
+    return [...this.chats.entries()].filter(([, c]) => c.above.size > 0).map(([id]) => id);
   }
 
   /** Every seq ≤ this one is held (or given up on). */
@@ -210,9 +206,10 @@ export class GapFiller {
         this.stats.recovered += wanted.length;
         this.onRecovered(wanted);
       }
-      if (this.seqs.missing(chatId).length > 0) {
+      const left = this.seqs.missing(chatId);
+      if (left.length > 0) {
         this.stats.givenUp++;
-        this.seqs.holdUpTo(chatId, this.seqs.missing(chatId).at(-1)![1]);
+        this.seqs.holdUpTo(chatId, left.at(-1)![1]);
       }
     } finally {
       this.filling.delete(chatId);

@@ -9,8 +9,8 @@
 // (after - before) / connections and upgrades/s. Not a test: numbers go to docs/protocol.md §F.
 // CONN_BENCH_HEAP=1 also writes a V8 heap snapshot of the gateway before and after (SIGPWR, into a temp dir)
 // and prints what one idle connection holds, by constructor (bench/scripts/heap-diff.mjs).
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,7 +139,6 @@ try {
   };
   await fullGc();
   const snapshot = async () => {
-    const { readdirSync, statSync } = await import('node:fs');
     const n0 = readdirSync(heapDir).length;
     process.kill(gwPid, 'SIGPWR');
     // Written when complete; wait for the file to appear and stop growing.
@@ -209,7 +208,6 @@ try {
   console.log(`per idle authenticated connection: ${(perConnRss / 1024).toFixed(1)} KiB RSS, ${(perConnHeap / 1024).toFixed(1)} KiB JS heap`);
   console.log(`mean handshake (upgrade request → session.ready sent): ${((hsSum / hsCount) * 1000).toFixed(1)} ms over ${hsCount}`);
   if (HEAP) {
-    const { spawnSync } = await import('node:child_process');
     const r = spawnSync(process.execPath, ['--max-old-space-size=12288', join(root, 'bench/scripts/heap-diff.mjs'), snapBefore, snapAfter, String(opened), '30'], { encoding: 'utf8' });
     console.log(`what one idle connection holds on the gateway's JS heap (snapshots in ${heapDir}):\n${r.stdout}${r.stderr}`);
   }

@@ -404,7 +404,5 @@ export class ChatSequencer {
  * (MessageSender.duplicateOf).
  */
 export function publishFailed(seq: bigint, cause: unknown): Error {
-  const e = unavailable(`stored at seq ${seq}, but its delivery could not be started; retry with the same clientMsgId (the retry answers duplicate:true with this seq)`);
-  (e as { cause?: unknown }).cause = cause;
-  return e;
+  return unavailable(`stored at seq ${seq}, but its delivery could not be started; retry with the same clientMsgId (the retry answers duplicate:true with this seq)`, cause);
 }

@@ -143,8 +143,9 @@ export class LiveStore implements LivePort {
     return this.k('parley:pres:sgc');
   }
 
-  async open(c: Conn, expiresAt: number): Promise<Transition> {
-    const r = await this.scripts.presOpen(
+  /** The keys and arguments of `presOpen` for one connection (open and heartbeat run the same script). */
+  private openArgs(c: Conn, expiresAt: number): (string | number)[] {
+    return [
       this.connsKey(c.userId),
       this.expKey,
       this.stateKey(c.userId),
@@ -155,7 +156,11 @@ export class LiveStore implements LivePort {
       `${c.connectionId}|${c.userId}`,
       expiresAt,
       c.userId,
-    );
+    ];
+  }
+
+  async open(c: Conn, expiresAt: number): Promise<Transition> {
+    const r = await this.scripts.presOpen(...this.openArgs(c, expiresAt));
     return r === 1 ? 'online' : 'none';
   }
 
@@ -168,7 +173,7 @@ export class LiveStore implements LivePort {
     const p = this.redis.pipeline();
     const s = p as unknown as Scripted<unknown>;
     for (const c of conns) {
-      s.presOpen(this.connsKey(c.userId), this.expKey, this.stateKey(c.userId), this.graceKey, this.closedKey(c.userId, c.connectionId), c.connectionId, JSON.stringify([c.deviceId, c.gatewayId]), `${c.connectionId}|${c.userId}`, expiresAt, c.userId);
+      s.presOpen(...this.openArgs(c, expiresAt));
     }
     const res = (await p.exec()) ?? [];
     const came: string[] = [];
