@@ -115,3 +115,28 @@ describe('revocation closes live sockets', () => {
     expect(closed).toEqual({ code: 4001, reason: expect.any(String) });
   });
 });
+
+describe('a WebSocket protocol violation', () => {
+  // The gateway drops the upgrade's own error listener (routes/websocket.ts releaseUpgrade) so an idle socket
+  // does not keep its HTTP request alive; the connection's listener must take over: a bad frame closes that
+  // socket with 1002 and nothing else.
+  it('closes that socket with 1002; the gateway keeps serving and forgets the connection', async () => {
+    const u = await signUp(mesh.gatewayUrls[0]!);
+    const gauge = async () => Number(/^parley_gateway_connections (\d+)/m.exec(await (await fetch(`${mesh.gatewayUrls[0]}/metrics`)).text())?.[1]);
+    const before = await gauge();
+    const ws = new WebSocket(mesh.wsUrls[0]!, { headers: { authorization: `Bearer ${u.accessToken}` } });
+    const ready = new Promise<void>((resolve) => ws.on('message', (d) => JSON.parse(String(d)).event === 'session.ready' && resolve()));
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    ws.on('error', () => {});
+    await ready;
+    expect(await gauge()).toBe(before + 1);
+    // A final frame with the reserved opcode 0x3, masked (zero key), empty: invalid on every server.
+    (ws as unknown as { _socket: import('node:net').Socket })._socket.write(Buffer.from([0x83, 0x80, 0, 0, 0, 0]));
+    expect(await closed).toBe(1002);
+    for (let i = 0; i < 50 && (await gauge()) !== before; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await gauge()).toBe(before);
+    const c = await connect(mesh.wsUrls[0]!, u.accessToken);
+    await c.request('ping', {});
+    await c.close();
+  });
+});

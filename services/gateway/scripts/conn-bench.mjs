@@ -3,7 +3,7 @@
 //
 //   pnpm exec tsc --build && node services/gateway/scripts/conn-bench.mjs [connections=10000] [clientProcs=2] [concurrency=200]
 //
-// Starts a mesh (session + ONE gateway) on the real local servers, creates accounts and devices, records
+// Starts a mesh (session, presence, group, message + ONE gateway) on the real local servers, creates accounts and devices, records
 // the gateway's RSS with no connections, opens the connections from separate client processes (loopback,
 // spread so no process nears the fd limit), waits until idle, records the RSS again and prints
 // (after - before) / connections and upgrades/s. Not a test: numbers go to docs/protocol.md §F.
@@ -100,7 +100,7 @@ async function metric(url, name) {
 console.log(`conn-bench: ${N} connections, ${PROCS} client processes, concurrency ${CONCURRENCY} per process`);
 const mesh = await startMesh({
   gateways: 1,
-  services: ['session'],
+  services: ['session', 'presence', 'group', 'message'],
   env: {
     PARLEY_LOG_LEVEL: 'warn',
     SESSION_SCRYPT_COST: '1024', // account setup speed only; the gateway never hashes

@@ -64,6 +64,15 @@ export class MessageStream {
   }
 
   private async run(c: WebSocketConnection, signal: AbortSignal, first: boolean): Promise<void> {
+    try {
+      await this.pass(c, signal, first);
+    } finally {
+      // An idle connection holds no controller (with its signal and listeners) once its pass is over.
+      if (c.backlogAbort?.signal === signal) c.backlogAbort = undefined;
+    }
+  }
+
+  private async pass(c: WebSocketConnection, signal: AbortSignal, first: boolean): Promise<void> {
     let delay = BACKOFF_START_MS;
     for (let attempt = 0; !signal.aborted && !c.closed; attempt++) {
       let count = 0;

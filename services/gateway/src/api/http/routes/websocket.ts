@@ -1,6 +1,9 @@
 // GET /v1/ws: authenticate before the upgrade (401, no upgrade, for a missing, malformed, expired or
 // revoked token), then hand the socket to the ConnectionManager.
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
 import type { Static } from '@sinclair/typebox';
 import { errors } from '@parley/kit';
 import { bearerToken, subprotocolToken } from '../../auth/token-verifier.js';
@@ -8,6 +11,21 @@ import { WsQuery, responses } from '../schemas.js';
 
 const T0 = Symbol('t0');
 type Timed = FastifyRequest & { [T0]?: bigint };
+
+/**
+ * Lets go of the HTTP upgrade once the socket is ours. Left alone, every idle connection keeps its upgrade
+ * request alive for its whole life: @fastify/websocket's 'error' listener closes over the fastify request and
+ * reply, and the net socket still points at the upgrade's ServerResponse (which points at the
+ * IncomingMessage, its headers and the bearer token): ~1 KiB of objects plus their strings per connection
+ * (bench/README.md, "What one idle connection holds"). ConnectionManager.accept installs the socket's own
+ * 'error' listener right after this, in the same tick.
+ */
+export function releaseUpgrade(socket: WebSocket): void {
+  socket.removeAllListeners('error');
+  const raw = (socket as unknown as { _socket?: Socket & { _httpMessage?: ServerResponse | null } })._socket;
+  const res = raw?._httpMessage;
+  if (raw && res) res.detachSocket(raw);
+}
 
 export async function websocketRoutes(app: FastifyInstance): Promise<void> {
   const gw = app.gw;
@@ -30,7 +48,9 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
     },
     (socket, req) => {
       const auth = req.auth!;
-      void gw.connections.accept(socket, auth, (req as Timed)[T0] ?? process.hrtime.bigint());
+      const t0 = (req as Timed)[T0] ?? process.hrtime.bigint();
+      releaseUpgrade(socket);
+      void gw.connections.accept(socket, auth, t0);
     },
   );
 
