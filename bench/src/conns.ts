@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { CpuSnapshot } from './cpu.js';
 
 export interface ConnsResult {
   target: number;
@@ -16,12 +17,33 @@ export interface ConnsResult {
   rssBeforeKiB: number;
   rssAfterKiB: number;
   perConnKiB: number;
+  /** RSS with all open after a full GC of the gateway (SIGUSR2; NaN when it runs without --expose-gc). */
+  rssAfterGcKiB: number;
+  perConnAfterGcKiB: number;
   errors: Record<string, number>;
+  /** CPU ms per process over the opening phase (first upgrade → last session.ready), when `cpu` was given. */
+  cpuOpen?: Map<string, number>;
+  /** Where the RSS per connection (after full GC) is, in KiB per connection, from gateway-0's /metrics. */
+  parts?: { heapTotal: number; heapUsed: number; external: number; rest: number };
+}
+
+type MemParts = { rss: number; heapTotal: number; heapUsed: number; external: number };
+
+async function memParts(pid: number, metricsUrl: string): Promise<MemParts> {
+  const text = await (await fetch(metricsUrl)).text();
+  const v = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { rss: rssKiB(pid) * 1024, heapTotal: v('nodejs_heap_size_total_bytes'), heapUsed: v('nodejs_heap_size_used_bytes'), external: v('nodejs_external_memory_bytes') };
 }
 
 export function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
+}
+
+/** A full GC in the gateway: with --expose-gc its SIGUSR2 handler runs gc() (services/gateway/src/main.ts). */
+async function fullGc(pid: number): Promise<void> {
+  process.kill(pid, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 2000));
 }
 
 type Reply = { type: 'opened'; opened: number; failed: number; errors: Record<string, number> } | { type: 'closed' } | { type: 'error'; message: string };
@@ -42,11 +64,26 @@ function ask(c: ChildProcess, msg: unknown, want: string): Promise<Reply> {
   });
 }
 
-export async function runConns(o: { wsUrl: string; gatewayPid: number; tokens: string[]; conns: number; workers: number; concurrency: number; log: (s: string) => void }): Promise<ConnsResult> {
+export async function runConns(o: {
+  wsUrl: string;
+  gatewayPid: number;
+  tokens: string[];
+  conns: number;
+  workers: number;
+  concurrency: number;
+  log: (s: string) => void;
+  /** gateway-0's /metrics (for the V8 heap and external memory beside the RSS). */
+  metricsUrl?: string;
+  /** Per-process CPU counters (bench/src/cpu.ts), read around the opening phase. */
+  cpu?: { snapshot(): CpuSnapshot; diff(a: CpuSnapshot, b: CpuSnapshot): Map<string, number> };
+}): Promise<ConnsResult> {
   const script = fileURLToPath(new URL('./conn-worker.js', import.meta.url));
   const children = Array.from({ length: o.workers }, () => fork(script, [], { stdio: 'inherit', execArgv: ['--max-old-space-size=4096'] }));
   await new Promise((r) => setTimeout(r, 1000));
+  await fullGc(o.gatewayPid);
   const before = rssKiB(o.gatewayPid);
+  const partsBefore = o.metricsUrl ? await memParts(o.gatewayPid, o.metricsUrl) : undefined;
+  const cpuBefore = o.cpu?.snapshot();
   const t0 = performance.now();
   const per = Math.ceil(o.conns / o.workers);
   const replies = await Promise.all(
@@ -55,6 +92,7 @@ export async function runConns(o: { wsUrl: string; gatewayPid: number; tokens: s
     ),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpuOpen = o.cpu && cpuBefore ? o.cpu.diff(cpuBefore, o.cpu.snapshot()) : undefined;
   const opened = replies.reduce((n, r) => n + (r.type === 'opened' ? r.opened : 0), 0);
   const failed = replies.reduce((n, r) => n + (r.type === 'opened' ? r.failed : 0), 0);
   const errors: Record<string, number> = {};
@@ -62,6 +100,11 @@ export async function runConns(o: { wsUrl: string; gatewayPid: number; tokens: s
   o.log(`conns: ${opened} open (${failed} failed) in ${seconds.toFixed(1)} s; settling 10 s before reading RSS`);
   await new Promise((r) => setTimeout(r, 10_000));
   const after = rssKiB(o.gatewayPid);
+  await fullGc(o.gatewayPid);
+  const afterGc = rssKiB(o.gatewayPid);
+  const partsAfter = o.metricsUrl ? await memParts(o.gatewayPid, o.metricsUrl) : undefined;
+  const perConnOf = (k: keyof MemParts) => (partsAfter && partsBefore && opened ? (partsAfter[k] - partsBefore[k]) / 1024 / opened : NaN);
+  const parts = partsAfter ? { heapTotal: perConnOf('heapTotal'), heapUsed: perConnOf('heapUsed'), external: perConnOf('external'), rest: perConnOf('rss') - perConnOf('heapTotal') - perConnOf('external') } : undefined;
   await Promise.all(children.map((c) => ask(c, { type: 'close' }, 'closed')));
   for (const c of children) c.kill();
   return {
@@ -73,6 +116,10 @@ export async function runConns(o: { wsUrl: string; gatewayPid: number; tokens: s
     rssBeforeKiB: before,
     rssAfterKiB: after,
     perConnKiB: opened ? (after - before) / opened : NaN,
+    rssAfterGcKiB: afterGc,
+    perConnAfterGcKiB: opened ? (afterGc - before) / opened : NaN,
     errors,
+    ...(cpuOpen ? { cpuOpen } : {}),
+    ...(parts ? { parts } : {}),
   };
 }

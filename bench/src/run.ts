@@ -48,6 +48,8 @@ export const BENCH_MESH_ENV: Record<string, string> = {
   SESSION_ACCESS_TOKEN_TTL_SECONDS: '86400',
   // The push scenario measures every message as a notification (no collapse); other scenarios have no offline devices.
   PUSH_COLLAPSE_WINDOW: '0',
+  // Lets scenario conns run a full GC in gateway-0 (SIGUSR2, services/gateway/src/main.ts) before reading its RSS.
+  NODE_OPTIONS: '--expose-gc',
   ...Object.fromEntries(
     ['SEND', 'TYPING', 'MUTATE', 'READ', 'ACK', 'MISC'].flatMap((c) => [
       [`GATEWAY_RATE_${c}_PER_MINUTE`, '60000000'],
@@ -196,12 +198,12 @@ function oneoneTable(rows: Row[]): string {
   );
 }
 
-function cpuTable(used: Map<string, number>, delivered: number, seconds: number): string {
+function cpuTable(used: Map<string, number>, delivered: number, seconds: number, unit = 'delivered msg'): string {
   const rows = [...used.entries()].sort((a, b) => b[1] - a[1]);
   const sut = rows.filter(([n]) => n !== 'load generator').reduce((t, [, v]) => t + v, 0);
   const per = (v: number) => (delivered ? (v / delivered).toFixed(3) : '—');
   return table(
-    ['process', 'CPU s', '% of one core', 'CPU ms per delivered msg'],
+    ['process', 'CPU s', '% of one core', `CPU ms per ${unit}`],
     [
       ...rows.map(([n, v]) => [n, (v / 1000).toFixed(1), ((100 * v) / (seconds * 1000)).toFixed(0), per(v)]),
       ['**all but the generator**', (sut / 1000).toFixed(1), ((100 * sut) / (seconds * 1000)).toFixed(0), `**${per(sut)}**`],
@@ -528,19 +530,42 @@ async function main(): Promise<void> {
       log(`conns: logging in ${a.connDevices} devices…`);
       const tokens = (await users(gatewayUrls[0]!, a.connDevices, 'bc')).map((u) => u.accessToken);
       log(`conns: opening ${a.conns} connections to gateway-0 from ${a.connWorkers} processes, ${a.connConcurrency} upgrades in flight…`);
-      const r = await runConns({ wsUrl: wsUrls[0]!, gatewayPid: pid, tokens, conns: a.conns, workers: a.connWorkers, concurrency: a.connConcurrency, log });
+      const ps = procs();
+      const r = await runConns({ wsUrl: wsUrls[0]!, gatewayPid: pid, tokens, conns: a.conns, workers: a.connWorkers, concurrency: a.connConcurrency, log, cpu: { snapshot: () => snapshot(ps), diff }, metricsUrl: metricsTargets().find((t) => t.name === 'gateway-0')?.url });
+      const cpu = r.cpuOpen ? cpuTable(r.cpuOpen, r.opened, r.seconds, 'upgrade') : '';
+      const p = r.parts;
+      const partsLine = p
+        ? `Per connection after full GC, by part: V8 heap committed ${p.heapTotal.toFixed(1)} KiB (of it in use ${p.heapUsed.toFixed(1)} KiB), external (Buffers) ${p.external.toFixed(1)} KiB, the rest (malloc, native handles, code) ${p.rest.toFixed(1)} KiB.`
+        : '';
       const t = table(
-        ['connections', 'opened', 'failed', 'seconds', 'upgrades/s', 'gateway RSS before', 'RSS with all open', 'RSS per connection', 'errors'],
-        [[r.target, r.opened, r.failed, r.seconds.toFixed(1), r.upgradesPerS.toFixed(0), `${(r.rssBeforeKiB / 1024).toFixed(0)} MiB`, `${(r.rssAfterKiB / 1024).toFixed(0)} MiB`, `${r.perConnKiB.toFixed(1)} KiB`, errs(r.errors)]],
+        ['connections', 'opened', 'failed', 'seconds', 'upgrades/s', 'gateway RSS before (after full GC)', 'RSS with all open, 10 s idle', 'per connection', 'RSS with all open, after full GC', 'per connection', 'errors'],
+        [
+          [
+            r.target,
+            r.opened,
+            r.failed,
+            r.seconds.toFixed(1),
+            r.upgradesPerS.toFixed(0),
+            `${(r.rssBeforeKiB / 1024).toFixed(0)} MiB`,
+            `${(r.rssAfterKiB / 1024).toFixed(0)} MiB`,
+            `${r.perConnKiB.toFixed(1)} KiB`,
+            `${(r.rssAfterGcKiB / 1024).toFixed(0)} MiB`,
+            `**${r.perConnAfterGcKiB.toFixed(1)} KiB**`,
+            errs(r.errors),
+          ],
+        ],
       );
       const body =
         header('Idle authenticated connections on one gateway', a, date, target, [
           `load: ${a.conns} WebSockets to gateway-0 from ${a.connWorkers} generator processes, ${a.connConcurrency} upgrades in flight, ${a.connDevices} device tokens (several sockets per device); each counts once its session.ready arrived`,
-          'RSS per connection = (gateway-0 RSS 10 s after the last upgrade − RSS before) / opened',
-        ]) + '\n' + t + '\n';
+          'per connection = (gateway-0 RSS with all open − RSS before) / opened; "before" is read after a full GC (SIGUSR2 → gc(), 2 s), "after" once 10 s after the last upgrade and again after a full GC: the first includes whatever garbage and young generation V8 had not collected yet, the second is what the connections hold',
+          'CPU per upgrade = CPU of each process from the first upgrade to the last session.ready, / opened (the generator processes are not counted)',
+        ]) + '\n' + t + '\n' + (partsLine ? `\n${partsLine}\n` : '') + (cpu ? `\n**CPU per upgrade, by process**\n\n${cpu}\n` : '');
       log(`wrote ${writeResult(a.out, 'conns' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
-      summaries.push(`### Idle connections\n\n${t}`);
+      summaries.push(`### Idle connections\n\n${t}${cpu ? `\n\n${cpu}` : ''}`);
       console.log(t);
+      if (partsLine) console.log(partsLine);
+      if (cpu) console.log(cpu);
     }
   } finally {
     await cleanup();

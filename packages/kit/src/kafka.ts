@@ -14,6 +14,8 @@ export type { Kafka } from 'kafkajs';
 export const TOPICS = {
   chatMessages: 'chat.messages.v1',
   chatReceipts: 'chat.receipts.v1',
+  /** The messages of chat.messages.v1 that carry attachments, and only those (consumed by media). */
+  chatMedia: 'chat.media.v1',
   sessionEvents: 'session.events.v1',
   pushRequests: 'push.requests.v1',
   /** Push notifications waiting for a later attempt (owned by push). */

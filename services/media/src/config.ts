@@ -23,7 +23,7 @@ export const envSpec = defineConfig({
   thumbnailSize: env.int('MEDIA_THUMBNAIL_SIZE', { default: 320, min: 16, max: 2048 }),
   thumbnailConcurrency: env.int('MEDIA_THUMBNAIL_CONCURRENCY', { default: 1, min: 1, max: 16 }),
   thumbnailTimeoutSeconds: env.int('MEDIA_THUMBNAIL_TIMEOUT_SECONDS', { default: 20, min: 1 }),
-  /** How long a download of just-sent media waits for the media→chat link (recorded from chat.messages.v1). */
+  /** How long a download of just-sent media waits for the media→chat link (recorded from chat.media.v1). */
   linkWaitMs: env.int('MEDIA_LINK_WAIT_MS', { default: 3000, min: 0 }),
 });
 export type MediaConfig = ConfigShape<typeof envSpec.schema>;

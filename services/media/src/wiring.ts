@@ -59,7 +59,7 @@ export class MediaService extends LifecycleService {
   }
 
   private async startLinksWhenTopicExists(): Promise<void> {
-    const topic = nsTopic(this.cfg.namespace, TOPICS.chatMessages);
+    const topic = nsTopic(this.cfg.namespace, TOPICS.chatMedia);
     for (let attempt = 0; !this.life.stopped; attempt++) {
       try {
         const admin = this.kafka.admin();
@@ -147,7 +147,7 @@ export class MediaService extends LifecycleService {
         kafka: kafkaCheck(kafka),
         // Downloads of just-sent media need the links: not ready until the consumer runs (once).
         links: async () => {
-          if (!svc.links) throw new Error('media-links consumer not started (waiting for chat.messages.v1)');
+          if (!svc.links) throw new Error('media-links consumer not started (waiting for chat.media.v1)');
         },
       },
     });
@@ -156,7 +156,7 @@ export class MediaService extends LifecycleService {
       .startReadiness()
       .listenGrpc(host, cfg.grpcPort)
       .serveOps(host, cfg.httpPort, metrics.registry)
-      // The message service creates chat.messages.v1 (topics); media only consumes it. Creating it here too
+      // The message service creates chat.media.v1 (topics); media only consumes it. Creating it here too
       // raced message's own creation at start (and subscribing to a missing topic could auto-create it with
       // the broker's default partitions), so the consumer starts once the topic exists, in the background.
       .onStart('links consumer', () => void svc.startLinksWhenTopicExists())

@@ -1,6 +1,6 @@
 // MediaService against the real MinIO, Cassandra and Kafka: presign, real HTTP PUTs, complete and verify,
 // mismatches deleted, bad input, expiry sweep, thumbnails of real images and a decompression bomb refused,
-// download authorization from links recorded off chat.messages.v1.
+// download authorization from links recorded off chat.media.v1.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -245,7 +245,7 @@ describe('download authorization', () => {
     // Before the message exists nobody but the uploader may fetch it.
     expect(await codeOf(h.client.getDownloadUrl({ userId: 'early', mediaId, thumbnail: false }))).toBe('forbidden');
     await h.client.resolveAttachments({ userId: 'owner', mediaIds: [mediaId] });
-    // The link comes from chat.messages.v1, as the message service publishes it.
+    // The link comes from chat.media.v1, as the message service publishes it.
     const logger = createLogger('media-test', 'warn');
     const kafka = createKafka({ brokers: h.cfg.kafkaBrokers, clientId: 'media-test', logger });
     const producer = new EventProducer(kafka, logger);
@@ -261,7 +261,7 @@ describe('download authorization', () => {
       createdAt: BigInt(Date.now()),
     });
     const fetching = h.client.getDownloadUrl({ userId: 'early', mediaId, thumbnail: false }); // waits for the link
-    await producer.send(nsTopic(h.ns, TOPICS.chatMessages), eventsV1.ChatMessageEventSchema, chatId, create(eventsV1.ChatMessageEventSchema, { message: msg }));
+    await producer.send(nsTopic(h.ns, TOPICS.chatMedia), eventsV1.ChatMessageEventSchema, chatId, create(eventsV1.ChatMessageEventSchema, { message: msg }));
     await producer.disconnect();
     expect(new URL((await fetching).url).pathname).toContain(mediaId);
     expect(await codeOf(h.client.getDownloadUrl({ userId: 'owner', mediaId, thumbnail: false }))).toBe('ok');

@@ -46,8 +46,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   });
   const members = new FakeMembers();
   const logger = createLogger('media-test', cfg.logLevel);
-  // The message service creates chat.messages.v1 in a mesh; here the test does.
-  await ensureTopics(createKafka({ brokers: cfg.kafkaBrokers, clientId: 'media-test', logger }), [{ topic: nsTopic(ns, TOPICS.chatMessages), numPartitions: 2 }]);
+  // The message service creates chat.media.v1 in a mesh; here the test does.
+  await ensureTopics(createKafka({ brokers: cfg.kafkaBrokers, clientId: 'media-test', logger }), [{ topic: nsTopic(ns, TOPICS.chatMedia), numPartitions: 2 }]);
   const svc = await MediaService.create(cfg, { logger, migrationsDir: join(__dirname, '..', 'migrations'), host: '127.0.0.1', members, sweeper: false });
   await svc.start();
   const client = createClient(mediaV1.MediaService, `127.0.0.1:${svc.grpcPort}`, { identity: testPki().identity('gateway'), deadlineMs: 20_000 });

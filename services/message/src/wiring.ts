@@ -60,7 +60,7 @@ export interface MessageServiceOverrides {
   host?: string;
 }
 
-export const MESSAGE_TOPICS = [TOPICS.chatMessages, TOPICS.chatReceipts, TOPICS.sessionEvents, TOPICS.pushRequests];
+export const MESSAGE_TOPICS = [TOPICS.chatMessages, TOPICS.chatMedia, TOPICS.chatReceipts, TOPICS.sessionEvents, TOPICS.pushRequests];
 
 export function defaultMigrationsDir(): string {
   const candidates = [join(process.cwd(), 'migrations'), join(process.cwd(), 'services', 'message', 'migrations')];
@@ -73,7 +73,7 @@ export async function migrate(cfg: MessageConfig, logger: Logger, dir = defaultM
   return r.applied;
 }
 
-/** Creates chat.messages.v1, chat.receipts.v1, session.events.v1, push.requests.v1 and their .dlq twins. */
+/** Creates chat.messages.v1, chat.media.v1, chat.receipts.v1, session.events.v1, push.requests.v1 and their .dlq twins. */
 export async function createTopics(cfg: MessageConfig, kafka: Kafka): Promise<string[]> {
   return ensureTopics(
     kafka,

@@ -191,8 +191,8 @@ export class MediaManager {
       return false;
     };
     if (await check()) return true;
-    // The link is recorded from chat.messages.v1, alongside the fan-out that delivers the message: a recipient
-    // who fetches at once may be ahead of it. Only while a send that used the media (in the last minute) has
+    // The link is recorded from chat.media.v1 (published with chat.messages.v1), alongside the fan-out that
+    // delivers the message: a recipient who fetches at once may be ahead of it. Only while a send that used the media (in the last minute) has
     // no link yet (resolved after the last link was recorded), wait for it briefly.
     const deadline = this.now() + this.o.linkWaitMs;
     const awaitingLink = (x: MediaRecord) => x.resolvedAt > x.linkedAt && x.resolvedAt >= this.now() - 60_000;

@@ -1,4 +1,5 @@
-// Consumer group `media-links` on chat.messages.v1: for every committed message carrying attachments, record
+// Consumer group `media-links` on chat.media.v1 (the committed messages that carry attachments, published by the
+// message service beside chat.messages.v1): for every one, record
 // media → (chat, seq), which is what download authorization reads. Durable and healed by Kafka's
 // at-least-once delivery (offsets are committed after the link is written); the write is idempotent.
 import { nsTopic, runConsumer, TOPICS, type ConsumerHandle, type Kafka, type Logger } from '@parley/kit';
@@ -11,7 +12,7 @@ export function startLinksConsumer(o: { kafka: Kafka; namespace: string; partiti
   return runConsumer({
     kafka: o.kafka,
     groupId: nsTopic(o.namespace, LINKS_GROUP),
-    topic: nsTopic(o.namespace, TOPICS.chatMessages),
+    topic: nsTopic(o.namespace, TOPICS.chatMedia),
     schema: eventsV1.ChatMessageEventSchema,
     logger: o.logger,
     partitionsConsumedConcurrently: o.partitions,
