@@ -13,6 +13,8 @@ export const CACHE = process.env.PARLEY_CACHE || join(homedir(), '.cache', 'parl
 export const HELM = join(CACHE, 'bin', 'helm');
 export const KUBERNETES_VALIDATE = join(CACHE, 'bin', 'kubernetes-validate');
 export const DOCKERFILE_CHECK = join(CACHE, 'bin', 'dockerfile-check');
+/** The one image build every service shares (`--build-arg SERVICE=<service>`). */
+export const DOCKERFILE = join(ROOT, 'Dockerfile');
 /** The Kubernetes version every rendered object is validated against (strict schemas bundled by kubernetes-validate). */
 export const K8S_VERSION = process.env.PARLEY_K8S_SCHEMA_VERSION || '1.36.0';
 export const RELEASE = 'parley';
@@ -127,6 +129,14 @@ export function servicesOnDisk(root = ROOT): string[] {
     .sort();
 }
 
+/** The services the shared Dockerfile can build: those whose package is @parley/<service>-service (its deploy stage filters for it). */
+export function imageBuilds(root = ROOT): string[] {
+  return servicesOnDisk(root).filter((s) => {
+    const pkg = JSON.parse(readFileSync(join(root, 'services', s, 'package.json'), 'utf8')) as { name?: string };
+    return pkg.name === `@parley/${s}-service`;
+  });
+}
+
 /** Top-level templates/<name>.yaml of the chart: one per service (shared and infra objects live in subfolders). */
 export function serviceTemplates(chart = CHART): string[] {
   return readdirSync(join(chart, 'templates'), { withFileTypes: true })
@@ -150,11 +160,12 @@ const sameSet = (a: string[], b: string[]) => {
 };
 
 /**
- * Every service must be: a skaffold artifact (image = service name, context ".", its own Dockerfile) whose
- * image is wired into the chart by setValueTemplates, a chart template, a values block, and a Dockerfile.
+ * Every service must be: a skaffold artifact (image = service name, context ".", the shared Dockerfile with
+ * buildArgs SERVICE = its name) whose image is wired into the chart by setValueTemplates, a chart template,
+ * a values block, and an image build (a package the Dockerfile's deploy stage filters for).
  * And nothing else may be: an artifact or template without a service fails too.
  */
-export function wiringProblems(input: { services: string[]; skaffold: Obj; templates: string[]; values: Obj; dockerfiles: string[] }): string[] {
+export function wiringProblems(input: { services: string[]; skaffold: Obj; templates: string[]; values: Obj; images: string[] }): string[] {
   const problems: string[] = [];
   const { services, skaffold } = input;
   const artifacts: Obj[] = skaffold?.build?.artifacts ?? [];
@@ -166,11 +177,13 @@ export function wiringProblems(input: { services: string[]; skaffold: Obj; templ
   };
   cmp('skaffold artifact', images);
   cmp('chart template (charts/parley/templates/<service>.yaml)', input.templates);
-  cmp('Dockerfile (services/<service>/Dockerfile)', input.dockerfiles);
+  cmp('image build (package @parley/<service>-service for the Dockerfile)', input.images);
   cmp('values block', Object.keys(input.values).filter((k) => typeof input.values[k] === 'object' && input.values[k] !== null && 'enabled' in input.values[k] && 'ports' in input.values[k]));
   for (const a of artifacts) {
     if (a.context !== '.') problems.push(`artifact ${a.image}: context must be "." (Dockerfiles build from the repo root)`);
-    if (a.docker?.dockerfile !== `services/${a.image}/Dockerfile`) problems.push(`artifact ${a.image}: dockerfile must be services/${a.image}/Dockerfile`);
+    if (a.docker?.dockerfile !== 'Dockerfile' || a.docker?.buildArgs?.SERVICE !== a.image) {
+      problems.push(`artifact ${a.image}: must build the shared Dockerfile with buildArgs {SERVICE: ${a.image}}`);
+    }
   }
   const releases: Obj[] = skaffold?.deploy?.helm?.releases ?? [];
   const release = releases.find((r) => r.chartPath === 'charts/parley');
