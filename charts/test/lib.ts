@@ -316,3 +316,95 @@ export function envProblems(service: string, spec: EnvSpec, objects: K8sObject[]
   }
   return problems;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The local control plane (infra/k8s/parley-k8s) of the suites that run on it: k8s.test.ts and
+// skaffold-run.test.ts.
+// ---------------------------------------------------------------------------------------------
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Deployment/StatefulSet/pod lists of a namespace after expectAllReady checked them. */
+export interface ReadyObjects {
+  deployments: Obj[];
+  statefulsets: Obj[];
+  pods: Obj[];
+}
+
+/** kubectl against the local control plane: `up()` in beforeAll, `down()` in afterAll. */
+export class ControlPlane {
+  readonly script = join(ROOT, 'infra', 'k8s', 'parley-k8s');
+  kubeconfig = '';
+  bin = '';
+  private startedHere = false;
+
+  /** Starts the plane unless it runs (first run: builds it, ~15 min on 2 cores, cached in ~/.cache/parley). */
+  up(): void {
+    this.startedHere = spawnSync(this.script, ['status'], { stdio: 'ignore' }).status !== 0;
+    const up = spawnSync(this.script, ['up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 3_600_000 });
+    if (up.status !== 0) throw new Error(`parley-k8s up failed:\n${up.stderr.slice(-4000)}`);
+    this.kubeconfig = up.stdout.trim().split('\n').pop()!;
+    this.bin = spawnSync(join(ROOT, 'infra', 'k8s', 'build.sh'), ['--print-dir'], { encoding: 'utf8' }).stdout.trim();
+  }
+
+  /** Stops the plane if up() started it. */
+  down(): void {
+    if (this.startedHere) spawnSync(this.script, ['down'], { stdio: 'ignore' });
+  }
+
+  kubectl(args: string[]): RunResult {
+    return run(join(this.bin, 'kubectl'), ['--kubeconfig', this.kubeconfig, ...args]);
+  }
+
+  kubeJson(args: string[]): Obj {
+    const r = this.kubectl([...args, '-o', 'json']);
+    if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  /** PersistentVolumes for the dev infra StatefulSets' claims (no provisioner in this cluster), labelled parley-test=<label>. */
+  providePVs(pvs: { names: string[]; label: string; hostPath: (i: number) => string; dir: string }): void {
+    const items = pvs.names.map((name, i) => ({
+      apiVersion: 'v1', kind: 'PersistentVolume',
+      metadata: { name, labels: { 'parley-test': pvs.label } },
+      spec: { capacity: { storage: '8Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', hostPath: { path: pvs.hostPath(i) } },
+    }));
+    const f = join(pvs.dir, 'pvs.json');
+    writeFileSync(f, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+    expect(this.kubectl(['apply', '-f', f]).stderr).toBe('');
+  }
+
+  /** Every Deployment/StatefulSet rolled out (with `generation`, observed at its current generation), every
+   * pod but the Jobs' Running/Ready on a kwok node; returns what it checked for the caller's own counts. */
+  expectAllReady(ns: string, opts: { generation?: boolean } = {}): ReadyObjects {
+    const deployments = this.kubeJson(['get', 'deployments', '-n', ns]).items as Obj[];
+    for (const d of deployments) {
+      const want = d.spec.replicas;
+      const gen = opts.generation ? { gen: d.status.observedGeneration } : {};
+      expect({ d: d.metadata.name, ready: d.status.readyReplicas, updated: d.status.updatedReplicas, ...gen })
+        .toEqual({ d: d.metadata.name, ready: want, updated: want, ...(opts.generation ? { gen: d.metadata.generation } : {}) });
+    }
+    const statefulsets = this.kubeJson(['get', 'statefulsets', '-n', ns]).items as Obj[];
+    for (const s of statefulsets) expect({ s: s.metadata.name, ready: s.status.readyReplicas }).toEqual({ s: s.metadata.name, ready: s.spec.replicas });
+    const pods = (this.kubeJson(['get', 'pods', '-n', ns]).items as Obj[]).filter((p) => !p.metadata.ownerReferences?.some((o: Obj) => o.kind === 'Job'));
+    for (const p of pods) {
+      expect({ p: p.metadata.name, node: /^kwok-node-\d+$/.test(p.spec.nodeName ?? ''), phase: p.status.phase,
+        ready: p.status.conditions?.find((c: Obj) => c.type === 'Ready')?.status })
+        .toEqual({ p: p.metadata.name, node: true, phase: 'Running', ready: 'True' });
+    }
+    return { deployments, statefulsets, pods };
+  }
+
+  /** The objects of `kinds` left in `ns`, once they are what Kubernetes itself puts in every namespace
+   * (pods, ReplicaSets, Job pods and claims go through the garbage collector after helm returns), or after 90 s. */
+  async leftInNamespace(ns: string, kinds: string): Promise<{ left: string[]; expected: string[] }> {
+    const expected = ['configmap/kube-root-ca.crt', 'serviceaccount/default'];
+    const left = () => this.kubectl(['get', kinds, '-n', ns, '-o', 'name']).stdout.trim().split('\n').filter(Boolean).sort();
+    let all = left();
+    for (let i = 0; i < 180 && JSON.stringify(all) !== JSON.stringify(expected); i++) {
+      await sleep(500);
+      all = left();
+    }
+    return { left: all, expected };
+  }
+}
