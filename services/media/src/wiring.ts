@@ -3,20 +3,18 @@
 // thumbnails (sharp, bounded) and the sweeper of uploads never completed. Bytes never pass through here,
 // except an image's bytes on their way into the thumbnailer.
 import {
-  cassandraSettings,
   checks,
-  createCassandra,
   createGrpcServer,
   createKafka,
   createLogger,
   createMetrics,
   createObjectStore,
   kafkaCheck,
-  loadMigrations,
   Lifecycle,
   LifecycleService,
+  migrateKeyspace,
   nsTopic,
-  runMigrations,
+  openCassandra,
   TOPICS,
   type ConsumerHandle,
   type Kafka,
@@ -98,7 +96,7 @@ export class MediaService extends LifecycleService {
   }
 
   static async migrate(cfg: MediaConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await runMigrations({ settings: cassandraSettings(cfg), service: 'media', migrations: loadMigrations(migrationsDir), logger });
+    await migrateKeyspace(cfg, 'media', migrationsDir, logger);
   }
 
   static async create(cfg: MediaConfig, opts: MediaServiceOverrides): Promise<MediaService> {
@@ -113,7 +111,7 @@ export class MediaService extends LifecycleService {
       publicEndpoint: cfg.minioPublicEndpoint,
     });
     await store.ensureBucket();
-    const cassandra = createCassandra(cassandraSettings(cfg));
+    const cassandra = openCassandra(cfg);
     await cassandra.connect();
     const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'media', logger });
     const group = opts.members ? undefined : GroupPeer.connect(cfg.groupAddr);

@@ -2,10 +2,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  cassandraSettings,
   checks,
   createAdmission,
-  createCassandra,
   createClient,
   createGrpcServer,
   createKafka,
@@ -18,9 +16,9 @@ import {
   kafkaCheck,
   Lifecycle,
   LifecycleService,
-  loadMigrations,
+  migrateKeyspace,
   nsTopic,
-  runMigrations,
+  openCassandra,
   TOPICS,
   type Admission,
   type Client,
@@ -67,12 +65,6 @@ export function defaultMigrationsDir(): string {
   return candidates.find((d) => existsSync(join(d, '001_message_log.cql'))) ?? candidates[0]!;
 }
 
-/** Applies this service's Cassandra migrations (creating the keyspace if needed). */
-export async function migrate(cfg: MessageConfig, logger: Logger, dir = defaultMigrationsDir()): Promise<string[]> {
-  const r = await runMigrations({ settings: cassandraSettings(cfg), service: 'message', migrations: loadMigrations(dir), logger });
-  return r.applied;
-}
-
 /** Creates chat.messages.v1, chat.receipts.v1, session.events.v1, push.requests.v1 and their .dlq twins. */
 export async function createTopics(cfg: MessageConfig, kafka: Kafka): Promise<string[]> {
   return ensureTopics(
@@ -91,12 +83,17 @@ export class MessageService extends LifecycleService {
     super();
   }
 
+  /** Applies this service's Cassandra migrations (creating the keyspace if needed); resolves to those applied. */
+  static migrate(cfg: MessageConfig, dir: string, logger: Logger): Promise<string[]> {
+    return migrateKeyspace(cfg, 'message', dir, logger);
+  }
+
   static async create(cfg: MessageConfig, overrides: MessageServiceOverrides = {}): Promise<MessageService> {
     const logger = overrides.logger ?? createLogger('message', cfg.logLevel);
     const host = overrides.host ?? cfg.host;
     const metrics = createMetrics('message');
-    await migrate(cfg, logger, overrides.migrationsDir ?? defaultMigrationsDir());
-    const cassandra = createCassandra(cassandraSettings(cfg));
+    await MessageService.migrate(cfg, overrides.migrationsDir ?? defaultMigrationsDir(), logger);
+    const cassandra = openCassandra(cfg);
     await cassandra.connect();
     const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'message', logger });
     const producer = new EventProducer(kafka, logger);

@@ -2,10 +2,7 @@
 // receipts fan-out (consumer of chat.receipts.v1). Live presence is in Redis; settings, receipt watermarks
 // and a copy of lastSeen are in Cassandra. Deliveries go through the gateways' Redis channels.
 import {
-  TOPICS,
-  cassandraSettings,
   checks,
-  createCassandra,
   createClient,
   createGrpcServer,
   createKafka,
@@ -14,11 +11,12 @@ import {
   createRedis,
   ensureTopics,
   kafkaCheck,
-  loadMigrations,
   Lifecycle,
   LifecycleService,
+  migrateKeyspace,
   nsTopic,
-  runMigrations,
+  openCassandra,
+  TOPICS,
   type CassandraClient,
   type ConsumerHandle,
   type Logger,
@@ -138,7 +136,7 @@ export class PresenceService extends LifecycleService {
   }
 
   static async migrate(cfg: PresenceConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await runMigrations({ settings: cassandraSettings(cfg), service: 'presence', migrations: loadMigrations(migrationsDir), logger });
+    await migrateKeyspace(cfg, 'presence', migrationsDir, logger);
   }
 
   static async create(cfg: PresenceConfig, opts: { migrationsDir: string; logger?: Logger }): Promise<PresenceService> {
@@ -146,7 +144,7 @@ export class PresenceService extends LifecycleService {
     await PresenceService.migrate(cfg, opts.migrationsDir, logger);
     const redis = createRedis(cfg.redisUrl, { logger, name: 'presence' });
     const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'presence', logger });
-    return new PresenceService(cfg, logger, createMetrics('presence'), createCassandra(cassandraSettings(cfg)), redis, kafka);
+    return new PresenceService(cfg, logger, createMetrics('presence'), openCassandra(cfg), redis, kafka);
   }
 
 

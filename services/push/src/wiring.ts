@@ -4,9 +4,7 @@
 // disabled and says so at start; its registrations are accepted but not delivered. Retries go through
 // push.retry.v1 (durable across a crash); a provider whose credentials are refused is re-probed with backoff.
 import {
-  cassandraSettings,
   checks,
-  createCassandra,
   createClient,
   createGrpcServer,
   createKafka,
@@ -15,11 +13,11 @@ import {
   ensureTopics,
   EventProducer,
   kafkaCheck,
-  loadMigrations,
   Lifecycle,
   LifecycleService,
+  migrateKeyspace,
   nsTopic,
-  runMigrations,
+  openCassandra,
   TOPICS,
   type Kafka,
   type Logger,
@@ -113,7 +111,7 @@ export class PushService extends LifecycleService {
   }
 
   static async migrate(cfg: PushConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await runMigrations({ settings: cassandraSettings(cfg), service: 'push', migrations: loadMigrations(migrationsDir), logger });
+    await migrateKeyspace(cfg, 'push', migrationsDir, logger);
   }
 
   static async create(cfg: PushConfig, opts: { migrationsDir: string; logger?: Logger; host?: string }): Promise<PushService> {
@@ -121,7 +119,7 @@ export class PushService extends LifecycleService {
     const host = opts.host ?? cfg.host;
     await PushService.migrate(cfg, opts.migrationsDir, logger);
     const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'push', logger });
-    const cassandra = createCassandra(cassandraSettings(cfg));
+    const cassandra = openCassandra(cfg);
     const policy = new AddressPolicy(cfg.outboundAllow);
     const http = new HttpClient(policy, cfg.requestTimeoutMs);
     const metrics = createMetrics('push');

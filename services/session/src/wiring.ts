@@ -1,18 +1,16 @@
 // The session service: accounts, devices, tokens and the live connection registry.
 import {
-  EventProducer,
-  cassandraSettings,
   checks,
-  createCassandra,
   createGrpcServer,
   createKafka,
   createLogger,
   createMetrics,
   createRedis,
-  loadMigrations,
+  EventProducer,
   Lifecycle,
   LifecycleService,
-  runMigrations,
+  migrateKeyspace,
+  openCassandra,
   type Logger,
 } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
@@ -84,7 +82,7 @@ export class SessionService extends LifecycleService {
   }
 
   static async migrate(cfg: SessionConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await runMigrations({ settings: cassandraSettings(cfg), service: 'session', migrations: loadMigrations(migrationsDir), logger });
+    await migrateKeyspace(cfg, 'session', migrationsDir, logger);
   }
 
   static async create(cfg: SessionConfig, overrides: SessionServiceOverrides): Promise<SessionService> {
@@ -97,7 +95,7 @@ export class SessionService extends LifecycleService {
     const events = metrics.counter('parley_session_events_published_total', 'session.events.v1 publications', ['result']);
     const rotations = metrics.counter('parley_session_key_rotations_total', 'Signing keys this replica made current');
 
-    const cassandra = createCassandra(cassandraSettings(cfg));
+    const cassandra = openCassandra(cfg);
     const redis = createRedis(cfg.redisUrl, { logger, name: 'session' });
     const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'session', logger });
     const producer = new EventProducer(kafka, logger);
