@@ -293,3 +293,8 @@ export function openCassandra(cfg: CassandraConfig): cassandra.Client {
 export async function migrateKeyspace(cfg: CassandraConfig, service: string, dir: string, logger: Logger): Promise<string[]> {
   return (await runMigrations({ settings: cassandraSettings(cfg), service, migrations: loadMigrations(dir), logger })).applied;
 }
+
+/** A service's `static migrate` (what serviceMain's `migrate` command and its create run): migrateKeyspace for `service`. */
+export function keyspaceMigrator(service: string): (cfg: CassandraConfig, dir: string, logger: Logger) => Promise<string[]> {
+  return (cfg, dir, logger) => migrateKeyspace(cfg, service, dir, logger);
+}

@@ -5,6 +5,7 @@ import type { Admin, Consumer, Kafka, KafkaMessage, Message, Producer, IHeaders,
 import { fromBinary, toBinary, create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { ParleyError, asParleyError } from './errors.js';
+import { nsTopic } from './config.js';
 import { kitMetrics } from './metrics.js';
 
 const { Kafka: KafkaClass, logLevel } = kafkajs;
@@ -50,6 +51,11 @@ export function createKafka(opts: { brokers: string[]; clientId: string; logger:
   });
 }
 
+/** The service's Kafka client from its config (`infraEnv.kafka`), named `clientId` to the brokers. */
+export function openKafka(cfg: { kafkaBrokers: string[] }, clientId: string, logger: Logger): Kafka {
+  return createKafka({ brokers: cfg.kafkaBrokers, clientId, logger });
+}
+
 export interface TopicSpec {
   topic: string;
   numPartitions?: number;
@@ -91,6 +97,12 @@ export async function retryRetriable<T>(fn: () => Promise<T>, opts: { timeoutMs?
       await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(attempt, 5))));
     }
   }
+}
+
+/** The specs of a service's topics from its config (`infraEnv.kafka` and the namespace): each under the
+ * namespace, with the configured partitions and replication factor. */
+export function topicSpecs(cfg: { namespace: string; kafkaTopicPartitions: number; kafkaReplicationFactor: number }, names: readonly string[]): TopicSpec[] {
+  return names.map((t) => ({ topic: nsTopic(cfg.namespace, t), numPartitions: cfg.kafkaTopicPartitions, replicationFactor: cfg.kafkaReplicationFactor }));
 }
 
 export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], opts: { dlq?: boolean } = {}): Promise<string[]> {

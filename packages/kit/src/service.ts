@@ -220,10 +220,10 @@ export type ServiceFactory<C> =
 export async function serviceMain<C extends { logLevel: string }>(opts: {
   name: string;
   config: { parse(env: NodeJS.ProcessEnv): C };
-  service: ServiceFactory<C>;
+  service: ServiceFactory<NoInfer<C>>;
   /** The CQL migrations folder as main.ts sees it: `new URL('../migrations', import.meta.url)`. */
   migrations?: URL;
-  commands?: (cfg: C, logger: Logger) => Record<string, MainCommand>;
+  commands?: (cfg: NoInfer<C>, logger: Logger) => Record<string, MainCommand>;
   shutdownTimeoutMs?: number;
 }): Promise<void> {
   const cfg = opts.config.parse(process.env);

@@ -7,9 +7,9 @@ import {
   createMetrics,
   createRedis,
   errors,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
-  migrateKeyspace,
   openCassandra,
   ParleyError,
   RedisRateLimiter,
@@ -45,10 +45,7 @@ export class GroupService extends LifecycleService {
     super();
   }
 
-  /** Applies this service's Cassandra migrations (creating the keyspace if needed); resolves to those applied. */
-  static migrate(cfg: GroupConfig, migrationsDir: string, logger: Logger): Promise<string[]> {
-    return migrateKeyspace(cfg, 'group', migrationsDir, logger);
-  }
+  static readonly migrate = keyspaceMigrator('group');
 
   static async create(cfg: GroupConfig, opts: GroupServiceOptions): Promise<GroupService> {
     const logger = opts.logger ?? createLogger('group', cfg.logLevel);

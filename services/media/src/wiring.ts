@@ -5,16 +5,15 @@
 import {
   checks,
   createGrpcServer,
-  createKafka,
   createLogger,
   createMetrics,
   createObjectStore,
-  kafkaCheck,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
-  migrateKeyspace,
   nsTopic,
   openCassandra,
+  openKafka,
   TOPICS,
   type ConsumerHandle,
   type Kafka,
@@ -95,9 +94,7 @@ export class MediaService extends LifecycleService {
     this.sweepTimer.unref();
   }
 
-  static async migrate(cfg: MediaConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await migrateKeyspace(cfg, 'media', migrationsDir, logger);
-  }
+  static readonly migrate = keyspaceMigrator('media');
 
   static async create(cfg: MediaConfig, opts: MediaServiceOverrides): Promise<MediaService> {
     const logger = opts.logger ?? createLogger('media', cfg.logLevel);
@@ -113,7 +110,7 @@ export class MediaService extends LifecycleService {
     await store.ensureBucket();
     const cassandra = openCassandra(cfg);
     await cassandra.connect();
-    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'media', logger });
+    const kafka = openKafka(cfg, 'media', logger);
     const group = opts.members ? undefined : GroupPeer.connect(cfg.groupAddr);
     const manager = new MediaManager({
       rows: new MediaStore(cassandra),
@@ -142,7 +139,7 @@ export class MediaService extends LifecycleService {
       checks: {
         cassandra: checks.cassandra(cassandra),
         minio: checks.objectStore(store),
-        kafka: kafkaCheck(kafka),
+        kafka: checks.kafka(kafka),
         // Downloads of just-sent media need the links: not ready until the consumer runs (once).
         links: async () => {
           if (!svc.links) throw new Error('media-links consumer not started (waiting for chat.messages.v1)');

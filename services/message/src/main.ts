@@ -4,7 +4,7 @@
 //   node dist/main.js topics     create the Kafka topics (+ .dlq) and exit
 //   node dist/main.js dlq-replay <topic> [max]
 //                                republish what <topic>.dlq holds to <topic> (operations.md, runbook) and exit
-import { createKafka, nsTopic, replayDeadLetters, serviceMain } from '@parley/kit';
+import { nsTopic, openKafka, replayDeadLetters, serviceMain } from '@parley/kit';
 import { envSpec } from './config.js';
 import { createTopics, MessageService } from './wiring.js';
 
@@ -15,7 +15,7 @@ await serviceMain({
   migrations: new URL('../migrations', import.meta.url),
   commands: (cfg, logger) => ({
     topics: async () => {
-      const created = await createTopics(cfg, createKafka({ brokers: cfg.kafkaBrokers, clientId: 'message-topics', logger }));
+      const created = await createTopics(cfg, openKafka(cfg, 'message-topics', logger));
       logger.info({ created }, 'topics done');
     },
     'dlq-replay': async ([topic, maxArg]) => {
@@ -24,7 +24,7 @@ await serviceMain({
         logger.fatal('usage: dlq-replay <topic, e.g. chat.messages.v1> [max events]');
         return 2;
       }
-      const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'message-dlq-replay', logger });
+      const kafka = openKafka(cfg, 'message-dlq-replay', logger);
       const res = await replayDeadLetters({ kafka, topic: nsTopic(cfg.namespace, topic), logger, ...(max !== undefined ? { max } : {}) });
       logger.info(res, 'dlq replay done');
     },

@@ -6,20 +6,19 @@ import {
   createAdmission,
   createClient,
   createGrpcServer,
-  createKafka,
   createLogger,
   createMetrics,
   createRedis,
   ensureTopics,
   EventProducer,
   GatewayDeliveries,
-  kafkaCheck,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
-  migrateKeyspace,
-  nsTopic,
   openCassandra,
+  openKafka,
   TOPICS,
+  topicSpecs,
   type Admission,
   type Client,
   type ConsumerHandle,
@@ -67,10 +66,7 @@ export function defaultMigrationsDir(): string {
 
 /** Creates chat.messages.v1, chat.receipts.v1, session.events.v1, push.requests.v1 and their .dlq twins. */
 export async function createTopics(cfg: MessageConfig, kafka: Kafka): Promise<string[]> {
-  return ensureTopics(
-    kafka,
-    MESSAGE_TOPICS.map((t) => ({ topic: nsTopic(cfg.namespace, t), numPartitions: cfg.kafkaTopicPartitions, replicationFactor: cfg.kafkaReplicationFactor })),
-  );
+  return ensureTopics(kafka, topicSpecs(cfg, MESSAGE_TOPICS));
 }
 
 export class MessageService extends LifecycleService {
@@ -83,10 +79,7 @@ export class MessageService extends LifecycleService {
     super();
   }
 
-  /** Applies this service's Cassandra migrations (creating the keyspace if needed); resolves to those applied. */
-  static migrate(cfg: MessageConfig, dir: string, logger: Logger): Promise<string[]> {
-    return migrateKeyspace(cfg, 'message', dir, logger);
-  }
+  static readonly migrate = keyspaceMigrator('message');
 
   static async create(cfg: MessageConfig, overrides: MessageServiceOverrides = {}): Promise<MessageService> {
     const logger = overrides.logger ?? createLogger('message', cfg.logLevel);
@@ -95,7 +88,7 @@ export class MessageService extends LifecycleService {
     await MessageService.migrate(cfg, overrides.migrationsDir ?? defaultMigrationsDir(), logger);
     const cassandra = openCassandra(cfg);
     await cassandra.connect();
-    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'message', logger });
+    const kafka = openKafka(cfg, 'message', logger);
     const producer = new EventProducer(kafka, logger);
     const redis = createRedis(cfg.redisUrl, { logger, name: 'message', autoPipelining: true });
     const peers: Array<{ close(): void }> = [];
@@ -133,7 +126,7 @@ export class MessageService extends LifecycleService {
       name: 'message',
       logger,
       grpc: server,
-      checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis), kafka: kafkaCheck(kafka) },
+      checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis), kafka: checks.kafka(kafka) },
     });
     const svc = new MessageService(ctx, life);
     life

@@ -5,20 +5,20 @@ import {
   checks,
   createClient,
   createGrpcServer,
-  createKafka,
   createLogger,
   createMetrics,
   createRedis,
   ensureTopics,
-  kafkaCheck,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
-  migrateKeyspace,
-  nsTopic,
   openCassandra,
+  openKafka,
   TOPICS,
+  topicSpecs,
   type CassandraClient,
   type ConsumerHandle,
+  type Kafka,
   type Logger,
   type Metrics,
   type Redis,
@@ -62,7 +62,7 @@ export class PresenceService extends LifecycleService {
     private readonly metrics: Metrics,
     cassandra: CassandraClient,
     redis: Redis,
-    private readonly kafka: ReturnType<typeof createKafka>,
+    private readonly kafka: Kafka,
   ) {
     super();
     this.receiptLatency = metrics.histogram('parley_presence_receipt_latency_seconds', 'receipt at the message service → this stage', ['stage']);
@@ -110,7 +110,7 @@ export class PresenceService extends LifecycleService {
       name: 'presence',
       logger,
       grpc,
-      checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis), kafka: kafkaCheck(kafka) },
+      checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis), kafka: checks.kafka(kafka) },
     });
     this.life
       .startReadiness()
@@ -135,23 +135,20 @@ export class PresenceService extends LifecycleService {
       .onStop('cassandra', () => cassandra.shutdown());
   }
 
-  static async migrate(cfg: PresenceConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await migrateKeyspace(cfg, 'presence', migrationsDir, logger);
-  }
+  static readonly migrate = keyspaceMigrator('presence');
 
   static async create(cfg: PresenceConfig, opts: { migrationsDir: string; logger?: Logger }): Promise<PresenceService> {
     const logger = opts.logger ?? createLogger('presence', cfg.logLevel);
     await PresenceService.migrate(cfg, opts.migrationsDir, logger);
     const redis = createRedis(cfg.redisUrl, { logger, name: 'presence' });
-    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'presence', logger });
+    const kafka = openKafka(cfg, 'presence', logger);
     return new PresenceService(cfg, logger, createMetrics('presence'), openCassandra(cfg), redis, kafka);
   }
 
 
   private async startReceipts(): Promise<void> {
     if (!this.cfg.receiptsEnabled) return;
-    const topic = nsTopic(this.cfg.namespace, TOPICS.chatReceipts);
-    await ensureTopics(this.kafka, [{ topic, numPartitions: this.cfg.kafkaTopicPartitions, replicationFactor: this.cfg.kafkaReplicationFactor }]);
+    await ensureTopics(this.kafka, topicSpecs(this.cfg, [TOPICS.chatReceipts]));
     const events = this.metrics.counter('parley_presence_receipt_events_total', 'chat.receipts.v1 events handled');
     const lag = this.receiptLatency;
     this.consumer = await startReceiptsConsumer({

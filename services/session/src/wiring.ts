@@ -2,15 +2,15 @@
 import {
   checks,
   createGrpcServer,
-  createKafka,
   createLogger,
   createMetrics,
   createRedis,
   EventProducer,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
-  migrateKeyspace,
   openCassandra,
+  openKafka,
   type Logger,
 } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
@@ -81,9 +81,7 @@ export class SessionService extends LifecycleService {
     super();
   }
 
-  static async migrate(cfg: SessionConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await migrateKeyspace(cfg, 'session', migrationsDir, logger);
-  }
+  static readonly migrate = keyspaceMigrator('session');
 
   static async create(cfg: SessionConfig, overrides: SessionServiceOverrides): Promise<SessionService> {
     const logger = overrides.logger ?? createLogger('session', cfg.logLevel);
@@ -97,7 +95,7 @@ export class SessionService extends LifecycleService {
 
     const cassandra = openCassandra(cfg);
     const redis = createRedis(cfg.redisUrl, { logger, name: 'session' });
-    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'session', logger });
+    const kafka = openKafka(cfg, 'session', logger);
     const producer = new EventProducer(kafka, logger);
     const registry = new ConnectionRegistry(redis, cfg.namespace);
     const issuer = new TokenIssuer(overrides.adapters?.keys ?? new KeysStore(cassandra), {
