@@ -1,4 +1,4 @@
-// The service images, built and run: `./parley images` builds all seven from their Dockerfiles with
+// The service images, built and run: `./parley images` builds all seven from the one Dockerfile (--build-arg SERVICE) with
 // podman (no Docker, no registry), then the whole mesh (six services, two gateways) runs from those
 // images on the host network against the local servers of `./parley infra`, and the smoke test (two
 // users, one message across both gateways) passes through it. Also checks what the images promise:

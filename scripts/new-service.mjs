@@ -135,11 +135,11 @@ export function newService({ root, name, grpcPort, httpPort }) {
   // 4. skaffold: the artifact and the two image values it sets on the release.
   changed.push(
     edit(root, 'skaffold.yaml', (t, f) => {
-      const artifacts = [...t.matchAll(/^ {4}- image: .*\n {6}context: \.\n {6}docker: \{dockerfile: services\/.*\/Dockerfile\}\n/gm)];
+      const artifacts = [...t.matchAll(/^ {4}- image: .*\n {6}context: \.\n {6}docker: \{dockerfile: Dockerfile, buildArgs: \{SERVICE: [a-z0-9]+\}\}\n/gm)];
       if (artifacts.length === 0) fail(`${f}: no artifacts found; edit it by hand`);
       const last = artifacts[artifacts.length - 1];
       const at = last.index + last[0].length;
-      let next = `${t.slice(0, at)}    - image: ${name}\n      context: .\n      docker: {dockerfile: services/${name}/Dockerfile}\n${t.slice(at)}`;
+      let next = `${t.slice(0, at)}    - image: ${name}\n      context: .\n      docker: {dockerfile: Dockerfile, buildArgs: {SERVICE: ${name}}}\n${t.slice(at)}`;
       const tags = [...next.matchAll(/^ {10}[a-z0-9]+\.image\.tag: .*\n/gm)];
       if (tags.length === 0) fail(`${f}: no setValueTemplates found; edit it by hand`);
       const lt = tags[tags.length - 1];

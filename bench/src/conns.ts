@@ -29,9 +29,15 @@ export interface ConnsResult {
 
 type MemParts = { rss: number; heapTotal: number; heapUsed: number; external: number };
 
-async function memParts(pid: number, metricsUrl: string): Promise<MemParts> {
-  const text = await (await fetch(metricsUrl)).text();
-  const v = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
+/** Undefined when /metrics does not answer (a gateway at its fd limit refuses the connection). */
+async function memParts(pid: number, metricsUrl: string): Promise<MemParts | undefined> {
+  let text: string;
+  try {
+    text = await (await fetch(metricsUrl)).text();
+  } catch {
+    return undefined;
+  }
+  const v = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
   return { rss: rssKiB(pid) * 1024, heapTotal: v('nodejs_heap_size_total_bytes'), heapUsed: v('nodejs_heap_size_used_bytes'), external: v('nodejs_external_memory_bytes') };
 }
 
@@ -104,7 +110,7 @@ export async function runConns(o: {
   const afterGc = rssKiB(o.gatewayPid);
   const partsAfter = o.metricsUrl ? await memParts(o.gatewayPid, o.metricsUrl) : undefined;
   const perConnOf = (k: keyof MemParts) => (partsAfter && partsBefore && opened ? (partsAfter[k] - partsBefore[k]) / 1024 / opened : NaN);
-  const parts = partsAfter ? { heapTotal: perConnOf('heapTotal'), heapUsed: perConnOf('heapUsed'), external: perConnOf('external'), rest: perConnOf('rss') - perConnOf('heapTotal') - perConnOf('external') } : undefined;
+  const parts = partsAfter && partsBefore ? { heapTotal: perConnOf('heapTotal'), heapUsed: perConnOf('heapUsed'), external: perConnOf('external'), rest: perConnOf('rss') - perConnOf('heapTotal') - perConnOf('external') } : undefined;
   await Promise.all(children.map((c) => ask(c, { type: 'close' }, 'closed')));
   for (const c of children) c.kill();
   return {

@@ -10,50 +10,35 @@
 //                      schema Job complete, hard anti-affinity spreads pods over nodes,
 //                      HPA and PDB objects accepted exactly where the chart renders them
 //   negative:          values that break required fields are refused by the API server itself
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHART, HELM, MODES, ROOT, ensureTools, render, run, type Obj } from './lib.js';
+import { CHART, ControlPlane, HELM, MODES, ensureTools, render, run, sleep, type Obj } from './lib.js';
 
 jest.setTimeout(600_000);
 
-const K8S = join(ROOT, 'infra', 'k8s', 'parley-k8s');
-let kubeconfig = '';
-let bin = '';
-let startedHere = false;
+const plane = new ControlPlane();
 const tmp = mkdtempSync(join(tmpdir(), 'parley-k8s-test-'));
 // Namespaces and PVs of this run (a plane reused from an earlier, interrupted run may still hold older ones).
 const RUN_ID = Date.now().toString(36);
 const NS = { dev: `parley-dev-${RUN_ID}`, prod: `parley-prod-${RUN_ID}`, bad: `parley-bad-${RUN_ID}` };
 
-function kubectl(args: string[]): { status: number; stdout: string; stderr: string } {
-  return run(join(bin, 'kubectl'), ['--kubeconfig', kubeconfig, ...args]);
-}
-function kubeJson(args: string[]): Obj {
-  const r = kubectl([...args, '-o', 'json']);
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
+const kubectl = (args: string[]) => plane.kubectl(args);
+const kubeJson = (args: string[]): Obj => plane.kubeJson(args);
 function helm(args: string[]) {
-  return run(HELM, ['--kubeconfig', kubeconfig, ...args]);
+  return run(HELM, ['--kubeconfig', plane.kubeconfig, ...args]);
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(() => {
   ensureTools();
-  startedHere = spawnSync(K8S, ['status'], { stdio: 'ignore' }).status !== 0;
-  // First run: builds the control plane (~15 min on 2 cores, cached in ~/.cache/parley afterwards).
-  const up = spawnSync(K8S, ['up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 3_600_000 });
-  if (up.status !== 0) throw new Error(`parley-k8s up failed:\n${up.stderr.slice(-4000)}`);
-  kubeconfig = up.stdout.trim().split('\n').pop()!;
-  bin = spawnSync(join(ROOT, 'infra', 'k8s', 'build.sh'), ['--print-dir'], { encoding: 'utf8' }).stdout.trim();
+  plane.up();
 }, 3_700_000);
 
 afterAll(() => {
   for (const ns of Object.values(NS)) kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']);
   kubectl(['delete', 'pv', '-l', `parley-test=k8s-${RUN_ID}`, '--ignore-not-found', '--wait=false']);
-  if (startedHere) spawnSync(K8S, ['down'], { stdio: 'ignore' });
+  plane.down();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -67,21 +52,7 @@ test('the control plane is Kubernetes v1.36 with Ready kwok nodes', () => {
 
 /** Every Deployment/StatefulSet of the release fully rolled out, every pod Ready on a kwok node. */
 function expectAllReady(ns: string): void {
-  for (const d of kubeJson(['get', 'deployments', '-n', ns]).items as Obj[]) {
-    const want = d.spec.replicas;
-    expect({ d: d.metadata.name, ready: d.status.readyReplicas, updated: d.status.updatedReplicas, gen: d.status.observedGeneration })
-      .toEqual({ d: d.metadata.name, ready: want, updated: want, gen: d.metadata.generation });
-  }
-  for (const s of kubeJson(['get', 'statefulsets', '-n', ns]).items as Obj[]) {
-    expect({ s: s.metadata.name, ready: s.status.readyReplicas }).toEqual({ s: s.metadata.name, ready: s.spec.replicas });
-  }
-  const pods = (kubeJson(['get', 'pods', '-n', ns]).items as Obj[]).filter((p) => !p.metadata.ownerReferences?.some((o: Obj) => o.kind === 'Job'));
-  expect(pods.length).toBeGreaterThan(0);
-  for (const p of pods) {
-    expect({ p: p.metadata.name, node: /^kwok-node-\d+$/.test(p.spec.nodeName ?? ''), phase: p.status.phase,
-      ready: p.status.conditions?.find((c: Obj) => c.type === 'Ready')?.status })
-      .toEqual({ p: p.metadata.name, node: true, phase: 'Running', ready: 'True' });
-  }
+  expect(plane.expectAllReady(ns, { generation: true }).pods.length).toBeGreaterThan(0);
 }
 
 /** The release's one schema Job (named parley-schema-<hash of its spec>) has succeeded; returns its name. */
@@ -99,7 +70,7 @@ function schemaJobSucceeded(ns: string): string {
  * ingress address in its status (helm --wait waits for one), as a real cloud would assign. */
 async function helmWithLoadBalancer(ns: string, args: string[]): Promise<{ status: number; out: string; ms: number }> {
   const t0 = Date.now();
-  const child = spawn(HELM, ['--kubeconfig', kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(HELM, ['--kubeconfig', plane.kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -123,15 +94,8 @@ async function helmWithLoadBalancer(ns: string, args: string[]): Promise<{ statu
 
 /** PersistentVolumes for the dev infra StatefulSets' claims (no provisioner in this cluster). */
 function providePVs(n: number, prefix = 'pv'): void {
-  const pvs = Array.from({ length: n }, (_, i) => ({
-    apiVersion: 'v1', kind: 'PersistentVolume',
-    metadata: { name: `parley-test-${RUN_ID}-${prefix}-${i}`, labels: { 'parley-test': `k8s-${RUN_ID}` } },
-    spec: { capacity: { storage: '8Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', hostPath: { path: `/tmp/parley-pv-${i}` } },
-  }));
-  const f = join(tmp, 'pvs.json');
-  writeFileSync(f, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: pvs }));
-  const r = kubectl(['apply', '-f', f]);
-  expect(r.stderr).toBe('');
+  const names = Array.from({ length: n }, (_, i) => `parley-test-${RUN_ID}-${prefix}-${i}`);
+  plane.providePVs({ names, label: `k8s-${RUN_ID}`, hostPath: (i) => `/tmp/parley-pv-${i}`, dir: tmp });
 }
 
 const timings: Record<string, number> = {};
@@ -195,14 +159,8 @@ describe('dev values (in-cluster infra)', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const kinds = 'deployments,statefulsets,replicasets,pods,services,configmaps,secrets,serviceaccounts,jobs,roles,rolebindings,poddisruptionbudgets,horizontalpodautoscalers,ingresses,networkpolicies,persistentvolumeclaims,controllerrevisions';
-    const left = () => kubectl(['get', kinds, '-n', ns, '-o', 'name']).stdout.trim().split('\n').filter(Boolean).sort();
     // Pods, ReplicaSets, Job pods and claims go through the garbage collector after helm returns.
-    const expected = ['configmap/kube-root-ca.crt', 'serviceaccount/default'];
-    let all = left();
-    for (let i = 0; i < 180 && JSON.stringify(all) !== JSON.stringify(expected); i++) {
-      await sleep(500);
-      all = left();
-    }
+    const { left: all, expected } = await plane.leftInNamespace(ns, kinds);
     expect(all).toEqual(expected); // only what Kubernetes itself puts in every namespace
     expect(helm(['list', '-n', ns, '-a', '-q']).stdout.trim()).toBe('');
     // The PersistentVolumes stay (reclaim policy Retain) but are released: their claims are gone.

@@ -13,6 +13,8 @@ export const CACHE = process.env.PARLEY_CACHE || join(homedir(), '.cache', 'parl
 export const HELM = join(CACHE, 'bin', 'helm');
 export const KUBERNETES_VALIDATE = join(CACHE, 'bin', 'kubernetes-validate');
 export const DOCKERFILE_CHECK = join(CACHE, 'bin', 'dockerfile-check');
+/** The one image build every service shares (`--build-arg SERVICE=<service>`). */
+export const DOCKERFILE = join(ROOT, 'Dockerfile');
 /** The Kubernetes version every rendered object is validated against (strict schemas bundled by kubernetes-validate). */
 export const K8S_VERSION = process.env.PARLEY_K8S_SCHEMA_VERSION || '1.36.0';
 export const RELEASE = 'parley';
@@ -127,6 +129,14 @@ export function servicesOnDisk(root = ROOT): string[] {
     .sort();
 }
 
+/** The services the shared Dockerfile can build: those whose package is @parley/<service>-service (its deploy stage filters for it). */
+export function imageBuilds(root = ROOT): string[] {
+  return servicesOnDisk(root).filter((s) => {
+    const pkg = JSON.parse(readFileSync(join(root, 'services', s, 'package.json'), 'utf8')) as { name?: string };
+    return pkg.name === `@parley/${s}-service`;
+  });
+}
+
 /** Top-level templates/<name>.yaml of the chart: one per service (shared and infra objects live in subfolders). */
 export function serviceTemplates(chart = CHART): string[] {
   return readdirSync(join(chart, 'templates'), { withFileTypes: true })
@@ -150,11 +160,12 @@ const sameSet = (a: string[], b: string[]) => {
 };
 
 /**
- * Every service must be: a skaffold artifact (image = service name, context ".", its own Dockerfile) whose
- * image is wired into the chart by setValueTemplates, a chart template, a values block, and a Dockerfile.
+ * Every service must be: a skaffold artifact (image = service name, context ".", the shared Dockerfile with
+ * buildArgs SERVICE = its name) whose image is wired into the chart by setValueTemplates, a chart template,
+ * a values block, and an image build (a package the Dockerfile's deploy stage filters for).
  * And nothing else may be: an artifact or template without a service fails too.
  */
-export function wiringProblems(input: { services: string[]; skaffold: Obj; templates: string[]; values: Obj; dockerfiles: string[] }): string[] {
+export function wiringProblems(input: { services: string[]; skaffold: Obj; templates: string[]; values: Obj; images: string[] }): string[] {
   const problems: string[] = [];
   const { services, skaffold } = input;
   const artifacts: Obj[] = skaffold?.build?.artifacts ?? [];
@@ -166,11 +177,13 @@ export function wiringProblems(input: { services: string[]; skaffold: Obj; templ
   };
   cmp('skaffold artifact', images);
   cmp('chart template (charts/parley/templates/<service>.yaml)', input.templates);
-  cmp('Dockerfile (services/<service>/Dockerfile)', input.dockerfiles);
+  cmp('image build (package @parley/<service>-service for the Dockerfile)', input.images);
   cmp('values block', Object.keys(input.values).filter((k) => typeof input.values[k] === 'object' && input.values[k] !== null && 'enabled' in input.values[k] && 'ports' in input.values[k]));
   for (const a of artifacts) {
     if (a.context !== '.') problems.push(`artifact ${a.image}: context must be "." (Dockerfiles build from the repo root)`);
-    if (a.docker?.dockerfile !== `services/${a.image}/Dockerfile`) problems.push(`artifact ${a.image}: dockerfile must be services/${a.image}/Dockerfile`);
+    if (a.docker?.dockerfile !== 'Dockerfile' || a.docker?.buildArgs?.SERVICE !== a.image) {
+      problems.push(`artifact ${a.image}: must build the shared Dockerfile with buildArgs {SERVICE: ${a.image}}`);
+    }
   }
   const releases: Obj[] = skaffold?.deploy?.helm?.releases ?? [];
   const release = releases.find((r) => r.chartPath === 'charts/parley');
@@ -302,4 +315,96 @@ export function envProblems(service: string, spec: EnvSpec, objects: K8sObject[]
     else if (e.value !== want) problems.push(`${service}: ${e.name}=${e.value}, expected ${want}`);
   }
   return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local control plane (infra/k8s/parley-k8s) of the suites that run on it: k8s.test.ts and
+// skaffold-run.test.ts.
+// ---------------------------------------------------------------------------------------------
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Deployment/StatefulSet/pod lists of a namespace after expectAllReady checked them. */
+export interface ReadyObjects {
+  deployments: Obj[];
+  statefulsets: Obj[];
+  pods: Obj[];
+}
+
+/** kubectl against the local control plane: `up()` in beforeAll, `down()` in afterAll. */
+export class ControlPlane {
+  readonly script = join(ROOT, 'infra', 'k8s', 'parley-k8s');
+  kubeconfig = '';
+  bin = '';
+  private startedHere = false;
+
+  /** Starts the plane unless it runs (first run: builds it, ~15 min on 2 cores, cached in ~/.cache/parley). */
+  up(): void {
+    this.startedHere = spawnSync(this.script, ['status'], { stdio: 'ignore' }).status !== 0;
+    const up = spawnSync(this.script, ['up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 3_600_000 });
+    if (up.status !== 0) throw new Error(`parley-k8s up failed:\n${up.stderr.slice(-4000)}`);
+    this.kubeconfig = up.stdout.trim().split('\n').pop()!;
+    this.bin = spawnSync(join(ROOT, 'infra', 'k8s', 'build.sh'), ['--print-dir'], { encoding: 'utf8' }).stdout.trim();
+  }
+
+  /** Stops the plane if up() started it. */
+  down(): void {
+    if (this.startedHere) spawnSync(this.script, ['down'], { stdio: 'ignore' });
+  }
+
+  kubectl(args: string[]): RunResult {
+    return run(join(this.bin, 'kubectl'), ['--kubeconfig', this.kubeconfig, ...args]);
+  }
+
+  kubeJson(args: string[]): Obj {
+    const r = this.kubectl([...args, '-o', 'json']);
+    if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  /** PersistentVolumes for the dev infra StatefulSets' claims (no provisioner in this cluster), labelled parley-test=<label>. */
+  providePVs(pvs: { names: string[]; label: string; hostPath: (i: number) => string; dir: string }): void {
+    const items = pvs.names.map((name, i) => ({
+      apiVersion: 'v1', kind: 'PersistentVolume',
+      metadata: { name, labels: { 'parley-test': pvs.label } },
+      spec: { capacity: { storage: '8Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', hostPath: { path: pvs.hostPath(i) } },
+    }));
+    const f = join(pvs.dir, 'pvs.json');
+    writeFileSync(f, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+    expect(this.kubectl(['apply', '-f', f]).stderr).toBe('');
+  }
+
+  /** Every Deployment/StatefulSet rolled out (with `generation`, observed at its current generation), every
+   * pod but the Jobs' Running/Ready on a kwok node; returns what it checked for the caller's own counts. */
+  expectAllReady(ns: string, opts: { generation?: boolean } = {}): ReadyObjects {
+    const deployments = this.kubeJson(['get', 'deployments', '-n', ns]).items as Obj[];
+    for (const d of deployments) {
+      const want = d.spec.replicas;
+      const gen = opts.generation ? { gen: d.status.observedGeneration } : {};
+      expect({ d: d.metadata.name, ready: d.status.readyReplicas, updated: d.status.updatedReplicas, ...gen })
+        .toEqual({ d: d.metadata.name, ready: want, updated: want, ...(opts.generation ? { gen: d.metadata.generation } : {}) });
+    }
+    const statefulsets = this.kubeJson(['get', 'statefulsets', '-n', ns]).items as Obj[];
+    for (const s of statefulsets) expect({ s: s.metadata.name, ready: s.status.readyReplicas }).toEqual({ s: s.metadata.name, ready: s.spec.replicas });
+    const pods = (this.kubeJson(['get', 'pods', '-n', ns]).items as Obj[]).filter((p) => !p.metadata.ownerReferences?.some((o: Obj) => o.kind === 'Job'));
+    for (const p of pods) {
+      expect({ p: p.metadata.name, node: /^kwok-node-\d+$/.test(p.spec.nodeName ?? ''), phase: p.status.phase,
+        ready: p.status.conditions?.find((c: Obj) => c.type === 'Ready')?.status })
+        .toEqual({ p: p.metadata.name, node: true, phase: 'Running', ready: 'True' });
+    }
+    return { deployments, statefulsets, pods };
+  }
+
+  /** The objects of `kinds` left in `ns`, once they are what Kubernetes itself puts in every namespace
+   * (pods, ReplicaSets, Job pods and claims go through the garbage collector after helm returns), or after 90 s. */
+  async leftInNamespace(ns: string, kinds: string): Promise<{ left: string[]; expected: string[] }> {
+    const expected = ['configmap/kube-root-ca.crt', 'serviceaccount/default'];
+    const left = () => this.kubectl(['get', kinds, '-n', ns, '-o', 'name']).stdout.trim().split('\n').filter(Boolean).sort();
+    let all = left();
+    for (let i = 0; i < 180 && JSON.stringify(all) !== JSON.stringify(expected); i++) {
+      await sleep(500);
+      all = left();
+    }
+    return { left: all, expected };
+  }
 }

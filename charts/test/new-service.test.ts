@@ -1,15 +1,16 @@
 // Adding an eighth service is mechanical: scripts/new-service.mjs, run on a copy of the repository's chart,
 // skaffold.yaml and service folders, makes a service that the checks every service must pass accept as they
-// are (the wiring of wiring.test.ts, the env contract of env.test.ts against a real helm render, the shared
-// Dockerfile of images.test.ts), and it refuses a name or a port already taken.
+// are (the wiring of wiring.test.ts, the env contract of env.test.ts against a real helm render, the image
+// build of the shared Dockerfile of images.test.ts), and it refuses a name or a port already taken.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ROOT,
   ensureTools,
   envProblems,
+  imageBuilds,
   loadEnvSpec,
   loadSkaffold,
   loadValues,
@@ -29,10 +30,10 @@ const generate = (root: string, ...args: string[]) => spawnSync('node', [join(ro
 
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'parley-new-service-'));
-  for (const p of ['charts/parley', 'skaffold.yaml', 'tsconfig.json', 'scripts/new-service.mjs', 'scripts/service-template']) cpSync(join(ROOT, p), join(tmp, p), { recursive: true });
+  for (const p of ['charts/parley', 'skaffold.yaml', 'Dockerfile', 'tsconfig.json', 'scripts/new-service.mjs', 'scripts/service-template']) cpSync(join(ROOT, p), join(tmp, p), { recursive: true });
   for (const s of services) {
     mkdirSync(join(tmp, 'services', s), { recursive: true });
-    for (const f of ['package.json', 'Dockerfile']) cpSync(join(ROOT, 'services', s, f), join(tmp, 'services', s, f));
+    for (const f of ['package.json']) cpSync(join(ROOT, 'services', s, f), join(tmp, 'services', s, f));
   }
   made = generate(tmp, NAME, '--grpc-port', '50070', '--http-port', '9470');
 });
@@ -47,14 +48,14 @@ test('the generator succeeds and the new folder is a service', () => {
   expect(JSON.parse(readFileSync(join(tmp, 'services', NAME, 'package.json'), 'utf8')).name).toBe(`@parley/${NAME}-service`);
 });
 
-test('it is a skaffold artifact wired into the chart, a chart template, a values block and a Dockerfile', () => {
+test('it is a skaffold artifact wired into the chart, a chart template, a values block and an image build', () => {
   const all = servicesOnDisk(tmp);
   const problems = wiringProblems({
     services: all,
     skaffold: loadSkaffold(join(tmp, 'skaffold.yaml')),
     templates: serviceTemplates(join(tmp, 'charts', 'parley')),
     values: loadValues(join(tmp, 'charts', 'parley', 'values.yaml')),
-    dockerfiles: all,
+    images: imageBuilds(tmp),
   });
   expect(problems).toEqual([]);
   expect(JSON.parse(readFileSync(join(tmp, 'tsconfig.json'), 'utf8')).references).toContainEqual({ path: `services/${NAME}` });
@@ -73,9 +74,11 @@ test('its Deployment env and ports match its config.ts, and the other services a
   expect(objects.some((o) => o.kind === 'NetworkPolicy' && o.metadata.name === `parley-${NAME}`)).toBe(true);
 }, 900_000);
 
-test('its Dockerfile is the one every service shares (images.test.ts), for its own name', () => {
-  const norm = (s: string) => readFileSync(join(tmp, 'services', s, 'Dockerfile'), 'utf8').split(s).join('<service>');
-  expect(norm(NAME)).toBe(norm('group'));
+test('its image is built by the one Dockerfile every service shares (images.test.ts), for its own name', () => {
+  expect(existsSync(join(tmp, 'services', NAME, 'Dockerfile'))).toBe(false);
+  expect(imageBuilds(tmp)).toContain(NAME);
+  expect(loadSkaffold(join(tmp, 'skaffold.yaml')).build.artifacts).toContainEqual({ image: NAME, context: '.', docker: { dockerfile: 'Dockerfile', buildArgs: { SERVICE: NAME } } });
+  expect(readFileSync(join(tmp, 'Dockerfile'), 'utf8')).toBe(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
 });
 
 test('it refuses a service that exists and a port that is taken, changing nothing', () => {

@@ -8,19 +8,16 @@
 // the images build in the background on a cold cache, and beforeAll waits for them (every build takes a
 // lock); run alone on a cold cache, beforeAll builds them (about an hour on 2 cores).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HELM, ROOT, ensureTools, parseObjects, run, servicesOnDisk, type Obj } from './lib.js';
+import { ControlPlane, HELM, ROOT, ensureTools, parseObjects, run, servicesOnDisk, type Obj } from './lib.js';
 
 jest.setTimeout(600_000);
 
-const K8S = join(ROOT, 'infra', 'k8s', 'parley-k8s');
 const SK = join(ROOT, 'infra', 'k8s', 'parley-skaffold');
 const IMAGES = join(ROOT, 'infra', 'images', 'parley-images');
-let kubeconfig = '';
-let bin = '';
-let startedHere = false;
+const plane = new ControlPlane();
 const tmp = mkdtempSync(join(tmpdir(), 'parley-skaffold-test-'));
 // Names of this run (a plane reused from an earlier, interrupted run may still hold older ones).
 const RUN_ID = Date.now().toString(36);
@@ -31,15 +28,8 @@ const cacheFile = join(tmp, 'skaffold-cache');
 const services = servicesOnDisk();
 const timings: Record<string, number> = {};
 
-function kubectl(args: string[]) {
-  return run(join(bin, 'kubectl'), ['--kubeconfig', kubeconfig, ...args]);
-}
-function kubeJson(args: string[]): Obj {
-  const r = kubectl([...args, '-o', 'json']);
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const kubectl = (args: string[]) => plane.kubectl(args);
+const kubeJson = (args: string[]): Obj => plane.kubeJson(args);
 
 /** `./parley skaffold ARGS` (skaffold v2.19 with the `local` profile, KUBECONFIG of `./parley k8s up`). */
 function skaffold(args: string[]): { status: number; out: string; ms: number } {
@@ -69,12 +59,7 @@ function builds(): { imageName: string; tag: string }[] {
 
 beforeAll(() => {
   ensureTools();
-  startedHere = spawnSync(K8S, ['status'], { stdio: 'ignore' }).status !== 0;
-  // First run: builds the control plane (~15 min on 2 cores idle, cached in ~/.cache/parley afterwards).
-  const up = spawnSync(K8S, ['up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 3_600_000 });
-  if (up.status !== 0) throw new Error(`parley-k8s up failed:\n${up.stderr.slice(-4000)}`);
-  kubeconfig = up.stdout.trim().split('\n').pop()!;
-  bin = spawnSync(join(ROOT, 'infra', 'k8s', 'build.sh'), ['--print-dir'], { encoding: 'utf8' }).stdout.trim();
+  plane.up();
   // skaffold itself and the seven images (cached; on a cold cache this waits for `./parley test`'s
   // background builds through their locks, or builds them).
   for (const [what, cmd, args] of [['skaffold', join(ROOT, 'infra', 'k8s', 'build.sh'), ['skaffold']], ['images', IMAGES, ['build']]] as const) {
@@ -86,7 +71,7 @@ beforeAll(() => {
 afterAll(() => {
   kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=false']);
   kubectl(['delete', 'pv', '-l', `parley-test=skaffold-${RUN_ID}`, '--ignore-not-found', '--wait=false']);
-  if (startedHere) spawnSync(K8S, ['down'], { stdio: 'ignore' });
+  plane.down();
   // skaffold's tags (<service>:<inputs digest> from the custom build, <service>:<image ID> from skaffold)
   // only name images ./parley images keeps anyway: drop them so that they do not pin older images later.
   for (const s of services) {
@@ -99,34 +84,16 @@ afterAll(() => {
 
 /** PersistentVolumes for the dev infra StatefulSets' claims (no provisioner in this cluster). */
 function providePVs(n: number): void {
-  const items = Array.from({ length: n }, (_, i) => ({
-    apiVersion: 'v1', kind: 'PersistentVolume',
-    metadata: { name: `parley-test-sk-${RUN_ID}-${i}`, labels: { 'parley-test': `skaffold-${RUN_ID}` } },
-    spec: { capacity: { storage: '8Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', hostPath: { path: `/tmp/parley-sk-pv-${i}` } },
-  }));
-  const f = join(tmp, 'pvs.json');
-  writeFileSync(f, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
-  expect(kubectl(['apply', '-f', f]).stderr).toBe('');
+  const names = Array.from({ length: n }, (_, i) => `parley-test-sk-${RUN_ID}-${i}`);
+  plane.providePVs({ names, label: `skaffold-${RUN_ID}`, hostPath: (i) => `/tmp/parley-sk-pv-${i}`, dir: tmp });
 }
 
 /** Every Deployment/StatefulSet rolled out, every pod Running/Ready on a kwok node. */
 function expectAllReady(ns: string): void {
-  const deployments = kubeJson(['get', 'deployments', '-n', ns]).items as Obj[];
+  const { deployments, statefulsets, pods } = plane.expectAllReady(ns);
   expect(deployments.map((d) => d.metadata.name).sort()).toEqual(services.map((s) => `parley-${s}`).sort());
-  for (const d of deployments) {
-    expect({ d: d.metadata.name, ready: d.status.readyReplicas, updated: d.status.updatedReplicas })
-      .toEqual({ d: d.metadata.name, ready: d.spec.replicas, updated: d.spec.replicas });
-  }
-  const statefulsets = kubeJson(['get', 'statefulsets', '-n', ns]).items as Obj[];
   expect(statefulsets.length).toBe(4); // dev values: in-cluster Kafka, Cassandra, Redis, MinIO
-  for (const s of statefulsets) expect({ s: s.metadata.name, ready: s.status.readyReplicas }).toEqual({ s: s.metadata.name, ready: s.spec.replicas });
-  const pods = (kubeJson(['get', 'pods', '-n', ns]).items as Obj[]).filter((p) => !p.metadata.ownerReferences?.some((o: Obj) => o.kind === 'Job'));
   expect(pods.length).toBe(deployments.length + statefulsets.length);
-  for (const p of pods) {
-    expect({ p: p.metadata.name, node: /^kwok-node-\d+$/.test(p.spec.nodeName ?? ''), phase: p.status.phase,
-      ready: p.status.conditions?.find((c: Obj) => c.type === 'Ready')?.status })
-      .toEqual({ p: p.metadata.name, node: true, phase: 'Running', ready: 'True' });
-  }
 }
 
 describe('skaffold (podman toolchain, this control plane)', () => {
@@ -187,7 +154,7 @@ describe('skaffold (podman toolchain, this control plane)', () => {
     expect(r.status).toBe(0);
     timings['skaffold deploy → stabilized'] = r.ms;
     // Helm holds the release skaffold installed.
-    const list = run(HELM, ['--kubeconfig', kubeconfig, 'list', '-n', NS, '-o', 'json']);
+    const list = run(HELM, ['--kubeconfig', plane.kubeconfig, 'list', '-n', NS, '-o', 'json']);
     expect((JSON.parse(list.stdout) as Obj[]).map((x) => [x.name, x.status])).toEqual([['parley', 'deployed']]);
     expectAllReady(NS);
     // Every Deployment runs the image skaffold built for its service (wired in by setValueTemplates).
@@ -212,14 +179,8 @@ describe('skaffold (podman toolchain, this control plane)', () => {
     const r = skaffold(['delete', '-p', 'dev', '--namespace', NS]);
     expect(r.status).toBe(0);
     const kinds = 'deployments,statefulsets,replicasets,pods,services,configmaps,secrets,serviceaccounts,jobs,roles,rolebindings,poddisruptionbudgets,horizontalpodautoscalers,networkpolicies,persistentvolumeclaims';
-    const left = () => kubectl(['get', kinds, '-n', NS, '-o', 'name']).stdout.trim().split('\n').filter(Boolean).sort();
-    const expected = ['configmap/kube-root-ca.crt', 'serviceaccount/default'];
-    let all = left();
-    for (let i = 0; i < 180 && JSON.stringify(all) !== JSON.stringify(expected); i++) {
-      await sleep(500);
-      all = left();
-    }
+    const { left: all, expected } = await plane.leftInNamespace(NS, kinds);
     expect(all).toEqual(expected); // only what Kubernetes itself puts in every namespace
-    expect(run(HELM, ['--kubeconfig', kubeconfig, 'list', '-n', NS, '-a', '-q']).stdout.trim()).toBe('');
+    expect(run(HELM, ['--kubeconfig', plane.kubeconfig, 'list', '-n', NS, '-a', '-q']).stdout.trim()).toBe('');
   });
 });

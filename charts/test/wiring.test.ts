@@ -1,8 +1,6 @@
 // The set of services in services/ must equal the set of images in skaffold.yaml, the chart's service
-// templates, its values blocks and the Dockerfiles: adding a service without wiring it fails here.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { CHART, ROOT, loadSkaffold, loadValues, serviceTemplates, servicesOnDisk, wiringProblems } from './lib.js';
+// templates, its values blocks and the image builds of the shared Dockerfile: adding a service without wiring it fails here.
+import { CHART, imageBuilds, loadSkaffold, loadValues, serviceTemplates, servicesOnDisk, wiringProblems } from './lib.js';
 
 const services = servicesOnDisk();
 const current = () => ({
@@ -10,14 +8,14 @@ const current = () => ({
   skaffold: loadSkaffold(),
   templates: serviceTemplates(),
   values: loadValues(),
-  dockerfiles: services.filter((s) => existsSync(join(ROOT, 'services', s, 'Dockerfile'))),
+  images: imageBuilds(),
 });
 
 test('services/ holds the seven services of the design', () => {
   expect(services).toEqual(['gateway', 'group', 'media', 'message', 'presence', 'push', 'session']);
 });
 
-test('every service is a skaffold artifact wired into the chart, a chart template, a values block and a Dockerfile', () => {
+test('every service is a skaffold artifact wired into the chart, a chart template, a values block and an image build', () => {
   expect(wiringProblems(current())).toEqual([]);
   expect(serviceTemplates(CHART)).toEqual(services);
 });
@@ -35,14 +33,14 @@ describe('the wiring check can fail', () => {
     expect(wiringProblems(input).join('\n')).toMatch(/does not set media\.image\.tag/);
   });
 
-  test('a new service folder without template, artifact, values or Dockerfile', () => {
+  test('a new service folder without template, artifact, values or image build', () => {
     const input = current();
     input.services = [...services, 'receipts'];
     const problems = wiringProblems(input);
     expect(problems).toEqual(expect.arrayContaining([
       'service receipts has no skaffold artifact',
       'service receipts has no chart template (charts/parley/templates/<service>.yaml)',
-      'service receipts has no Dockerfile (services/<service>/Dockerfile)',
+      'service receipts has no image build (package @parley/<service>-service for the Dockerfile)',
       'service receipts has no values block',
     ]));
   });
@@ -57,5 +55,11 @@ describe('the wiring check can fail', () => {
     const input = current();
     input.skaffold.build.artifacts[0].context = `services/${input.skaffold.build.artifacts[0].image}`;
     expect(wiringProblems(input).join('\n')).toMatch(/context must be "\."/);
+  });
+
+  test('an artifact that builds another service (the shared Dockerfile with the wrong SERVICE)', () => {
+    const input = current();
+    input.skaffold.build.artifacts[1].docker.buildArgs.SERVICE = input.skaffold.build.artifacts[0].image;
+    expect(wiringProblems(input).join('\n')).toMatch(/must build the shared Dockerfile with buildArgs \{SERVICE: /);
   });
 });

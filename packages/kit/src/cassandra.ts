@@ -34,15 +34,18 @@ export interface CassandraSettings {
   password?: string | undefined;
 }
 
-/** Settings from a config parsed with `infraEnv.cassandra`. */
-export function cassandraSettings(cfg: {
+/** The part of a service's config that `infraEnv.cassandra` parses. */
+export interface CassandraConfig {
   cassandraContactPoints: string[];
   cassandraDatacenter: string;
   cassandraKeyspace: string;
   cassandraReplication: string;
   cassandraUsername?: string | undefined;
   cassandraPassword?: string | undefined;
-}): CassandraSettings {
+}
+
+/** Settings from a config parsed with `infraEnv.cassandra`. */
+export function cassandraSettings(cfg: CassandraConfig): CassandraSettings {
   return {
     contactPoints: cfg.cassandraContactPoints,
     localDataCenter: cfg.cassandraDatacenter,
@@ -279,4 +282,19 @@ export async function runMigrations(opts: {
     await client.shutdown();
   }
   return { applied };
+}
+
+/** The service's Cassandra client, from its config (`infraEnv.cassandra`). */
+export function openCassandra(cfg: CassandraConfig): cassandra.Client {
+  return createCassandra(cassandraSettings(cfg));
+}
+
+/** Applies a service's migrations (the .cql files of `dir`) to the keyspace of its config; resolves to those applied. */
+export async function migrateKeyspace(cfg: CassandraConfig, service: string, dir: string, logger: Logger): Promise<string[]> {
+  return (await runMigrations({ settings: cassandraSettings(cfg), service, migrations: loadMigrations(dir), logger })).applied;
+}
+
+/** A service's `static migrate` (what serviceMain's `migrate` command and its create run): migrateKeyspace for `service`. */
+export function keyspaceMigrator(service: string): (cfg: CassandraConfig, dir: string, logger: Logger) => Promise<string[]> {
+  return (cfg, dir, logger) => migrateKeyspace(cfg, service, dir, logger);
 }

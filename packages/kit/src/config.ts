@@ -264,6 +264,25 @@ export const infraEnv = {
   },
 };
 
+/** The backend services' default gRPC ports (charts/parley/values.yaml and the local mesh use the same). */
+export const DEFAULT_GRPC_PORTS = { session: 50051, group: 50052, message: 50053, presence: 50054, media: 50055, push: 50056 } as const;
+export type BackendService = keyof typeof DEFAULT_GRPC_PORTS;
+
+/** Where a service listens, spread into its spec: <PREFIX>_HOST (default 0.0.0.0), <PREFIX>_GRPC_PORT, and
+ * <PREFIX>_HTTP_PORT (the ops server: /healthz, /readyz, /metrics). */
+export function listenEnv(prefix: string, ports: { grpcPort: number; httpPort: number }) {
+  return {
+    host: env.str(`${prefix}_HOST`, { default: '0.0.0.0' }),
+    grpcPort: env.int(`${prefix}_GRPC_PORT`, { default: ports.grpcPort, min: 0, max: 65535 }),
+    httpPort: env.int(`${prefix}_HTTP_PORT`, { default: ports.httpPort, min: 0, max: 65535 }),
+  };
+}
+
+/** The address of a service this one calls: <PREFIX>_<PEER>_ADDR, default 127.0.0.1:<the peer's default gRPC port>. */
+export function peerAddrEnv(prefix: string, peer: BackendService): EnvVar<string> {
+  return env.str(`${prefix}_${peer.toUpperCase()}_ADDR`, { default: `127.0.0.1:${DEFAULT_GRPC_PORTS[peer]}` });
+}
+
 /** Kafka topic / consumer-group name under the namespace. */
 export function nsTopic(namespace: string, name: string): string {
   return namespace ? `${namespace}.${name}` : name;

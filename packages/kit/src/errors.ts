@@ -1,5 +1,8 @@
 // One error type with the stable codes of protocol.md §6, and the mappings to gRPC, HTTP and the wire.
 import type { Logger } from 'pino';
+import { isTransientCassandraError } from './cassandra-errors.js';
+import { isTransientKafkaError } from './kafka-errors.js';
+import { isTransientRedisError } from './redis-errors.js';
 
 export const ERROR_CODES = [
   'bad_request',
@@ -162,31 +165,19 @@ export function toWireError(err: unknown, logger?: Pick<Logger, 'error'>): WireE
   return { code: pe.code, message: pe.message };
 }
 
+/** Node's own socket failures, whichever driver's connection they come from. */
+function isTransientSocketError(err: Error): boolean {
+  return /ECONNREFUSED|ECONNRESET|EPIPE|Connection timeout/i.test(err.message);
+}
+
 /**
  * Errors that say a store (Cassandra, Redis, Kafka) is unreachable or overloaded, not that the request is
- * wrong: the caller should retry, so they surface as `unavailable`, never `internal`.
+ * wrong: the caller should retry, so they surface as `unavailable`, never `internal`. Each driver's errors
+ * are classified beside its adapter (cassandra-errors.ts, redis-errors.ts, kafka-errors.ts); this composes them.
  */
 export function isTransientStoreError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  const name = err.name;
-  if (
-    name === 'NoHostAvailableError' ||
-    name === 'OperationTimedOutError' ||
-    name === 'BusyConnectionError' ||
-    name === 'MaxRetriesPerRequestError' ||
-    name === 'KafkaJSConnectionError' ||
-    name === 'KafkaJSRequestTimeoutError' ||
-    name === 'KafkaJSNumberOfRetriesExceeded' ||
-    name === 'KafkaJSBrokerNotFound'
-  )
-    return true;
-  // Cassandra server-side overload/timeouts: Overloaded 0x1001, IsBootstrapping 0x1002, Unavailable 0x1000,
-  // WriteTimeout 0x1100, ReadTimeout 0x1200, ReadFailure 0x1300, WriteFailure 0x1500.
-  const code = (err as { code?: unknown }).code;
-  if (name === 'ResponseError' && typeof code === 'number' && ((code >= 0x1000 && code <= 0x1300) || code === 0x1500)) return true;
-  return /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|Stream isn't writeable|enableOfflineQueue|requests in-flight|Socket was closed|Connection timeout/i.test(
-    err.message,
-  );
+  return isTransientCassandraError(err) || isTransientRedisError(err) || isTransientKafkaError(err) || isTransientSocketError(err);
 }
 
 /** Wraps anything into a ParleyError: transient store failures → unavailable, anything else → internal (cause kept for logs). */

@@ -1,4 +1,7 @@
 export * from './errors.js';
+export * from './cassandra-errors.js';
+export * from './redis-errors.js';
+export * from './kafka-errors.js';
 export * from './config.js';
 export * from './logger.js';
 export * from './metrics.js';

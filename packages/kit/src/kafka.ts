@@ -5,6 +5,7 @@ import type { Admin, Consumer, Kafka, KafkaMessage, Message, Producer, IHeaders,
 import { fromBinary, toBinary, create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { ParleyError, asParleyError } from './errors.js';
+import { nsTopic } from './config.js';
 import { kitMetrics } from './metrics.js';
 
 const { Kafka: KafkaClass, logLevel } = kafkajs;
@@ -52,6 +53,11 @@ export function createKafka(opts: { brokers: string[]; clientId: string; logger:
   });
 }
 
+/** The service's Kafka client from its config (`infraEnv.kafka`), named `clientId` to the brokers. */
+export function openKafka(cfg: { kafkaBrokers: string[] }, clientId: string, logger: Logger): Kafka {
+  return createKafka({ brokers: cfg.kafkaBrokers, clientId, logger });
+}
+
 export interface TopicSpec {
   topic: string;
   numPartitions?: number;
@@ -93,6 +99,12 @@ export async function retryRetriable<T>(fn: () => Promise<T>, opts: { timeoutMs?
       await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(attempt, 5))));
     }
   }
+}
+
+/** The specs of a service's topics from its config (`infraEnv.kafka` and the namespace): each under the
+ * namespace, with the configured partitions and replication factor. */
+export function topicSpecs(cfg: { namespace: string; kafkaTopicPartitions: number; kafkaReplicationFactor: number }, names: readonly string[]): TopicSpec[] {
+  return names.map((t) => ({ topic: nsTopic(cfg.namespace, t), numPartitions: cfg.kafkaTopicPartitions, replicationFactor: cfg.kafkaReplicationFactor }));
 }
 
 export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], opts: { dlq?: boolean } = {}): Promise<string[]> {
@@ -281,58 +293,39 @@ export interface ConsumerHandle {
   stop(): Promise<void>;
 }
 
-/**
- * Runs a consumer group. Within a partition, events with the same key are handled one at a time in offset
- * order; events with different keys may be handled concurrently (`keyConcurrency`, default 1 = strictly one
- * at a time). An offset is committed only after the handlers of it and of every event before it in its
- * partition succeeded (commit after effect). Commits are eager but coalesced: as soon as the handled prefix
- * grows a commit is sent, and whatever completes while it is in flight goes in the next one — so after a
- * crash, only events whose commit was in flight are redelivered, and a busy partition still makes one
- * commit request at a time. An event that cannot be decoded, or whose handler keeps failing, goes to
- * `<topic>.dlq` with the error in headers and is then committed. `unavailable` errors are retried longer
- * (a dependency restarting) before dead-lettering.
- */
-export async function runConsumer<S extends DescMessage>(opts: {
+/** The options runConsumer and runPipelinedConsumer share. */
+export interface ConsumerOptions<S extends DescMessage> {
   kafka: Kafka;
   groupId: string;
   topic: string;
   schema: S;
+  /** A throw is retried (`unavailable` up to maxUnavailableAttempts, default 60; else maxAttempts, default 3), then dead-lettered. */
   handler: (event: MessageShape<S>, meta: EventMeta) => Promise<void>;
   logger: Logger;
   maxAttempts?: number;
   maxUnavailableAttempts?: number;
   fromBeginning?: boolean;
   partitionsConsumedConcurrently?: number;
-  /** How many distinct keys of one partition's batch are handled at once (same key: always in order). */
-  keyConcurrency?: number;
-  /**
-   * The ordering key of an event, when it is finer than the Kafka message key (default: the message key):
-   * events with the same lane are handled in offset order, different lanes concurrently. Only for handlers
-   * whose effects commute across lanes.
-   */
-  laneOf?: (key: Buffer | null, value: Buffer | null) => string;
-  /**
-   * Handled offsets of all partitions are committed together at most this often (ms; default 50, 0 = after
-   * every event). A crash redelivers at most this much of handled events (at-least-once either way); a stop,
-   * a retry and a failure commit what was handled first.
-   */
-  commitIntervalMs?: number;
-}): Promise<ConsumerHandle> {
+}
+
+/** What runConsumer and runPipelinedConsumer share: the group's consumer and its dead-letter producer, both
+ * connected, subscribed to the topic (retried while the broker is not ready), crashes logged. */
+export async function openGroupConsumer<S extends DescMessage>(opts: ConsumerOptions<S>) {
   const log = opts.logger.child({ subsystem: 'consumer', topic: opts.topic, group: opts.groupId });
   const consumer = opts.kafka.consumer({ groupId: opts.groupId, sessionTimeout: 15000, heartbeatInterval: 3000, retry: { retries: 10 } });
   const dlqProducer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  let stopping = false;
   await consumer.connect();
   await dlqProducer.connect();
   await retryRetriable(() => consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning ?? true }), { logger: log, what: 'subscribe' });
-  const committer = new OffsetCommitter(consumer, opts.commitIntervalMs ?? 50, log);
-  let activeBatches = 0;
-  const maxAttempts = opts.maxAttempts ?? 3;
-  const maxUnavailable = opts.maxUnavailableAttempts ?? 60;
-  const keyConcurrency = Math.max(1, opts.keyConcurrency ?? 1);
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  consumer.on(consumer.events.CRASH, (e) => {
+    log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
+  });
+  return { log, consumer, dlqProducer };
+}
 
-  const deadLetter = async (msg: { key: Buffer | null; value: Buffer | null; headers?: IHeaders }, meta: EventMeta, err: unknown, attempts: number) => {
+/** Sends an event to `<topic>.dlq` with the error, its source and the attempts in headers (0 attempts: undecodable). */
+function deadLetterer(dlqProducer: Producer, opts: { topic: string; groupId: string }, log: Logger) {
+  return async (msg: { key: Buffer | null; value: Buffer | null; headers?: IHeaders }, meta: EventMeta, err: unknown, attempts: number): Promise<void> => {
     log.error({ err, partition: meta.partition, offset: meta.offset, attempts }, 'event dead-lettered');
     kitMetrics.deadLettered.inc({ topic: opts.topic, group: opts.groupId, reason: attempts === 0 ? 'undecodable' : 'failed' });
     await dlqProducer.send({
@@ -355,18 +348,28 @@ export async function runConsumer<S extends DescMessage>(opts: {
       ],
     });
   };
+}
 
-  consumer.on(consumer.events.CRASH, (e) => {
-    log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
-  });
-
-  /** Handles one event until it succeeded or was dead-lettered; throws only when stopping (not committed). */
-  const handleOne = async (
+/**
+ * Handles one event until it succeeded or was dead-lettered: decodes it (undecodable: dead-lettered at once),
+ * runs the handler, and retries a failure with backoff (`unavailable` up to maxUnavailable attempts, anything
+ * else up to maxAttempts) before dead-lettering it. Throws only when stopping (not committed: redelivered to
+ * whoever owns the partition next). `beforeRetry` runs before each backoff, `afterBackoff` after it.
+ */
+export function eventHandler<S extends DescMessage>(
+  opts: ConsumerOptions<S>,
+  group: { log: Logger; dlqProducer: Producer; stopping: () => boolean },
+) {
+  const { log, stopping } = group;
+  const deadLetter = deadLetterer(group.dlqProducer, opts, log);
+  const maxAttempts = opts.maxAttempts ?? 3;
+  const maxUnavailable = opts.maxUnavailableAttempts ?? 60;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  return async (
     topic: string,
     partition: number,
     message: KafkaMessage,
-    heartbeat: () => Promise<void>,
-    beforeRetry: () => Promise<void>,
+    hooks: { beforeRetry?: () => Promise<void>; afterBackoff?: () => Promise<void> } = {},
   ): Promise<void> => {
     const meta: EventMeta = {
       topic,
@@ -388,7 +391,7 @@ export async function runConsumer<S extends DescMessage>(opts: {
         await opts.handler(event, meta);
         return;
       } catch (err) {
-        if (stopping) throw err; // not committed: redelivered to whoever owns the partition next
+        if (stopping()) throw err; // not committed: redelivered to whoever owns the partition next
         const transient = asParleyError(err).code === 'unavailable';
         const limit = transient ? maxUnavailable : maxAttempts;
         if (attempt >= limit) {
@@ -396,13 +399,49 @@ export async function runConsumer<S extends DescMessage>(opts: {
           return;
         }
         log.warn({ err: (err as Error).message, attempt, partition, offset: message.offset }, 'handler failed, retrying');
-        await beforeRetry().catch(() => {});
+        await hooks.beforeRetry?.().catch(() => {});
         await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2000));
-        if (stopping) throw err;
-        await heartbeat().catch(() => {});
+        if (stopping()) throw err;
+        await hooks.afterBackoff?.().catch(() => {});
       }
     }
   };
+}
+
+/**
+ * Runs a consumer group. Within a partition, events with the same key are handled one at a time in offset
+ * order; events with different keys may be handled concurrently (`keyConcurrency`, default 1 = strictly one
+ * at a time). An offset is committed only after the handlers of it and of every event before it in its
+ * partition succeeded (commit after effect). Commits are eager but coalesced: as soon as the handled prefix
+ * grows a commit is sent, and whatever completes while it is in flight goes in the next one — so after a
+ * crash, only events whose commit was in flight are redelivered, and a busy partition still makes one
+ * commit request at a time. An event that cannot be decoded, or whose handler keeps failing, goes to
+ * `<topic>.dlq` with the error in headers and is then committed. `unavailable` errors are retried longer
+ * (a dependency restarting) before dead-lettering.
+ */
+export async function runConsumer<S extends DescMessage>(opts: ConsumerOptions<S> & {
+  /** How many distinct keys of one partition's batch are handled at once (same key: always in order). */
+  keyConcurrency?: number;
+  /**
+   * The ordering key of an event, when it is finer than the Kafka message key (default: the message key):
+   * events with the same lane are handled in offset order, different lanes concurrently. Only for handlers
+   * whose effects commute across lanes.
+   */
+  laneOf?: (key: Buffer | null, value: Buffer | null) => string;
+  /**
+   * Handled offsets of all partitions are committed together at most this often (ms; default 50, 0 = after
+   * every event). A crash redelivers at most this much of handled events (at-least-once either way); a stop,
+   * a retry and a failure commit what was handled first.
+   */
+  commitIntervalMs?: number;
+}): Promise<ConsumerHandle> {
+  const { log, consumer, dlqProducer } = await openGroupConsumer(opts);
+  let stopping = false;
+  const committer = new OffsetCommitter(consumer, opts.commitIntervalMs ?? 50, log);
+  let activeBatches = 0;
+  const keyConcurrency = Math.max(1, opts.keyConcurrency ?? 1);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const handleOne = eventHandler(opts, { log, dlqProducer, stopping: () => stopping });
 
   await consumer.run({
     autoCommit: false,
@@ -457,7 +496,7 @@ export async function runConsumer<S extends DescMessage>(opts: {
         for (const i of lane) {
           if (failure !== undefined) return;
           try {
-            await handleOne(topic, partition, messages[i]!, heartbeat, commitNow);
+            await handleOne(topic, partition, messages[i]!, { beforeRetry: commitNow, afterBackoff: heartbeat });
           } catch (err) {
             failure = err;
             return;

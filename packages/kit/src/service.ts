@@ -6,9 +6,11 @@
 //   start    runs the start steps in order; the first that fails rejects (main.ts then stops and exits 1).
 //   stop     (= destroy, idempotent) drains readiness, then runs every stop step in order, each logged; a
 //            failed step does not skip the ones after it, and stop rejects at the end if any failed (exit 1).
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { GrpcServer } from './grpc/server.js';
+import { createLogger } from './logger.js';
 import { readinessMonitor, startOpsServer, type Check, type OpsServer, type ReadinessMonitor } from './ops.js';
 import { onShutdown } from './shutdown.js';
 
@@ -202,6 +204,45 @@ export async function runMain(opts: {
     opts.logger.fatal({ err }, `${cmd} failed`);
     process.exit(1);
   }
+}
+
+/** What a service's wiring.ts exports for main.ts: its class, made by `create`; `migrate` if it owns tables. */
+export type ServiceFactory<C> =
+  | { create(cfg: C, deps: { logger: Logger; migrationsDir: string }): Promise<Service>; migrate(cfg: C, migrationsDir: string, logger: Logger): Promise<unknown> }
+  | { create(cfg: C, deps: { logger: Logger }): Promise<Service> };
+
+/**
+ * A service's whole main.ts: parses its config from process.env, makes its logger, and runs it (runMain):
+ *   node dist/main.js            the service, until SIGTERM
+ *   node dist/main.js migrate    with `migrations`: apply them (service.migrate) and exit
+ *   node dist/main.js <command>  one of `commands` (topics, dlq-replay, ...) and exit
+ */
+export async function serviceMain<C extends { logLevel: string }>(opts: {
+  name: string;
+  config: { parse(env: NodeJS.ProcessEnv): C };
+  service: ServiceFactory<NoInfer<C>>;
+  /** The CQL migrations folder as main.ts sees it: `new URL('../migrations', import.meta.url)`. */
+  migrations?: URL;
+  commands?: (cfg: NoInfer<C>, logger: Logger) => Record<string, MainCommand>;
+  shutdownTimeoutMs?: number;
+}): Promise<void> {
+  const cfg = opts.config.parse(process.env);
+  const logger = createLogger(opts.name, cfg.logLevel);
+  const commands: Record<string, MainCommand> = { ...opts.commands?.(cfg, logger) };
+  const { service } = opts;
+  let create: () => Promise<Service>;
+  if ('migrate' in service) {
+    if (!opts.migrations) throw new Error(`${opts.name}: serviceMain needs the migrations folder of a service that migrates`);
+    const migrationsDir = fileURLToPath(opts.migrations);
+    create = () => service.create(cfg, { migrationsDir, logger });
+    commands.migrate = async () => {
+      const applied = await service.migrate(cfg, migrationsDir, logger);
+      if (Array.isArray(applied)) logger.info({ applied }, 'migrations done');
+    };
+  } else {
+    create = () => service.create(cfg, { logger });
+  }
+  await runMain({ name: opts.name, logger, create, commands, ...(opts.shutdownTimeoutMs !== undefined ? { shutdownTimeoutMs: opts.shutdownTimeoutMs } : {}) });
 }
 
 /** Makes `destroy` idempotent: the first call runs, later calls share its promise. */

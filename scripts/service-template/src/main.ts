@@ -1,10 +1,7 @@
-// Entry point: the only file that reads process.env; signals and exit codes are the kit's (runMain).
+// Entry point: the only file that reads process.env; config, logger, signals and exit codes are the kit's (serviceMain).
 //   node dist/main.js            run the service until SIGTERM
-import { createLogger, runMain } from '@parley/kit';
+import { serviceMain } from '@parley/kit';
 import { envSpec } from './config.js';
 import { TmplsvcService } from './wiring.js';
 
-const cfg = envSpec.parse(process.env);
-const logger = createLogger('tmplsvc', cfg.logLevel);
-
-await runMain({ name: 'tmplsvc', logger, create: () => TmplsvcService.create(cfg, { logger }) });
+await serviceMain({ name: 'tmplsvc', config: envSpec, service: TmplsvcService });

@@ -1,7 +1,7 @@
 // Gateway configuration: validated once at start (main.ts passes process.env).
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { defineConfig, env, infraEnv, type ConfigShape } from '@parley/kit';
+import { defineConfig, env, infraEnv, peerAddrEnv, type ConfigShape } from '@parley/kit';
 import type { RateConfig } from './domain/rate-limiter.js';
 import { DEFAULT_RATES } from './domain/rate-limiter.js';
 
@@ -71,12 +71,12 @@ export const envSpec = defineConfig({
   loginLockoutBaseMs: env.int('GATEWAY_LOGIN_LOCKOUT_BASE_MS', { default: 1000, min: 1 }),
   loginLockoutMaxMs: env.int('GATEWAY_LOGIN_LOCKOUT_MAX_MS', { default: 900_000, min: 1 }),
   loginLockoutWindowMs: env.int('GATEWAY_LOGIN_LOCKOUT_WINDOW_MS', { default: 900_000, min: 1000 }),
-  sessionAddr: env.str('GATEWAY_SESSION_ADDR', { default: '127.0.0.1:50051' }),
-  groupAddr: env.str('GATEWAY_GROUP_ADDR', { default: '127.0.0.1:50052' }),
-  messageAddr: env.str('GATEWAY_MESSAGE_ADDR', { default: '127.0.0.1:50053' }),
-  presenceAddr: env.str('GATEWAY_PRESENCE_ADDR', { default: '127.0.0.1:50054' }),
-  mediaAddr: env.str('GATEWAY_MEDIA_ADDR', { default: '127.0.0.1:50055' }),
-  pushAddr: env.str('GATEWAY_PUSH_ADDR', { default: '127.0.0.1:50056' }),
+  sessionAddr: peerAddrEnv('GATEWAY', 'session'),
+  groupAddr: peerAddrEnv('GATEWAY', 'group'),
+  messageAddr: peerAddrEnv('GATEWAY', 'message'),
+  presenceAddr: peerAddrEnv('GATEWAY', 'presence'),
+  mediaAddr: peerAddrEnv('GATEWAY', 'media'),
+  pushAddr: peerAddrEnv('GATEWAY', 'push'),
   /** The built web client served at `/` (default: the `dist` of the @parley/web dependency, web/dist in the workspace; missing: not served). */
   webDir: env.optionalStr('GATEWAY_WEB_DIR'),
   /** Comma-separated base URLs of the gateways the web client may use (its /config.json); empty: its own origin only. */

@@ -1,7 +1,7 @@
-// Entry point: the only file that reads process.env; signals and exit codes are the kit's (runMain).
+// Entry point: the only file that reads process.env; config, logger, signals and exit codes are the kit's (serviceMain).
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { createLogger, runMain } from '@parley/kit';
+import { serviceMain } from '@parley/kit';
 import { envToCfg } from './config.js';
 import { GatewayService } from './wiring.js';
 
@@ -14,9 +14,8 @@ function webClientDir(): string | undefined {
   }
 }
 
-const cfg = envToCfg(process.env, { webDir: webClientDir() });
-const logger = createLogger('gateway', cfg.logLevel);
-await runMain({ name: 'gateway', logger, create: () => GatewayService.create(cfg, { logger }), shutdownTimeoutMs: 25_000 });
+const config = { parse: (env: NodeJS.ProcessEnv) => envToCfg(env, { webDir: webClientDir() }) };
+await serviceMain({ name: 'gateway', config, service: GatewayService, shutdownTimeoutMs: 25_000 });
 
 // Bench aid (services/gateway/scripts/conn-bench.mjs): with NODE_OPTIONS=--expose-gc, SIGUSR2 runs a full GC
 // so memory per connection is measured without garbage. Inert otherwise.

@@ -1,23 +1,8 @@
-// Entry point: the only file that reads process.env; signals and exit codes are the kit's (runMain).
+// Entry point: the only file that reads process.env; config, logger, signals and exit codes are the kit's (serviceMain).
 //   node dist/main.js            run the service until SIGTERM
 //   node dist/main.js migrate    apply the Cassandra migrations and exit
-import { fileURLToPath } from 'node:url';
-import { createLogger, runMain } from '@parley/kit';
+import { serviceMain } from '@parley/kit';
 import { envSpec } from './config.js';
-import { GroupService, migrate } from './wiring.js';
+import { GroupService } from './wiring.js';
 
-const cfg = envSpec.parse(process.env);
-const logger = createLogger('group', cfg.logLevel);
-const migrationsDir = fileURLToPath(new URL('../migrations', import.meta.url));
-
-await runMain({
-  name: 'group',
-  logger,
-  create: () => GroupService.create(cfg, { migrationsDir, logger }),
-  commands: {
-    migrate: async () => {
-      const applied = await migrate(cfg, logger, migrationsDir);
-      logger.info({ applied }, 'migrations done');
-    },
-  },
-});
+await serviceMain({ name: 'group', config: envSpec, service: GroupService, migrations: new URL('../migrations', import.meta.url) });

@@ -1,20 +1,18 @@
 // The group service: chats, members and roles; membership changes committed into each chat's sequence.
 import {
-  cassandraSettings,
   checks,
-  createCassandra,
   createClient,
   createGrpcServer,
   createLogger,
   createMetrics,
   createRedis,
   errors,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
-  loadMigrations,
+  openCassandra,
   ParleyError,
   RedisRateLimiter,
-  runMigrations,
   type Logger,
 } from '@parley/kit';
 import { groupV1, messageV1, sessionV1 } from '@parley/proto';
@@ -37,11 +35,6 @@ export interface GroupServiceOptions {
   overrides?: Partial<Adapters>;
 }
 
-export async function migrate(cfg: GroupConfig, logger: Logger, migrationsDir: string): Promise<string[]> {
-  const r = await runMigrations({ settings: cassandraSettings(cfg), service: 'group', migrations: loadMigrations(migrationsDir), logger });
-  return r.applied;
-}
-
 export class GroupService extends LifecycleService {
   private constructor(
     readonly cfg: GroupConfig,
@@ -52,13 +45,15 @@ export class GroupService extends LifecycleService {
     super();
   }
 
+  static readonly migrate = keyspaceMigrator('group');
+
   static async create(cfg: GroupConfig, opts: GroupServiceOptions): Promise<GroupService> {
     const logger = opts.logger ?? createLogger('group', cfg.logLevel);
     const host = opts.host ?? cfg.host;
-    await migrate(cfg, logger, opts.migrationsDir);
+    await GroupService.migrate(cfg, opts.migrationsDir, logger);
     const metrics = createMetrics('group');
     const gm = groupMetrics(metrics);
-    const cassandra = createCassandra(cassandraSettings(cfg));
+    const cassandra = openCassandra(cfg);
     await cassandra.connect();
     const redis = createRedis(cfg.redisUrl, { logger, name: 'group' });
     const messageClient = createClient(messageV1.MessageService, cfg.messageAddr, { deadlineMs: 5000 });

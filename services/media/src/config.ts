@@ -1,4 +1,4 @@
-import { defineConfig, env, infraEnv, type ConfigShape } from '@parley/kit';
+import { defineConfig, env, infraEnv, listenEnv, peerAddrEnv, type ConfigShape } from '@parley/kit';
 import { DEFAULT_ALLOWED_CONTENT_TYPES } from './domain/content-types.js';
 
 export const envSpec = defineConfig({
@@ -6,10 +6,8 @@ export const envSpec = defineConfig({
   ...infraEnv.cassandra,
   ...infraEnv.kafka,
   ...infraEnv.minio,
-  host: env.str('MEDIA_HOST', { default: '0.0.0.0' }),
-  grpcPort: env.int('MEDIA_GRPC_PORT', { default: 50055, min: 0, max: 65535 }),
-  httpPort: env.int('MEDIA_HTTP_PORT', { default: 9465, min: 0, max: 65535 }),
-  groupAddr: env.str('MEDIA_GROUP_ADDR', { default: '127.0.0.1:50052' }),
+  ...listenEnv('MEDIA', { grpcPort: 50055, httpPort: 9465 }),
+  groupAddr: peerAddrEnv('MEDIA', 'group'),
   maxUploadBytes: env.int('MEDIA_MAX_UPLOAD_BYTES', { default: 100 * 1024 * 1024, min: 1 }),
   /** Comma-separated MIME types (exact, or `type/*`) a client may declare. */
   allowedContentTypes: env.list('MEDIA_ALLOWED_CONTENT_TYPES', { default: DEFAULT_ALLOWED_CONTENT_TYPES }),

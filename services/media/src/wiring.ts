@@ -3,20 +3,17 @@
 // thumbnails (sharp, bounded) and the sweeper of uploads never completed. Bytes never pass through here,
 // except an image's bytes on their way into the thumbnailer.
 import {
-  cassandraSettings,
   checks,
-  createCassandra,
   createGrpcServer,
-  createKafka,
   createLogger,
   createMetrics,
   createObjectStore,
-  kafkaCheck,
-  loadMigrations,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
   nsTopic,
-  runMigrations,
+  openCassandra,
+  openKafka,
   TOPICS,
   type ConsumerHandle,
   type Kafka,
@@ -97,9 +94,7 @@ export class MediaService extends LifecycleService {
     this.sweepTimer.unref();
   }
 
-  static async migrate(cfg: MediaConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await runMigrations({ settings: cassandraSettings(cfg), service: 'media', migrations: loadMigrations(migrationsDir), logger });
-  }
+  static readonly migrate = keyspaceMigrator('media');
 
   static async create(cfg: MediaConfig, opts: MediaServiceOverrides): Promise<MediaService> {
     const logger = opts.logger ?? createLogger('media', cfg.logLevel);
@@ -113,9 +108,9 @@ export class MediaService extends LifecycleService {
       publicEndpoint: cfg.minioPublicEndpoint,
     });
     await store.ensureBucket();
-    const cassandra = createCassandra(cassandraSettings(cfg));
+    const cassandra = openCassandra(cfg);
     await cassandra.connect();
-    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'media', logger });
+    const kafka = openKafka(cfg, 'media', logger);
     const group = opts.members ? undefined : GroupPeer.connect(cfg.groupAddr);
     const manager = new MediaManager({
       rows: new MediaStore(cassandra),
@@ -144,7 +139,7 @@ export class MediaService extends LifecycleService {
       checks: {
         cassandra: checks.cassandra(cassandra),
         minio: checks.objectStore(store),
-        kafka: kafkaCheck(kafka),
+        kafka: checks.kafka(kafka),
         // Downloads of just-sent media need the links: not ready until the consumer runs (once).
         links: async () => {
           if (!svc.links) throw new Error('media-links consumer not started (waiting for chat.media.v1)');

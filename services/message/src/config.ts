@@ -1,13 +1,11 @@
 // The message service's configuration (env only; main.ts reads process.env and passes it in).
-import { defineConfig, env, infraEnv, type ConfigShape } from '@parley/kit';
+import { defineConfig, env, infraEnv, listenEnv, peerAddrEnv, type ConfigShape } from '@parley/kit';
 
 export const envSpec = defineConfig({
-  host: env.str('MESSAGE_HOST', { default: '0.0.0.0' }),
-  grpcPort: env.int('MESSAGE_GRPC_PORT', { default: 50053, min: 0, max: 65535 }),
-  httpPort: env.int('MESSAGE_HTTP_PORT', { default: 9463, min: 0, max: 65535 }),
-  groupAddr: env.str('MESSAGE_GROUP_ADDR', { default: '127.0.0.1:50052' }),
-  sessionAddr: env.str('MESSAGE_SESSION_ADDR', { default: '127.0.0.1:50051' }),
-  mediaAddr: env.str('MESSAGE_MEDIA_ADDR', { default: '127.0.0.1:50055' }),
+  ...listenEnv('MESSAGE', { grpcPort: 50053, httpPort: 9463 }),
+  groupAddr: peerAddrEnv('MESSAGE', 'group'),
+  sessionAddr: peerAddrEnv('MESSAGE', 'session'),
+  mediaAddr: peerAddrEnv('MESSAGE', 'media'),
   /** Unacked messages are redelivered for this long. */
   inboxTtlDays: env.int('MESSAGE_INBOX_TTL_DAYS', { default: 30, min: 1 }),
   /** Seqs per log partition (chat_id, bucket). Fixed for the life of a deployment. */

@@ -2,26 +2,23 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  cassandraSettings,
   checks,
   createAdmission,
-  createCassandra,
   createClient,
   createGrpcServer,
-  createKafka,
   createLogger,
   createMetrics,
   createRedis,
   ensureTopics,
   EventProducer,
   GatewayDeliveries,
-  kafkaCheck,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
-  loadMigrations,
-  nsTopic,
-  runMigrations,
+  openCassandra,
+  openKafka,
   TOPICS,
+  topicSpecs,
   type Admission,
   type Client,
   type ConsumerHandle,
@@ -67,18 +64,9 @@ export function defaultMigrationsDir(): string {
   return candidates.find((d) => existsSync(join(d, '001_message_log.cql'))) ?? candidates[0]!;
 }
 
-/** Applies this service's Cassandra migrations (creating the keyspace if needed). */
-export async function migrate(cfg: MessageConfig, logger: Logger, dir = defaultMigrationsDir()): Promise<string[]> {
-  const r = await runMigrations({ settings: cassandraSettings(cfg), service: 'message', migrations: loadMigrations(dir), logger });
-  return r.applied;
-}
-
 /** Creates chat.messages.v1, chat.media.v1, chat.receipts.v1, session.events.v1, push.requests.v1 and their .dlq twins. */
 export async function createTopics(cfg: MessageConfig, kafka: Kafka): Promise<string[]> {
-  return ensureTopics(
-    kafka,
-    MESSAGE_TOPICS.map((t) => ({ topic: nsTopic(cfg.namespace, t), numPartitions: cfg.kafkaTopicPartitions, replicationFactor: cfg.kafkaReplicationFactor })),
-  );
+  return ensureTopics(kafka, topicSpecs(cfg, MESSAGE_TOPICS));
 }
 
 export class MessageService extends LifecycleService {
@@ -91,14 +79,16 @@ export class MessageService extends LifecycleService {
     super();
   }
 
+  static readonly migrate = keyspaceMigrator('message');
+
   static async create(cfg: MessageConfig, overrides: MessageServiceOverrides = {}): Promise<MessageService> {
     const logger = overrides.logger ?? createLogger('message', cfg.logLevel);
     const host = overrides.host ?? cfg.host;
     const metrics = createMetrics('message');
-    await migrate(cfg, logger, overrides.migrationsDir ?? defaultMigrationsDir());
-    const cassandra = createCassandra(cassandraSettings(cfg));
+    await MessageService.migrate(cfg, overrides.migrationsDir ?? defaultMigrationsDir(), logger);
+    const cassandra = openCassandra(cfg);
     await cassandra.connect();
-    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'message', logger });
+    const kafka = openKafka(cfg, 'message', logger);
     const producer = new EventProducer(kafka, logger);
     const redis = createRedis(cfg.redisUrl, { logger, name: 'message', autoPipelining: true });
     const peers: Array<{ close(): void }> = [];
@@ -136,7 +126,7 @@ export class MessageService extends LifecycleService {
       name: 'message',
       logger,
       grpc: server,
-      checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis), kafka: kafkaCheck(kafka) },
+      checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis), kafka: checks.kafka(kafka) },
     });
     const svc = new MessageService(ctx, life);
     life

@@ -1,16 +1,14 @@
-import { defineConfig, env, infraEnv, type ConfigShape } from '@parley/kit';
+import { defineConfig, env, infraEnv, listenEnv, peerAddrEnv, type ConfigShape } from '@parley/kit';
 
 export const envSpec = defineConfig({
   ...infraEnv.common,
   ...infraEnv.cassandra,
   ...infraEnv.redis,
   ...infraEnv.kafka,
-  host: env.str('PRESENCE_HOST', { default: '0.0.0.0' }),
-  grpcPort: env.int('PRESENCE_GRPC_PORT', { default: 50054, min: 0, max: 65535 }),
-  httpPort: env.int('PRESENCE_HTTP_PORT', { default: 9464, min: 0, max: 65535 }),
-  sessionAddr: env.str('PRESENCE_SESSION_ADDR', { default: '127.0.0.1:50051' }),
-  groupAddr: env.str('PRESENCE_GROUP_ADDR', { default: '127.0.0.1:50052' }),
-  messageAddr: env.str('PRESENCE_MESSAGE_ADDR', { default: '127.0.0.1:50053' }),
+  ...listenEnv('PRESENCE', { grpcPort: 50054, httpPort: 9464 }),
+  sessionAddr: peerAddrEnv('PRESENCE', 'session'),
+  groupAddr: peerAddrEnv('PRESENCE', 'group'),
+  messageAddr: peerAddrEnv('PRESENCE', 'message'),
   /** A device that went away without a close frame and comes back within this window shows no offline/online pair. */
   graceMs: env.duration('PRESENCE_GRACE_MS', { default: '2s' }),
   /** How often expired connections, grace windows and lapsed typing are swept. */

@@ -2,25 +2,23 @@
 // receipts fan-out (consumer of chat.receipts.v1). Live presence is in Redis; settings, receipt watermarks
 // and a copy of lastSeen are in Cassandra. Deliveries go through the gateways' Redis channels.
 import {
-  TOPICS,
-  cassandraSettings,
   checks,
-  createCassandra,
   createClient,
   createGrpcServer,
-  createKafka,
   createLogger,
   createMetrics,
   createRedis,
   ensureTopics,
-  kafkaCheck,
-  loadMigrations,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
-  nsTopic,
-  runMigrations,
+  openCassandra,
+  openKafka,
+  TOPICS,
+  topicSpecs,
   type CassandraClient,
   type ConsumerHandle,
+  type Kafka,
   type Logger,
   type Metrics,
   type Redis,
@@ -64,7 +62,7 @@ export class PresenceService extends LifecycleService {
     private readonly metrics: Metrics,
     cassandra: CassandraClient,
     redis: Redis,
-    private readonly kafka: ReturnType<typeof createKafka>,
+    private readonly kafka: Kafka,
   ) {
     super();
     this.receiptLatency = metrics.histogram('parley_presence_receipt_latency_seconds', 'receipt at the message service → this stage', ['stage']);
@@ -112,7 +110,7 @@ export class PresenceService extends LifecycleService {
       name: 'presence',
       logger,
       grpc,
-      checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis), kafka: kafkaCheck(kafka) },
+      checks: { cassandra: checks.cassandra(cassandra), redis: checks.redis(redis), kafka: checks.kafka(kafka) },
     });
     this.life
       .startReadiness()
@@ -137,23 +135,20 @@ export class PresenceService extends LifecycleService {
       .onStop('cassandra', () => cassandra.shutdown());
   }
 
-  static async migrate(cfg: PresenceConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await runMigrations({ settings: cassandraSettings(cfg), service: 'presence', migrations: loadMigrations(migrationsDir), logger });
-  }
+  static readonly migrate = keyspaceMigrator('presence');
 
   static async create(cfg: PresenceConfig, opts: { migrationsDir: string; logger?: Logger }): Promise<PresenceService> {
     const logger = opts.logger ?? createLogger('presence', cfg.logLevel);
     await PresenceService.migrate(cfg, opts.migrationsDir, logger);
     const redis = createRedis(cfg.redisUrl, { logger, name: 'presence' });
-    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'presence', logger });
-    return new PresenceService(cfg, logger, createMetrics('presence'), createCassandra(cassandraSettings(cfg)), redis, kafka);
+    const kafka = openKafka(cfg, 'presence', logger);
+    return new PresenceService(cfg, logger, createMetrics('presence'), openCassandra(cfg), redis, kafka);
   }
 
 
   private async startReceipts(): Promise<void> {
     if (!this.cfg.receiptsEnabled) return;
-    const topic = nsTopic(this.cfg.namespace, TOPICS.chatReceipts);
-    await ensureTopics(this.kafka, [{ topic, numPartitions: this.cfg.kafkaTopicPartitions, replicationFactor: this.cfg.kafkaReplicationFactor }]);
+    await ensureTopics(this.kafka, topicSpecs(this.cfg, [TOPICS.chatReceipts]));
     const events = this.metrics.counter('parley_presence_receipt_events_total', 'chat.receipts.v1 events handled');
     const lag = this.receiptLatency;
     this.consumer = await startReceiptsConsumer({

@@ -1,18 +1,8 @@
-// Entry point: the only file that reads process.env; signals and exit codes are the kit's (runMain).
+// Entry point: the only file that reads process.env; config, logger, signals and exit codes are the kit's (serviceMain).
 //   node dist/main.js            run the service until SIGTERM
 //   node dist/main.js migrate    apply the Cassandra migrations and exit
-import { fileURLToPath } from 'node:url';
-import { createLogger, runMain } from '@parley/kit';
+import { serviceMain } from '@parley/kit';
 import { envSpec } from './config.js';
 import { PushService } from './wiring.js';
 
-const cfg = envSpec.parse(process.env);
-const logger = createLogger('push', cfg.logLevel);
-const migrationsDir = fileURLToPath(new URL('../migrations', import.meta.url));
-
-await runMain({
-  name: 'push',
-  logger,
-  create: () => PushService.create(cfg, { migrationsDir, logger }),
-  commands: { migrate: () => PushService.migrate(cfg, migrationsDir, logger) },
-});
+await serviceMain({ name: 'push', config: envSpec, service: PushService, migrations: new URL('../migrations', import.meta.url) });

@@ -4,23 +4,20 @@
 // disabled and says so at start; its registrations are accepted but not delivered. Retries go through
 // push.retry.v1 (durable across a crash); a provider whose credentials are refused is re-probed with backoff.
 import {
-  cassandraSettings,
   checks,
-  createCassandra,
   createClient,
   createGrpcServer,
-  createKafka,
   createLogger,
   createMetrics,
   ensureTopics,
   EventProducer,
-  kafkaCheck,
-  loadMigrations,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
-  nsTopic,
-  runMigrations,
+  openCassandra,
+  openKafka,
   TOPICS,
+  topicSpecs,
   type Kafka,
   type Logger,
   type Metrics,
@@ -112,16 +109,14 @@ export class PushService extends LifecycleService {
     super();
   }
 
-  static async migrate(cfg: PushConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await runMigrations({ settings: cassandraSettings(cfg), service: 'push', migrations: loadMigrations(migrationsDir), logger });
-  }
+  static readonly migrate = keyspaceMigrator('push');
 
   static async create(cfg: PushConfig, opts: { migrationsDir: string; logger?: Logger; host?: string }): Promise<PushService> {
     const logger = opts.logger ?? createLogger('push', cfg.logLevel);
     const host = opts.host ?? cfg.host;
     await PushService.migrate(cfg, opts.migrationsDir, logger);
-    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'push', logger });
-    const cassandra = createCassandra(cassandraSettings(cfg));
+    const kafka = openKafka(cfg, 'push', logger);
+    const cassandra = openCassandra(cfg);
     const policy = new AddressPolicy(cfg.outboundAllow);
     const http = new HttpClient(policy, cfg.requestTimeoutMs);
     const metrics = createMetrics('push');
@@ -182,7 +177,7 @@ export class PushService extends LifecycleService {
     const grpc = createGrpcServer({ logger, metrics });
     grpc.addService(pushV1.PushService, pushHandlers({ store, policy, vapidPublicKey: cfg.vapidPublicKey }));
 
-    const life = new Lifecycle({ name: 'push', logger, grpc, checks: { cassandra: checks.cassandra(cassandra), kafka: kafkaCheck(kafka) } });
+    const life = new Lifecycle({ name: 'push', logger, grpc, checks: { cassandra: checks.cassandra(cassandra), kafka: checks.kafka(kafka) } });
     const svc = new PushService(cfg, logger, policy, life);
     const inflight = metrics.gauge('parley_push_in_flight', 'Push requests not settled yet (held, queued, sending)');
     const retrying = metrics.gauge('parley_push_retries_pending', 'Records of push.retry.v1 held by this process (waiting or sending)');
@@ -232,11 +227,7 @@ export class PushService extends LifecycleService {
   }
 
   private async ensureTopics(kafka: Kafka): Promise<void> {
-    const topics = [TOPICS.pushRequests, TOPICS.pushRetry, TOPICS.sessionEvents].map((t) => ({
-      topic: nsTopic(this.cfg.namespace, t),
-      numPartitions: this.cfg.kafkaTopicPartitions,
-      replicationFactor: this.cfg.kafkaReplicationFactor,
-    }));
+    const topics = topicSpecs(this.cfg, [TOPICS.pushRequests, TOPICS.pushRetry, TOPICS.sessionEvents]);
     // The message service creates the same topics; a concurrent creation is retried once.
     try {
       await ensureTopics(kafka, topics);

@@ -1,13 +1,11 @@
-import { defineConfig, env, infraEnv, type ConfigShape } from '@parley/kit';
+import { defineConfig, env, infraEnv, listenEnv, type ConfigShape } from '@parley/kit';
 
 export const envSpec = defineConfig({
   ...infraEnv.common,
   ...infraEnv.cassandra,
   ...infraEnv.redis,
   ...infraEnv.kafka,
-  host: env.str('SESSION_HOST', { default: '0.0.0.0' }),
-  grpcPort: env.int('SESSION_GRPC_PORT', { default: 50051, min: 0, max: 65535 }),
-  httpPort: env.int('SESSION_HTTP_PORT', { default: 9461, min: 0, max: 65535 }),
+  ...listenEnv('SESSION', { grpcPort: 50051, httpPort: 9461 }),
   jwtIssuer: env.str('SESSION_JWT_ISSUER', { default: 'parley' }),
   jwtAudience: env.str('SESSION_JWT_AUDIENCE', { default: 'parley' }),
   accessTokenTtlSeconds: env.int('SESSION_ACCESS_TOKEN_TTL_SECONDS', { default: 900, min: 1, max: 86_400 }),

@@ -1,18 +1,16 @@
 // The session service: accounts, devices, tokens and the live connection registry.
 import {
-  EventProducer,
-  cassandraSettings,
   checks,
-  createCassandra,
   createGrpcServer,
-  createKafka,
   createLogger,
   createMetrics,
   createRedis,
-  loadMigrations,
+  EventProducer,
+  keyspaceMigrator,
   Lifecycle,
   LifecycleService,
-  runMigrations,
+  openCassandra,
+  openKafka,
   type Logger,
 } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
@@ -83,9 +81,7 @@ export class SessionService extends LifecycleService {
     super();
   }
 
-  static async migrate(cfg: SessionConfig, migrationsDir: string, logger: Logger): Promise<void> {
-    await runMigrations({ settings: cassandraSettings(cfg), service: 'session', migrations: loadMigrations(migrationsDir), logger });
-  }
+  static readonly migrate = keyspaceMigrator('session');
 
   static async create(cfg: SessionConfig, overrides: SessionServiceOverrides): Promise<SessionService> {
     const logger = overrides.logger ?? createLogger('session', cfg.logLevel);
@@ -97,9 +93,9 @@ export class SessionService extends LifecycleService {
     const events = metrics.counter('parley_session_events_published_total', 'session.events.v1 publications', ['result']);
     const rotations = metrics.counter('parley_session_key_rotations_total', 'Signing keys this replica made current');
 
-    const cassandra = createCassandra(cassandraSettings(cfg));
+    const cassandra = openCassandra(cfg);
     const redis = createRedis(cfg.redisUrl, { logger, name: 'session' });
-    const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'session', logger });
+    const kafka = openKafka(cfg, 'session', logger);
     const producer = new EventProducer(kafka, logger);
     const registry = new ConnectionRegistry(redis, cfg.namespace);
     const issuer = new TokenIssuer(overrides.adapters?.keys ?? new KeysStore(cassandra), {

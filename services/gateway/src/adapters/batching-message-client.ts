@@ -31,17 +31,19 @@ export interface BatchingOptions {
 const toError = (e: messageV1.CallError): ParleyError =>
   new ParleyError(isErrorCode(e.code) ? e.code : 'internal', e.message || e.code, e.retryAfterMs > 0n ? { retryAfterMs: Number(e.retryAfterMs) } : {});
 
-class SendBatcher {
-  private readonly q: Array<Waiter<SendReq, messageV1.SendMessageResponse>> = [];
-  private waiting = false;
+/** One batch call in flight at a time; what queues meanwhile goes into the next call. */
+abstract class Batcher<Req, Res> {
+  private readonly q: Array<Waiter<Req, Res>> = [];
+  private busy = false;
   private scheduled = false;
 
   constructor(
-    private readonly inner: MessageClient,
-    private readonly o: BatchingOptions,
+    protected readonly inner: MessageClient,
+    protected readonly o: BatchingOptions,
+    private readonly kind: 'send' | 'ack',
   ) {}
 
-  send(req: SendReq): Promise<messageV1.SendMessageResponse> {
+  enqueue(req: Req): Promise<Res> {
     return new Promise((resolve, reject) => {
       this.q.push({ req, resolve, reject });
       this.schedule();
@@ -49,7 +51,7 @@ class SendBatcher {
   }
 
   private schedule(): void {
-    if (this.waiting || this.scheduled) return;
+    if (this.busy || this.scheduled) return;
     this.scheduled = true;
     // Gather what this turn of the event loop brings (frames that arrived in one read).
     setImmediate(() => {
@@ -59,22 +61,28 @@ class SendBatcher {
   }
 
   private flush(): void {
-    if (this.waiting || this.q.length === 0) return;
+    if (this.busy || this.q.length === 0) return;
     const items = this.q.splice(0, this.o.maxBatch ?? 512);
-    this.waiting = true;
-    this.o.onBatch?.('send', items.length);
-    void this.run(items);
-  }
-
-  private async run(items: Array<Waiter<SendReq, messageV1.SendMessageResponse>>): Promise<void> {
-    const settled = new Array<boolean>(items.length).fill(false);
+    this.busy = true;
+    this.o.onBatch?.(this.kind, items.length);
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
-      this.waiting = false;
+      this.busy = false;
       this.schedule();
     };
+    void this.run(items, release).finally(release);
+  }
+
+  /** The batch call for `items`, settling each; `release` lets the next call start (at the latest, when this one ends). */
+  protected abstract run(items: Array<Waiter<Req, Res>>, release: () => void): Promise<void>;
+}
+
+/** Sends: the next call starts when this one's `accepted` event arrives (its items are in their sequencers). */
+class SendBatcher extends Batcher<SendReq, messageV1.SendMessageResponse> {
+  protected async run(items: Array<Waiter<SendReq, messageV1.SendMessageResponse>>, release: () => void): Promise<void> {
+    const settled = new Array<boolean>(items.length).fill(false);
     try {
       for await (const ev of this.inner.sendBatch({ items: items.map((i) => i.req) }, { deadlineMs: this.o.deadlineMs })) {
         if (ev.accepted) {
@@ -91,43 +99,13 @@ class SendBatcher {
       items.forEach((it, i) => !settled[i] && it.reject(new ParleyError('unavailable', 'the message service ended the batch early; retry')));
     } catch (err) {
       items.forEach((it, i) => !settled[i] && it.reject(err));
-    } finally {
-      release();
     }
   }
 }
 
-class AckBatcher {
-  private readonly q: Array<Waiter<AckReq, messageV1.AckMessagesResponse>> = [];
-  private inFlight = false;
-  private scheduled = false;
-
-  constructor(
-    private readonly inner: MessageClient,
-    private readonly o: BatchingOptions,
-  ) {}
-
-  ack(req: AckReq): Promise<messageV1.AckMessagesResponse> {
-    return new Promise((resolve, reject) => {
-      this.q.push({ req, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.inFlight || this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    if (this.inFlight || this.q.length === 0) return;
-    const items = this.q.splice(0, this.o.maxBatch ?? 512);
-    this.inFlight = true;
-    this.o.onBatch?.('ack', items.length);
+/** Acks: the next call starts when this one answered. */
+class AckBatcher extends Batcher<AckReq, messageV1.AckMessagesResponse> {
+  protected async run(items: Array<Waiter<AckReq, messageV1.AckMessagesResponse>>): Promise<void> {
     try {
       const res = await this.inner.ackBatch({ acks: items.map((i) => i.req) }, { deadlineMs: this.o.deadlineMs });
       items.forEach((it, i) => {
@@ -137,20 +115,17 @@ class AckBatcher {
       });
     } catch (err) {
       for (const it of items) it.reject(err);
-    } finally {
-      this.inFlight = false;
-      this.schedule();
     }
   }
 }
 
 /** `inner` with sendMessage and ackMessages batched (per-call options other than the deadline are not kept). */
 export function batchingMessageClient(inner: MessageClient, o: BatchingOptions): MessageClient {
-  const sends = new SendBatcher(inner, o);
-  const acks = new AckBatcher(inner, o);
+  const sends = new SendBatcher(inner, o, 'send');
+  const acks = new AckBatcher(inner, o, 'ack');
   return {
     ...inner,
-    sendMessage: (req: SendReq, _opts?: CallOptions) => sends.send(req),
-    ackMessages: (req: AckReq, _opts?: CallOptions) => acks.ack(req),
+    sendMessage: (req: SendReq, _opts?: CallOptions) => sends.enqueue(req),
+    ackMessages: (req: AckReq, _opts?: CallOptions) => acks.enqueue(req),
   } as MessageClient;
 }

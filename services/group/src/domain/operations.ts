@@ -14,20 +14,17 @@ export function systemMessages(op: PendingOp): { key: string; event: SystemEvent
   return out;
 }
 
+/** The rows of a create's or an add's joiners: their role (default member), joined at `joinedSeq`. */
+function joinerRows(chatId: string, op: PendingOp, joinedSeq: number, pending: boolean): MemberRecord[] {
+  return op.userIds.map((userId) => ({ chatId, userId, role: op.roles?.[userId] ?? 'member', joinedSeq, leftSeq: 0, pending, opId: op.opId }));
+}
+
 /** Rows written before the append: joiners and leavers are marked pending with the op id. */
 export function pendingRows(chatId: string, op: PendingOp, current: ReadonlyMap<string, MemberRecord>): MemberRecord[] {
   switch (op.kind) {
     case 'created':
     case 'members.added':
-      return op.userIds.map((userId) => ({
-        chatId,
-        userId,
-        role: op.roles?.[userId] ?? 'member',
-        joinedSeq: 0,
-        leftSeq: 0,
-        pending: true,
-        opId: op.opId,
-      }));
+      return joinerRows(chatId, op, 0, true);
     case 'members.removed':
       return op.userIds.flatMap((userId) => {
         const row = current.get(userId);
@@ -43,15 +40,7 @@ export function finalRows(chatId: string, op: PendingOp, seq: number, current: R
   switch (op.kind) {
     case 'created':
     case 'members.added':
-      return op.userIds.map((userId) => ({
-        chatId,
-        userId,
-        role: op.roles?.[userId] ?? 'member',
-        joinedSeq: seq,
-        leftSeq: 0,
-        pending: false,
-        opId: op.opId,
-      }));
+      return joinerRows(chatId, op, seq, false);
     case 'members.removed': {
       const rows = op.userIds.flatMap((userId) => {
         const row = current.get(userId);

@@ -143,14 +143,15 @@ export class LiveStore implements LivePort {
     return this.k('parley:pres:sgc');
   }
 
+  /** The keys `presOpen` and `presClose` take first, for one connection. */
+  private connKeys(c: Pick<Conn, 'userId' | 'connectionId'>): string[] {
+    return [this.connsKey(c.userId), this.expKey, this.stateKey(c.userId), this.graceKey, this.closedKey(c.userId, c.connectionId)];
+  }
+
   /** The keys and arguments of `presOpen` for one connection (open and heartbeat run the same script). */
   private openArgs(c: Conn, expiresAt: number): (string | number)[] {
     return [
-      this.connsKey(c.userId),
-      this.expKey,
-      this.stateKey(c.userId),
-      this.graceKey,
-      this.closedKey(c.userId, c.connectionId),
+      ...this.connKeys(c),
       c.connectionId,
       JSON.stringify([c.deviceId, c.gatewayId]),
       `${c.connectionId}|${c.userId}`,
@@ -187,11 +188,7 @@ export class LiveStore implements LivePort {
 
   async close(c: Pick<Conn, 'userId' | 'connectionId'>, now: number, graceUntil: number): Promise<Transition> {
     const r = await this.scripts.presClose(
-      this.connsKey(c.userId),
-      this.expKey,
-      this.stateKey(c.userId),
-      this.graceKey,
-      this.closedKey(c.userId, c.connectionId),
+      ...this.connKeys(c),
       c.connectionId,
       `${c.connectionId}|${c.userId}`,
       now,

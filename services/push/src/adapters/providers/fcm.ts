@@ -97,6 +97,15 @@ export class FcmProvider implements Provider {
     return j.access_token;
   }
 
+  /** POST projects/<id>/messages:send: a configured endpoint, so not through the SSRF guard (that is for URLs clients give). */
+  private post(body: string, token: string): Promise<HttpResponse> {
+    return this.http.send(`${this.baseUrl.replace(/\/$/, '')}/v1/projects/${encodeURIComponent(this.sa.project_id)}/messages:send`, {
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` },
+      body,
+      guard: false,
+    });
+  }
+
   async send(reg: Registration, n: Notification): Promise<SendOutcome> {
     const body = JSON.stringify(fcmMessage(reg.token, n));
     for (let authTry = 0; ; authTry++) {
@@ -109,11 +118,7 @@ export class FcmProvider implements Provider {
       }
       let r: HttpResponse;
       try {
-        r = await this.http.send(`${this.baseUrl.replace(/\/$/, '')}/v1/projects/${encodeURIComponent(this.sa.project_id)}/messages:send`, {
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` },
-          body,
-          guard: false,
-        });
+        r = await this.post(body, token);
       } catch {
         return { kind: 'retry', reason: 'network' };
       }
@@ -150,11 +155,7 @@ export class FcmProvider implements Provider {
     const body = JSON.stringify({ validate_only: true, message: { token: FCM_PROBE_TOKEN, data: { probe: '1' } } });
     let r: HttpResponse;
     try {
-      r = await this.http.send(`${this.baseUrl.replace(/\/$/, '')}/v1/projects/${encodeURIComponent(this.sa.project_id)}/messages:send`, {
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` },
-        body,
-        guard: false,
-      });
+      r = await this.post(body, token);
     } catch (err) {
       return { kind: 'unavailable', reason: (err as Error).message };
     }

@@ -22,41 +22,34 @@ export async function startPushConsumers(o: {
   partitionsConsumedConcurrently: number;
   onUnreadableRetry(): void;
 }): Promise<{ stop(): Promise<void>; inFlight(): number; retriesInFlight(): number }> {
+  // Each consumer's group and topic under the namespace.
+  const group = (groupId: string, topic: string) => ({ kafka: o.kafka, logger: o.logger, groupId: nsTopic(o.namespace, groupId), topic: nsTopic(o.namespace, topic) });
   const requests = await runPipelinedConsumer({
-    kafka: o.kafka,
-    groupId: nsTopic(o.namespace, 'push-sender'),
-    topic: nsTopic(o.namespace, TOPICS.pushRequests),
+    ...group('push-sender', TOPICS.pushRequests),
     schema: eventsV1.PushRequestEventSchema,
     handler: (ev) => o.worker.handle(ev),
-    logger: o.logger,
     maxInFlight: o.maxInFlight,
     partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
   });
   const retries = await runPipelinedConsumer({
-    kafka: o.kafka,
-    groupId: nsTopic(o.namespace, 'push-retry'),
-    topic: nsTopic(o.namespace, TOPICS.pushRetry),
+    ...group('push-retry', TOPICS.pushRetry),
     schema: eventsV1.PushRetryEventSchema,
     handler: async (ev) => {
       const r = fromRetryEvent(ev);
       if (!r) return o.onUnreadableRetry();
       await o.retries.handle(r);
     },
-    logger: o.logger,
     maxInFlight: o.retryMaxInFlight,
     partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
   });
   const sessions = await runConsumer({
-    kafka: o.kafka,
-    groupId: nsTopic(o.namespace, 'push-registrations'),
-    topic: nsTopic(o.namespace, TOPICS.sessionEvents),
+    ...group('push-registrations', TOPICS.sessionEvents),
     schema: eventsV1.SessionEventSchema,
     handler: async (ev) => {
       if (ev.kind !== eventsV1.SessionEventKind.DEVICE_REMOVED || !ev.userId || !ev.deviceId) return;
       await o.store.unregister(ev.userId, ev.deviceId);
       o.logger.info({ userId: ev.userId, deviceId: ev.deviceId }, 'device removed: push registration deleted');
     },
-    logger: o.logger,
     keyConcurrency: 16,
   });
   return {

@@ -1,14 +1,16 @@
 # syntax=docker/dockerfile:1.7
-# The group service image. Build from the repository root (skaffold: context ".", this Dockerfile):
-#   docker build -f services/group/Dockerfile -t group .
+# The one image build every service shares: `--build-arg SERVICE=<service>` picks the service, so each
+# service still gets its own image. Build from the repository root (skaffold: context ".", this file,
+# buildArgs SERVICE):
+#   docker build --build-arg SERVICE=message -t message .
 # Stages: deps (pnpm fetch from the lockfile only, cached) -> build (install offline, tsc --build of the
-# seven services and the workspace libraries, vite build of the web client: identical in all seven
-# Dockerfiles, so one cached layer serves every image; only the service that serves `/` depends on
-# @parley/web, whose package ships only web/dist, so only its image carries the web client) -> deploy (pnpm deploy --prod of this service alone, pruned of type declarations, source
-# maps of dependencies, docs and tests) -> rootfs (distroless-style: node, the shared libraries it links,
-# tini, users and CA bundle; identical in all seven, so one shared base layer) -> runtime (scratch +
-# that root filesystem + the service; uid 1000; no shell, no package manager).
-# Keep the seven service Dockerfiles identical except for SERVICE (charts/test checks it).
+# seven services and the workspace libraries, vite build of the web client: the same for every SERVICE,
+# so one cached layer serves every image; only the service that serves `/` depends on @parley/web, whose
+# package ships only web/dist, so only its image carries the web client) -> deploy (pnpm deploy --prod of
+# this service alone, pruned of type declarations, source maps of dependencies, docs and tests) -> rootfs
+# (distroless-style: node, the shared libraries it links, tini, users and CA bundle; the same for every
+# SERVICE, so one shared base layer) -> runtime (scratch + that root filesystem + the service; uid 1000;
+# no shell, no package manager).
 # Without Docker or a registry, `./parley images` builds these with podman from a local Debian build
 # image: NODE_IMAGE=<Debian trixie minbase + tini + the official Node 20 binary + npm> (docs/operations.md).
 
@@ -39,11 +41,13 @@ RUN --mount=type=cache,id=parley-pnpm-store,target=/pnpm/store \
  && pnpm --filter @parley/web run build
 
 FROM build AS deploy
-ARG SERVICE=group
+# Which service this image is (a folder of services/); required: there is no default image.
+ARG SERVICE
 # Pruned from the deployed tree: what never runs (type declarations, TypeScript sources, dependencies'
 # source maps, markdown, @types packages) and the test/docs/example folders at a dependency's root. The
 # workspace libraries' and the service's own .js.map stay (--enable-source-maps).
 RUN --mount=type=cache,id=parley-pnpm-store,target=/pnpm/store \
+    test -n "${SERVICE}" -a -f "services/${SERVICE}/package.json" || { echo "--build-arg SERVICE=<a folder of services/> is required" >&2; exit 1; }; \
     pnpm exec tsc --build "services/${SERVICE}" \
  && pnpm --filter "@parley/${SERVICE}-service" --prod --config.inject-workspace-packages=true deploy /out \
  && rm -f /out/pnpm-lock.yaml \
@@ -79,10 +83,8 @@ RUN set -eu; \
     for f in /usr/local/share/doc/node/LICENSE /usr/local/LICENSE; do if [ -f "$f" ]; then cp "$f" "$r/usr/share/doc/node/LICENSE"; break; fi; done; \
     if [ -f /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/"; fi; \
     printf 'root:x:0:0:root:/root:/sbin/nologin\nparley:x:1000:1000:parley:/app:/sbin/nologin\n' >"$r/etc/passwd"; \
-    # Group file and its nsswitch line named through printf (\147 = g): the seven files differ only in SERVICE.
-    gr="$(printf '\147roup')"; \
-    printf 'root:x:0:\nparley:x:1000:\n' >"$r/etc/$gr"; \
-    printf 'passwd: files\n%s: files\nhosts: files dns\n' "$gr" >"$r/etc/nsswitch.conf"; \
+    printf 'root:x:0:\nparley:x:1000:\n' >"$r/etc/group"; \
+    printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$r/etc/nsswitch.conf"; \
     chmod 1777 "$r/tmp"; \
     chroot "$r" /usr/local/bin/node -e 'require("node:os").userInfo(); new Intl.DateTimeFormat("de").format(0)'
 
@@ -96,7 +98,7 @@ WORKDIR /app
 # Owned by root and read-only to the service user; the pod also mounts the root filesystem read-only.
 COPY --from=deploy /out /app
 USER 1000:1000
-ARG SERVICE=group
+ARG SERVICE
 LABEL org.opencontainers.image.title="parley-${SERVICE}" \
       org.opencontainers.image.source="https://github.com/parley-chat/parley"
 # tini reaps children and forwards SIGTERM so the service drains; extra args (migrate, topics) follow main.js.
