@@ -49,7 +49,8 @@ export const BENCH_MESH_ENV: Record<string, string> = {
   // The push scenario measures every message as a notification (no collapse); other scenarios have no offline devices.
   PUSH_COLLAPSE_WINDOW: '0',
   // Lets scenario conns run a full GC in gateway-0 (SIGUSR2, services/gateway/src/main.ts) before reading its RSS.
-  NODE_OPTIONS: '--expose-gc',
+  // PARLEY_BENCH_NODE_OPTIONS adds V8/Node flags to every service of the bench's mesh (e.g. heap-sizing experiments).
+  NODE_OPTIONS: `--expose-gc ${process.env['PARLEY_BENCH_NODE_OPTIONS'] ?? ''}`.trim(),
   ...Object.fromEntries(
     ['SEND', 'TYPING', 'MUTATE', 'READ', 'ACK', 'MISC'].flatMap((c) => [
       [`GATEWAY_RATE_${c}_PER_MINUTE`, '60000000'],
