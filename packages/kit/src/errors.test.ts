@@ -1,4 +1,4 @@
-import { ERROR_CODES, GrpcStatus, ParleyError, asParleyError, codeForGrpcStatus, errors, grpcStatusFor, httpStatusFor, isErrorCode, toWireError, type ErrorCode } from './errors.js';
+import { ERROR_CODES, GrpcStatus, ParleyError, asParleyError, codeForGrpcStatus, codeOf, errors, grpcStatusFor, httpStatusFor, isErrorCode, toWireError, type ErrorCode } from './errors.js';
 
 describe('ParleyError', () => {
   it('has exactly the codes of protocol.md §6', () => {
@@ -113,5 +113,13 @@ describe('toWireError', () => {
     // A Cassandra syntax or invalid-query error is a bug: internal.
     expect(asParleyError(named('ResponseError', 'line 1:7 no viable alternative', { code: 0x2000 })).code).toBe('internal');
     expect(asParleyError(new RangeError('bad')).code).toBe('internal');
+  });
+});
+
+describe('codeOf', () => {
+  it('names what a call settled with', async () => {
+    expect(await codeOf(Promise.resolve(1))).toBe('ok');
+    expect(await codeOf(Promise.reject(errors.notFound('x')))).toBe('not_found');
+    expect(await codeOf(Promise.reject(new Error('boom')))).toBe('non-parley: Error: boom');
   });
 });

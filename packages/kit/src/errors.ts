@@ -186,3 +186,13 @@ export function asParleyError(err: unknown): ParleyError {
   if (isTransientStoreError(err)) return new ParleyError('unavailable', 'a store is unavailable or overloaded, retry', { cause: err });
   return new ParleyError('internal', 'internal error', { cause: err });
 }
+
+/** The protocol code a call settles with: 'ok', a ParleyError's code, or `non-parley: …` (tests and scripts). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return err instanceof ParleyError ? err.code : `non-parley: ${String(err)}`;
+  }
+}

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
-import { createClient, createCassandra, createLogger, nsKey, ParleyError, Redis, type Client } from '@parley/kit';
+import { codeOf, createClient, createCassandra, createLogger, nsKey, Redis, type Client } from '@parley/kit';
 import { commonV1, eventsV1, groupV1 } from '@parley/proto';
 import { envSpec } from '../src/config.js';
 import { GroupService } from '../src/wiring.js';
@@ -65,15 +65,6 @@ afterAll(async () => {
   await svc?.destroy();
   await peers?.stop();
 }, 60_000);
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return err instanceof ParleyError ? err.code : `non-parley: ${String(err)}`;
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const members = (c?: commonV1.Chat) => c?.members.map((m) => [m.userId, m.role === ADMIN ? 'admin' : 'member']);

@@ -2,7 +2,7 @@
 // in-test gRPC fakes). Covers the send path, dedupe, crash healing, history bounds, inbox and fan-out.
 import { create } from '@bufbuild/protobuf';
 import { commonV1 } from '@parley/proto';
-import { ParleyError } from '@parley/kit';
+import { codeOf } from '@parley/kit';
 import { startHarness, waitFor, type Harness } from './service-support.js';
 
 let h: Harness;
@@ -21,15 +21,6 @@ function member(chatId: string, userId: string, joinedSeq = 1n, leftSeq = 0n, pe
 
 async function send(chatId: string, userId: string, body = 'hi', clientMsgId = cmid(), deviceId = `${userId}-phone`) {
   return h.client.sendMessage({ userId, deviceId, chatId, clientMsgId, body: text(body) });
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return err instanceof ParleyError ? err.code : `non-parley: ${String(err)}`;
-  }
 }
 
 describe('SendMessage', () => {
