@@ -9,6 +9,7 @@ export * from './grpc/index.js';
 export * from './kafka.js';
 export * from './pipelined-consumer.js';
 export * from './cassandra.js';
+export * from './cassandra-writes.js';
 export * from './redis.js';
 export * from './gateway-delivery.js';
 export * from './object-store.js';

@@ -6,6 +6,7 @@ export interface MessageMetrics {
   sendSeconds: ReturnType<Metrics['histogram']>;
   commitBatch: ReturnType<Metrics['histogram']>;
   commitConflicts: ReturnType<Metrics['counter']>;
+  combinedWriters: ReturnType<Metrics['histogram']>;
   acks: ReturnType<Metrics['counter']>;
   backlogMessages: ReturnType<Metrics['counter']>;
   fanoutMessages: ReturnType<Metrics['counter']>;
@@ -19,6 +20,7 @@ export function messageMetrics(m: Metrics): MessageMetrics {
     sends: m.counter('parley_message_sends_total', 'SendMessage calls by result', ['result']),
     sendSeconds: m.histogram('parley_message_send_seconds', 'SendMessage latency'),
     commitBatch: m.histogram('parley_message_commit_batch_size', 'messages per conditional commit', [], [1, 2, 4, 8, 16, 32, 64]),
+    combinedWriters: m.histogram('parley_message_cassandra_writers_per_request', 'writers (commits of different chats, cursor writes of different devices) sharing one group-committed write', ['store'], [1, 2, 4, 8, 16, 32, 64, 128]),
     commitConflicts: m.counter('parley_message_commit_conflicts_total', 'commit rounds lost to another writer'),
     acks: m.counter('parley_message_acks_total', 'acked items received'),
     backlogMessages: m.counter('parley_message_backlog_messages_total', 'messages streamed from backlogs'),

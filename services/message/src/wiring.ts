@@ -95,11 +95,13 @@ export class MessageService extends LifecycleService {
     const groups = overrides.groups ?? (peers[peers.length] = GroupPeer.connect(cfg.groupAddr)) as GroupPeer;
     const routes = overrides.routes ?? (peers[peers.length] = SessionPeer.connect(cfg.sessionAddr)) as SessionPeer;
     const media = overrides.media ?? (peers[peers.length] = MediaPeer.connect(cfg.mediaAddr)) as MediaPeer;
-    const log = new MessagesStore(cassandra, cfg.bucketSize, cfg.recentMessagesCacheSize);
-    const ctx = buildContext(cfg, logger, messageMetrics(metrics), {
+    const mm = messageMetrics(metrics);
+    const flushed = (store: string) => (writers: number) => mm.combinedWriters.observe({ store }, writers);
+    const log = new MessagesStore(cassandra, cfg.bucketSize, cfg.recentMessagesCacheSize, flushed('log'));
+    const ctx = buildContext(cfg, logger, mm, {
       log,
       dedupe: new DedupeTable(cassandra),
-      cursors: new CursorTable(cassandra, cfg.cursorCacheSize),
+      cursors: new CursorTable(cassandra, cfg.cursorCacheSize, flushed('cursors')),
       events: new ChatEvents(producer, cfg.namespace),
       delivery: new GatewayDeliveries(redis, cfg.namespace),
       groups,

@@ -4,7 +4,7 @@
 // seqs are a set: each is added at timestamp = its seq and removed at timestamp = the cursor that passed it.
 import { LruMap } from '../domain/lru.js';
 import cassandra from 'cassandra-driver';
-import { LWT, QUORUM, toBig, toLong } from '@parley/kit';
+import { LWT, QUORUM, toBig, toLong, WriteCombiner } from '@parley/kit';
 
 const Long = cassandra.types.Long;
 import type { Claim, ClaimRow, CursorStore, DedupeKey, DedupeStore, ReadMarksStore, StoredCursor } from '../domain/ports.js';
@@ -82,11 +82,16 @@ export class CursorTable implements CursorStore, ReadMarksStore {
    */
   private readonly cache: LruMap<string, StoredCursor>;
 
+  /** Cursor writes of different devices and chats share requests (group commit; kit `WriteCombiner`). */
+  private readonly writes: WriteCombiner;
+
   constructor(
     private readonly client: cassandra.Client,
     cacheMax = 0,
+    onFlush?: (writers: number, statements: number) => void,
   ) {
     this.cache = new LruMap(cacheMax);
+    this.writes = new WriteCombiner(client, onFlush ? { onFlush } : {});
   }
 
   private remember(k: string, c: StoredCursor): void {
@@ -170,8 +175,7 @@ export class CursorTable implements CursorStore, ReadMarksStore {
     for (const s of addPending) {
       queries.push({ query: 'UPDATE inbox_cursors USING TIMESTAMP ? SET pending = pending + ? WHERE user_id = ? AND device_id = ? AND chat_id = ?', params: [toLong(s), [toLong(s)], ...k] });
     }
-    if (queries.length === 1) await this.client.execute(queries[0]!.query, queries[0]!.params, QUORUM);
-    else await this.client.batch(queries, { ...QUORUM, logged: false });
+    await this.writes.write(queries);
     // The same merge the table applies, on a cursor this process knows (an unknown one is read next time).
     const key = k.join('|');
     const cur = this.cache.get(key);

@@ -4,7 +4,7 @@
 // completes any commit left in flight before deciding that a claimed message was never written).
 import { LruMap } from '../domain/lru.js';
 import cassandra from 'cassandra-driver';
-import { LWT, QUORUM, toBig, toLong } from '@parley/kit';
+import { chunkBySize, LWT, QUORUM, toBig, toLong, WriteCombiner } from '@parley/kit';
 
 const { types } = cassandra;
 const consistencies = types.consistencies;
@@ -25,31 +25,8 @@ const INSERT_AT =
 // Written in the same request as the fenced log write: each message's permanent dedupe row, and the chat's head.
 const DEDUPE_AT = 'INSERT INTO message_dedupe (sender, chat_id, client_key, message_id, created_at, seq) VALUES (?, ?, ?, ?, ?, ?)';
 const HEAD_AT = 'UPDATE chat_heads USING TIMESTAMP ? SET last_seq = ?, last_activity_at = ? WHERE chat_id = ?';
-/**
- * Cassandra refuses a batch above `batch_size_fail_threshold` (50 KiB by default), and a 64 KiB ciphertext is
- * one row. So one request carries at most ~32 KiB of values; a bigger row goes alone as a plain statement.
- * (Several requests are not atomic together; a failure is an unknown outcome, which the sequencer handles by
- * reloading the head and re-seeding its dedupe memory from the log.)
- */
-const REQUEST_BYTES = 32 * 1024;
-export function chunkBySize<Q extends { params: unknown[] }>(queries: Q[], limit = REQUEST_BYTES): Q[][] {
-  const sizeOf = (q: Q) => q.params.reduce<number>((n, v) => n + (Buffer.isBuffer(v) ? v.length : typeof v === 'string' ? v.length : 8), 0);
-  const out: Q[][] = [];
-  let cur: Q[] = [];
-  let bytes = 0;
-  for (const q of queries) {
-    const n = sizeOf(q);
-    if (cur.length > 0 && bytes + n > limit) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(q);
-    bytes += n;
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
-}
+// Chunking by request size (Cassandra's batch limit) lives in the kit; re-exported for this store's tests.
+export { chunkBySize };
 const MEMBERSHIP_ACTIONS = new Set([commonV1.SystemAction.CREATED, commonV1.SystemAction.MEMBERS_ADDED, commonV1.SystemAction.MEMBERS_REMOVED]);
 
 export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
@@ -61,13 +38,18 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
    */
   private readonly recent: LruMap<string, commonV1.Message>;
 
+  /** Fenced commits of different chats share requests (group commit; kit `WriteCombiner`). */
+  private readonly writes: WriteCombiner;
+
   constructor(
     private readonly client: cassandra.Client,
     bucketSize: number,
     recentMax = 5000,
+    onFlush?: (writers: number, statements: number) => void,
   ) {
     this.size = BigInt(bucketSize);
     this.recent = new LruMap(recentMax);
+    this.writes = new WriteCombiner(client, onFlush ? { onFlush } : {});
   }
 
   private remember(m: commonV1.Message): void {
@@ -112,7 +94,8 @@ export class MessagesStore implements SequencerStore, LogReader, HeadsStore {
         // USING TIMESTAMP seq: concurrent writers converge on the highest seq (see `record`).
         { query: HEAD_AT, params: [toLong(last.seq), toLong(last.seq), toLong(last.createdAt), chatId] },
       ];
-      await Promise.all(chunkBySize(queries).map((q) => (q.length === 1 ? this.client.execute(q[0]!.query, q[0]!.params, QUORUM) : this.client.batch(q, { ...QUORUM, logged: false }))));
+      // Concurrent commits of other chats may share the request (plain idempotent writes at their timestamps).
+      await this.writes.write(queries);
       for (const m of msgs) this.remember(m);
       return true;
     }
