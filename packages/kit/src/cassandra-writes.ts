@@ -34,9 +34,9 @@ export function chunkBySize<Q extends { params: unknown[] }>(queries: Q[], limit
 }
 
 /** One request per chunk: a lone statement as itself, several as an unlogged batch. */
-export async function executeChunks(client: cassandra.Client, queries: CqlWrite[], maxStatements = Infinity): Promise<void> {
+export async function executeChunks(client: cassandra.Client, queries: CqlWrite[], maxStatements = Infinity, options: cassandra.QueryOptions = QUORUM): Promise<void> {
   await Promise.all(
-    chunkBySize(queries, REQUEST_BYTES, maxStatements).map((q) => (q.length === 1 ? client.execute(q[0]!.query, q[0]!.params, QUORUM) : client.batch(q, { ...QUORUM, logged: false }))),
+    chunkBySize(queries, REQUEST_BYTES, maxStatements).map((q) => (q.length === 1 ? client.execute(q[0]!.query, q[0]!.params, options) : client.batch(q, { ...options, logged: false }))),
   );
 }
 
@@ -61,7 +61,13 @@ export class WriteCombiner {
 
   constructor(
     private readonly client: cassandra.Client,
-    private readonly opts: { maxInFlight?: number; maxStatements?: number; onFlush?: (writers: number, statements: number) => void } = {},
+    private readonly opts: {
+      maxInFlight?: number;
+      maxStatements?: number;
+      /** Consistency and preparation of every request (default LOCAL_QUORUM, prepared). */
+      options?: cassandra.QueryOptions;
+      onFlush?: (writers: number, statements: number) => void;
+    } = {},
   ) {}
 
   write(queries: CqlWrite[]): Promise<void> {
@@ -90,7 +96,7 @@ export class WriteCombiner {
     const all = take.flatMap((w) => w.queries);
     this.opts.onFlush?.(take.length, all.length);
     try {
-      await executeChunks(this.client, all, maxStatements);
+      await executeChunks(this.client, all, maxStatements, this.opts.options);
       for (const w of take) w.resolve();
     } catch (err) {
       if (take.length === 1) {
@@ -100,7 +106,7 @@ export class WriteCombiner {
       // Which writer's statement failed is not known: each writer alone (the writes are idempotent).
       await Promise.all(
         take.map((w) =>
-          executeChunks(this.client, w.queries, maxStatements).then(
+          executeChunks(this.client, w.queries, maxStatements, this.opts.options).then(
             () => w.resolve(),
             (e: unknown) => w.reject(e),
           ),

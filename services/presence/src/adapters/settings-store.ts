@@ -1,5 +1,5 @@
 // Cassandra: privacy settings, receipt watermarks and a durable copy of lastSeen (migrations/001_presence.cql).
-import { cassandraTypes, toBig, type CassandraClient } from '@parley/kit';
+import { cassandraTypes, toBig, WriteCombiner, type CassandraClient } from '@parley/kit';
 import type { MarksPort } from '../domain/ports.js';
 import { DEFAULT_SETTINGS, type LastSeenVisibility, type ReceiptMark, type UserSettings } from '../domain/model.js';
 
@@ -59,23 +59,30 @@ export class SettingsStore {
 }
 
 export class MarksStore implements MarksPort {
-  constructor(private readonly client: CassandraClient) {}
+  /** Marks of different chats and readers share requests (group commit; kit `WriteCombiner`). */
+  private readonly writes: WriteCombiner;
+
+  constructor(private readonly client: CassandraClient) {
+    this.writes = new WriteCombiner(client, { options: { prepare: true } });
+  }
 
   /** Monotonic: the highest seq wins (USING TIMESTAMP seq). */
   async writeDelivered(chatId: string, userId: string, seq: bigint, at: number): Promise<void> {
-    await this.client.execute(
-      'UPDATE receipt_marks USING TIMESTAMP ? SET delivered_seq = ?, delivered_at = ? WHERE chat_id = ? AND user_id = ?',
-      [Long.fromString(seq.toString()), Long.fromString(seq.toString()), Long.fromNumber(at), chatId, userId],
-      { prepare: true },
-    );
+    await this.writes.write([
+      {
+        query: 'UPDATE receipt_marks USING TIMESTAMP ? SET delivered_seq = ?, delivered_at = ? WHERE chat_id = ? AND user_id = ?',
+        params: [Long.fromString(seq.toString()), Long.fromString(seq.toString()), Long.fromNumber(at), chatId, userId],
+      },
+    ]);
   }
 
   async writeRead(chatId: string, userId: string, seq: bigint, at: number): Promise<void> {
-    await this.client.execute(
-      'UPDATE receipt_marks USING TIMESTAMP ? SET read_seq = ?, read_at = ? WHERE chat_id = ? AND user_id = ?',
-      [Long.fromString(seq.toString()), Long.fromString(seq.toString()), Long.fromNumber(at), chatId, userId],
-      { prepare: true },
-    );
+    await this.writes.write([
+      {
+        query: 'UPDATE receipt_marks USING TIMESTAMP ? SET read_seq = ?, read_at = ? WHERE chat_id = ? AND user_id = ?',
+        params: [Long.fromString(seq.toString()), Long.fromString(seq.toString()), Long.fromNumber(at), chatId, userId],
+      },
+    ]);
   }
 
   async readSeq(chatId: string, userId: string): Promise<bigint> {
