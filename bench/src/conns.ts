@@ -17,7 +17,7 @@ export interface ConnsResult {
   rssBeforeKiB: number;
   rssAfterKiB: number;
   perConnKiB: number;
-  /** RSS with all open after a full GC of the gateway (SIGUSR2; NaN when it runs without --expose-gc). */
+  /** RSS with all open after a full GC of the gateway (SIGUSR2: the bench starts its mesh with --expose-gc). */
   rssAfterGcKiB: number;
   perConnAfterGcKiB: number;
   errors: Record<string, number>;

@@ -91,16 +91,6 @@ function rssKiB(pid) {
   return m ? Number(m[1]) : NaN;
 }
 
-/** /proc/<pid>/smaps_rollup fields, in KiB. */
-function smapsRollup(pid) {
-  const out = {};
-  for (const l of readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n')) {
-    const m = /^(\w+):\s+(\d+) kB/.exec(l);
-    if (m) out[m[1]] = Number(m[2]);
-  }
-  return out;
-}
-
 async function metric(url, name) {
   const text = await (await fetch(`${url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
@@ -166,14 +156,6 @@ try {
   const snapBefore = HEAP ? await snapshot() : undefined;
   const rssBefore = rssKiB(gwPid);
   const heapBefore = await metric(base, 'nodejs_heap_size_used_bytes');
-  const memParts = async () => ({
-    rss: rssKiB(gwPid) * 1024,
-    heapTotal: await metric(base, 'nodejs_heap_size_total_bytes'),
-    heapUsed: await metric(base, 'nodejs_heap_size_used_bytes'),
-    external: await metric(base, 'nodejs_external_memory_bytes'),
-    smaps: smapsRollup(gwPid),
-  });
-  const partsBefore = await memParts();
 
   // Open the connections from PROCS client processes.
   const dir = mkdtempSync(join(tmpdir(), 'conn-bench-'));
@@ -215,13 +197,6 @@ try {
   const rssAfter = rssKiB(gwPid);
   const snapAfter = HEAP ? await snapshot() : undefined;
   const heapAfter = await metric(base, 'nodejs_heap_size_used_bytes');
-  const partsAfter = await memParts();
-  const perConn = (k) => ((partsAfter[k] - partsBefore[k]) / opened / 1024).toFixed(1);
-  console.log(
-    `per connection, by part (KiB): RSS ${perConn('rss')} = V8 heap committed ${perConn('heapTotal')} (used ${perConn('heapUsed')}) + external ${perConn('external')} + the rest (malloc, native handles) ${(
-      (partsAfter.rss - partsBefore.rss - (partsAfter.heapTotal - partsBefore.heapTotal) - (partsAfter.external - partsBefore.external)) / opened / 1024
-    ).toFixed(1)}; smaps anonymous ${((partsAfter.smaps.Anonymous - partsBefore.smaps.Anonymous) / opened).toFixed(1)}`,
-  );
   const gauge = await metric(base, 'parley_gateway_connections');
   const hsSum = await metric(base, 'parley_gateway_handshake_seconds_sum');
   const hsCount = await metric(base, 'parley_gateway_handshake_seconds_count');
