@@ -1,6 +1,7 @@
 // Cassandra writes of many concurrent writers, sharing requests (group commit across partitions).
 import type cassandra from 'cassandra-driver';
 import { QUORUM } from './cassandra.js';
+import { isTransientCassandraError } from './cassandra-errors.js';
 
 export interface CqlWrite {
   query: string;
@@ -51,8 +52,9 @@ interface Waiting {
  * most `maxInFlight` requests are outstanding; whatever arrives meanwhile leaves together, as unlogged batches
  * of up to `maxStatements` statements. Under light load a write goes out at once, alone; under heavy load
  * hundreds of sends' writes share a few requests, which is what Cassandra's CPU and the driver's per-request
- * cost follow. Each caller settles when the requests carrying its statements have; if a shared request fails,
- * each of its writers is retried alone, so one bad statement fails only its own writer. No atomicity is added
+ * cost follow. Each caller settles when the requests carrying its statements have; if a shared request is
+ * refused (not a timeout or an unavailable store), each of its writers is retried alone, so one bad statement
+ * fails only its own writer. No atomicity is added
  * or removed: an unlogged batch across partitions is applied per partition, as separate requests would be.
  */
 export class WriteCombiner {
@@ -100,11 +102,13 @@ export class WriteCombiner {
       await executeChunks(this.client, all, maxStatements, this.opts.options);
       for (const w of take) w.resolve();
     } catch (err) {
-      if (take.length === 1) {
-        take[0]!.reject(err);
+      // A store that is timing out or unavailable fails every writer alike: retrying each alone would only add
+      // requests to a store that is already behind.
+      if (take.length === 1 || isTransientCassandraError(err)) {
+        for (const w of take) w.reject(err);
         return;
       }
-      // Which writer's statement failed is not known: each writer alone (the writes are idempotent).
+      // A statement was refused, and whose is not known: each writer alone (the writes are idempotent).
       await Promise.all(
         take.map((w) =>
           executeChunks(this.client, w.queries, maxStatements, this.opts.options).then(
