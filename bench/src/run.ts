@@ -98,7 +98,8 @@ async function inlineFleet(wsUrls: string[], pairs: PairCreds[]): Promise<Fleet>
   return { run: (r, d, g) => load.run(r, d, g), close: () => load.close(), size: 0 };
 }
 
-async function forkedFleet(wsUrls: string[], pairs: PairCreds[], workers: number): Promise<Fleet> {
+async function forkedFleet(wsUrls: string[], pairs: PairCreds[], wanted: number): Promise<Fleet> {
+  const workers = Math.min(wanted, pairs.length); // a worker without pairs has nothing to send
   const script = fileURLToPath(new URL('./worker.js', import.meta.url));
   const children: ChildProcess[] = [];
   const ask = <T>(c: ChildProcess, msg: unknown, want: string): Promise<T> =>

@@ -1,7 +1,9 @@
 // Kafka (kafkajs): protobuf-encoded events, an idempotent producer (acks = all), consumers that commit
 // only after their effect, and a `<topic>.dlq` dead-letter topic so a poison event never blocks a partition.
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, Kafka, KafkaMessage, Message, Producer, IHeaders, logLevel as LogLevel } from 'kafkajs';
+import type { Admin, Consumer, Kafka, KafkaMessage, Message, Producer, IHeaders, ISocketFactory, logLevel as LogLevel } from 'kafkajs';
+import net from 'node:net';
+import tls from 'node:tls';
 import { fromBinary, toBinary, create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { ParleyError, asParleyError } from './errors.js';
@@ -44,10 +46,26 @@ function logCreator(logger: Logger) {
     };
 }
 
+/**
+ * kafkajs's own socket factory without Nagle's algorithm: kafkajs never sets TCP_NODELAY, so a request written
+ * while an earlier one on the same connection is unacknowledged (a produce behind a fetch, a commit behind a
+ * heartbeat) waits for the peer's delayed ACK. Everything else in the mesh (grpc-js clients, ws, ioredis,
+ * cassandra-driver) already writes without delay.
+ */
+export const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+  const socket = ssl
+    ? tls.connect(Object.assign({ host, port }, !net.isIP(host) ? { servername: host } : {}, ssl), onConnect)
+    : net.connect({ host, port }, onConnect);
+  socket.setKeepAlive(true, 60_000);
+  socket.setNoDelay(true);
+  return socket;
+};
+
 export function createKafka(opts: { brokers: string[]; clientId: string; logger: Logger }): Kafka {
   return new KafkaClass({
     clientId: opts.clientId,
     brokers: opts.brokers,
+    socketFactory: noDelaySocketFactory,
     logLevel: logLevel.INFO,
     logCreator: logCreator(opts.logger),
     connectionTimeout: 3000,

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { create, toBinary, fromBinary } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import { healthV1, testingV1 } from '@parley/proto';
-import { ERROR_CODES, ParleyError, createClient, createGrpcServer, createLogger, createMetrics, type Client, type GrpcServer } from '../src/index.js';
+import { ERROR_CODES, ParleyError, createClient, createGrpcServer, createLogger, createMetrics, serveWithoutNagle, type Client, type GrpcServer } from '../src/index.js';
 import { asGateway, asTestServer } from './support.js';
 
 // Captures log lines so the test can see what the server logged for an unknown error.
@@ -252,5 +252,23 @@ describe('gRPC bridge', () => {
     expect(seen[0]).toBe(healthV1.HealthCheckResponse_ServingStatus.SERVING);
     expect(seen).toContain(healthV1.HealthCheckResponse_ServingStatus.NOT_SERVING);
     h.close();
+  });
+});
+
+describe('server sockets without Nagle', () => {
+  it('the mutual-TLS credentials make grpc-js accept every connection with TCP_NODELAY', async () => {
+    const id = asTestServer.identity;
+    const creds = grpc.ServerCredentials.createSsl(id.ca, [{ private_key: id.key, cert_chain: id.cert }], true);
+    serveWithoutNagle(creds);
+    const raw = new grpc.Server();
+    await new Promise<void>((ok, fail) => raw.bindAsync('127.0.0.1:0', creds, (err) => (err ? fail(err) : ok())));
+    try {
+      // grpc-js keeps its http2 servers in a private map; net.Server stores the option it applies to each accepted socket.
+      const servers = [...((raw as unknown as { http2Servers: Map<{ noDelay?: boolean }, unknown> }).http2Servers.keys())];
+      expect(servers.length).toBeGreaterThan(0);
+      for (const s of servers) expect(s.noDelay).toBe(true);
+    } finally {
+      raw.forceShutdown();
+    }
   });
 });

@@ -279,6 +279,7 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
       return new Promise((ok, fail2) => {
         // Mutual TLS: a client without a certificate issued by the mesh CA fails the handshake.
         const creds = grpc.ServerCredentials.createSsl(identity.ca, [{ private_key: identity.key, cert_chain: identity.cert }], true);
+        serveWithoutNagle(creds);
         server.bindAsync(`${host}:${port}`, creds, (err, bound) => {
           if (err) fail2(err);
           else {
@@ -295,4 +296,19 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
     shutdown,
     tryShutdown: shutdown,
   };
+}
+
+/**
+ * grpc-js sets TCP_NODELAY on its client sockets but not on the server's: a reply written while an earlier
+ * frame to the same client is unacknowledged (SendBatch's `accepted` event, then its results; two unary
+ * replies in a row) waits for the client's delayed ACK. grpc-js spreads the credentials' constructor options
+ * into `http2.createSecureServer`, whose net.Server takes `noDelay` for every accepted socket; that hook is
+ * internal to grpc-js (`_getConstructorOptions`), so this checks it exists and fails loudly if an upgrade
+ * removes it (kit test `grpc-nodelay.test.ts` checks the option reaches the socket).
+ */
+export function serveWithoutNagle(creds: grpc.ServerCredentials): void {
+  const c = creds as unknown as { _getConstructorOptions?: () => object | null };
+  const base = c._getConstructorOptions?.bind(creds);
+  if (!base) throw new Error('grpc-js ServerCredentials no longer has _getConstructorOptions: update serveWithoutNagle');
+  c._getConstructorOptions = () => ({ ...(base() ?? {}), noDelay: true });
 }
