@@ -23,6 +23,8 @@ export interface BenchArgs {
   groupIntervalMs: number;
   /** Group members do not ack (isolates the ack path's cost). */
   groupNoAck: boolean;
+  /** 0: each member acks like the reference web client (100 ms after its first unacked message); N: every member at once every N ms. */
+  groupAckIntervalMs: number;
   /** Gateway base URLs (http://host:port); empty = start a mesh. */
   targets: string[];
   /** Directory for result files. */
@@ -64,7 +66,7 @@ export interface BenchArgs {
 
 const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--rate 1000] [--duration 20] [--pairs 100]
        [--workers 2] [--ramp-start 10] [--ramp-factor 1.5] [--ramp-step 10] [--ramp-max 5000]
-       [--group-size 1024] [--group-messages 20] [--group-interval 500] [--group-no-ack]
+       [--group-size 1024] [--group-messages 20] [--group-interval 500] [--group-no-ack] [--group-ack-interval 0 (0: like the web client, 100 ms after receipt; N: all members together every N ms)]
        [--media-sizes 1,20] [--media-concurrency 1,4] [--media-count 16]
        [--push-rates 50,150] [--push-platforms webhook,webpush] [--push-duration 15] [--push-pairs 50] [--push-direct]
        [--presence-devices 10000] [--presence-watchers 1000 (subscriber connections)] [--presence-watcher-accounts N (default: one per subscriber)]
@@ -91,6 +93,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     groupMessages: 20,
     groupIntervalMs: 500,
     groupNoAck: false,
+    groupAckIntervalMs: 0,
     targets: [],
     out: 'bench/results',
     grace: 10,
@@ -130,7 +133,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     };
     const num = () => {
       const x = Number(v());
-      if (!Number.isFinite(x) || x <= 0) throw new Error(`${k} needs a positive number`);
+      if (!Number.isFinite(x) || x < 0 || (x === 0 && k !== "--group-ack-interval")) throw new Error(`${k} needs a positive number`);
       return x;
     };
     switch (k) {
@@ -152,6 +155,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--group-messages': a.groupMessages = Math.floor(num()); break;
       case '--group-interval': a.groupIntervalMs = num(); break;
       case '--group-no-ack': a.groupNoAck = true; break;
+      case '--group-ack-interval': a.groupAckIntervalMs = Math.max(0, Math.floor(num())); break;
       case '--targets': a.targets = v().split(',').filter(Boolean); break;
       case '--out': a.out = v(); break;
       case '--grace': a.grace = num(); break;

@@ -25,7 +25,17 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export async function runGroup(
   wsUrls: string[],
   members: Creds[],
-  opts: { messages: number; intervalMs: number; graceS: number; noAck?: boolean; log: (s: string) => void },
+  opts: {
+    messages: number;
+    intervalMs: number;
+    graceS: number;
+    noAck?: boolean;
+    /** 0 (default): each member acks 100 ms after its first unacked message, as web/src/app/store.ts does; N: all members at once every N ms. */
+    ackIntervalMs?: number;
+    /** Called when the measured phase starts and ends (the CPU and histogram snapshots of the run). */
+    onMeasure?: (phase: 'start' | 'end') => Promise<void>;
+    log: (s: string) => void;
+  },
 ): Promise<GroupResult> {
   const t0 = performance.now();
   const conns: ParleyConnection[] = new Array(members.length);
@@ -46,6 +56,14 @@ export async function runGroup(
   const got = new Map<string, Set<number>>(); // clientMsgId → recipients that got it
   const perRecipient: number[] = [];
   const acks = new Map<ParleyConnection, { chatId: string; seq: number }[]>();
+  const ackEvery = opts.ackIntervalMs ?? 0;
+  const flushAcks = (c: ParleyConnection) => {
+    const q = acks.get(c);
+    if (!q || q.length === 0) return;
+    acks.set(c, []);
+    c.request('message.ack', { items: q.slice(0, 500) }).catch(() => undefined);
+  };
+  const ackTimers = new Map<ParleyConnection, NodeJS.Timeout>();
   conns.forEach((c, i) => {
     if (i === 0) return;
     c.on('message.new', ({ message: m }) => {
@@ -53,6 +71,15 @@ export async function runGroup(
         let q = acks.get(c);
         if (!q) acks.set(c, (q = []));
         q.push({ chatId: m.chatId, seq: m.seq });
+        if (ackEvery === 0 && !ackTimers.has(c)) {
+          ackTimers.set(
+            c,
+            setTimeout(() => {
+              ackTimers.delete(c);
+              flushAcks(c);
+            }, 100),
+          );
+        }
       }
       const s = sentAt.get(m.clientMsgId);
       if (s === undefined) return;
@@ -65,13 +92,7 @@ export async function runGroup(
       lastAt.set(m.clientMsgId, now);
     });
   });
-  const ackTimer = setInterval(() => {
-    for (const [c, q] of acks) {
-      if (q.length === 0) continue;
-      acks.set(c, []);
-      c.request('message.ack', { items: q.slice(0, 500) }).catch(() => undefined);
-    }
-  }, 1000);
+  const ackTimer = ackEvery > 0 ? setInterval(() => acks.forEach((_, c) => flushAcks(c)), ackEvery) : undefined;
   // Let the creation's own fan-out settle before measuring.
   await sleep(3000);
   const setupS = (performance.now() - t0) / 1000;
@@ -80,6 +101,7 @@ export async function runGroup(
   const reply: number[] = [];
   let acked = 0;
   const pending: Promise<void>[] = [];
+  await opts.onMeasure?.('start');
   const base = performance.now();
   for (let i = 0; i < opts.messages; i++) {
     const due = base + i * opts.intervalMs;
@@ -104,6 +126,9 @@ export async function runGroup(
   const end = performance.now() + opts.graceS * 1000;
   while (performance.now() < end && [...sentAt.keys()].some((k) => (got.get(k)?.size ?? 0) < expectedEach)) await sleep(100);
   clearInterval(ackTimer);
+  await sleep(200); // the last acks (100 ms after receipt) reach the mesh inside the measured phase
+  await opts.onMeasure?.('end');
+  for (const t of ackTimers.values()) clearTimeout(t);
   const lastRecipient = [...sentAt.entries()].filter(([k]) => (got.get(k)?.size ?? 0) === expectedEach).map(([k, s]) => lastAt.get(k)! - s);
   await Promise.all(conns.map((c) => c.close()));
   return {

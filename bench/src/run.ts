@@ -264,7 +264,39 @@ async function main(): Promise<void> {
     groupDone = true;
       log(`group: creating ${a.groupSize} accounts…`);
       const members = await users(gatewayUrls[0]!, a.groupSize, 'bg');
-      const g: GroupResult = await runGroup(wsUrls, members, { messages: a.groupMessages, intervalMs: a.groupIntervalMs, graceS: Math.max(a.grace, 30), noAck: a.groupNoAck, log });
+      const ps = procs();
+      const targets = metricsTargets();
+      let histBefore: Awaited<ReturnType<typeof scrape>> = new Map();
+      let before: ReturnType<typeof snapshot> | undefined;
+      let used = new Map<string, number>();
+      let stages = '';
+      let measuredS = 0;
+      let measuredFrom = 0;
+      let genCpu = process.cpuUsage();
+      const onMeasure = async (phase: 'start' | 'end') => {
+        if (phase === 'start') {
+          histBefore = await scrape(targets);
+          before = snapshot(ps);
+          measuredFrom = Date.now();
+          genCpu = process.cpuUsage();
+          return;
+        }
+        used = diff(before!, snapshot(ps));
+        const g = process.cpuUsage(genCpu);
+        used.set('load generator', (g.user + g.system) / 1000);
+        measuredS = (Date.now() - measuredFrom) / 1000;
+        stages = targets.length ? stagesTable(histBefore, await scrape(targets)) : '';
+      };
+      const g: GroupResult = await runGroup(wsUrls, members, {
+        messages: a.groupMessages,
+        intervalMs: a.groupIntervalMs,
+        graceS: Math.max(a.grace, 30),
+        noAck: a.groupNoAck,
+        ackIntervalMs: a.groupAckIntervalMs,
+        onMeasure,
+        log,
+      });
+      const cpu = used.size ? cpuTable(used, g.delivered, measuredS, 'delivery') : '';
       const per = summarize(g.perRecipient);
       const last = summarize(g.lastRecipient);
       const rep = summarize(g.reply);
@@ -274,12 +306,14 @@ async function main(): Promise<void> {
       );
       const body =
         header(`Group fan-out (${g.members} members)`, a, date, target, [
-          `load: one sender (gateway 0) sends ${g.messages} messages, one every ${a.groupIntervalMs} ms, to a group of ${g.members}; all members connected, alternating between the two gateways, ${a.groupNoAck ? 'NOT acking (--group-no-ack)' : 'acking every second'}; one generator process holds all ${g.members} connections`,
+          `load: one sender (gateway 0) sends ${g.messages} messages, one every ${a.groupIntervalMs} ms, to a group of ${g.members}; all members connected, alternating between the two gateways, ${a.groupNoAck ? 'NOT acking (--group-no-ack)' : a.groupAckIntervalMs > 0 ? `all acking together every ${a.groupAckIntervalMs} ms (--group-ack-interval)` : 'each acking 100 ms after its first unacked message, as the web client does'}; one generator process holds all ${g.members} connections`,
           `setup (accounts connected, group created, creation fan-out settled): ${g.setupS.toFixed(1)} s`,
         ]) +
         '\n' +
         t +
-        '\n\nper-recipient = send → that member\'s `message.new`; last recipient = send → the last of the ' + (g.members - 1) + ' recipients.\n';
+        '\n\nper-recipient = send → that member\'s `message.new`; last recipient = send → the last of the ' + (g.members - 1) + ' recipients.\n' +
+        (cpu ? `\n**CPU per delivery, by process** (user+system from /proc over the measured phase, ${measuredS.toFixed(1)} s: the sends, the deliveries and their acks; the load generator is the bench process itself, holding all ${g.members} sockets):\n\n${cpu}\n` : '') +
+        (stages ? `\n**Where the time goes** (histograms of every process, differenced over the measured phase):\n\n${stages}\n` : '');
       log(`wrote ${writeResult(a.out, 'group' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
       summaries.push(`### Group fan-out (${g.members} members)\n\n${t}`);
       console.log(t);

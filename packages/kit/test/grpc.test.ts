@@ -1,6 +1,7 @@
 // Round-trip tests of the gRPC bridge over loopback: unary, server streaming, int64/bigint, bytes,
 // every error code, deadlines, and grpc.health.v1.
 import { Writable } from 'node:stream';
+import tls from 'node:tls';
 import { create, toBinary, fromBinary } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import { healthV1, testingV1 } from '@parley/proto';
@@ -267,8 +268,32 @@ describe('server sockets without Nagle', () => {
       const servers = [...((raw as unknown as { http2Servers: Map<{ noDelay?: boolean }, unknown> }).http2Servers.keys())];
       expect(servers.length).toBeGreaterThan(0);
       for (const s of servers) expect(s.noDelay).toBe(true);
+      // TLS 1.3 only (no renegotiation: a connection's peer certificate, and so its caller, cannot change)
+      const port = Number((raw as unknown as { http2Servers: Map<{ address(): { port: number } }, unknown> }).http2Servers.keys().next().value!.address().port);
+      const gw = asGateway.identity;
+      const outcome = await new Promise<string>((done) => {
+        const s = tls.connect({ host: '127.0.0.1', port, ca: gw.ca, cert: gw.cert, key: gw.key, maxVersion: 'TLSv1.2', rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => {
+          done(`connected with ${s.getProtocol()}`);
+          s.destroy();
+        });
+        s.on('error', (e) => done(`refused: ${e.message}`));
+      });
+      expect(outcome).toMatch(/^refused/);
     } finally {
       raw.forceShutdown();
+    }
+  });
+
+  it('reads the caller certificate once per connection, not per call', async () => {
+    const spy = jest.spyOn(tls.TLSSocket.prototype, 'getPeerCertificate');
+    try {
+      const c = createClient(testingV1.EchoService, addr, { ...asGateway, deadlineMs: 2000 });
+      for (let i = 0; i < 5; i++) expect((await c.echo({ text: `x${i}` })).text).toBe(`x${i}`);
+      const serverSide = spy.mock.instances.filter((s) => (s as unknown as tls.TLSSocket).server !== undefined).length;
+      expect(serverSide).toBe(1);
+      c.close();
+    } finally {
+      spy.mockRestore();
     }
   });
 });
