@@ -30,3 +30,20 @@ describe('createAdmission', () => {
     await expect(a.run(async () => 1)).resolves.toBe(1);
   });
 });
+
+describe('Admission.refusal', () => {
+  it('answers what run would throw, counts it as shed, and reserves nothing', async () => {
+    const a = createAdmission({ name: 'sends', max: 1, retryAfterMs: 400, random: () => 0.5 });
+    expect(a.refusal()).toBeUndefined();
+    expect(a.inFlight).toBe(0);
+    let release!: () => void;
+    const held = a.run(() => new Promise<void>((r) => (release = r)));
+    const r = a.refusal();
+    expect(r).toMatchObject({ code: 'unavailable', retryAfterMs: 400 });
+    expect(a.shed).toBe(1);
+    release();
+    await held;
+    expect(a.refusal()).toBeUndefined();
+    expect(a.shed).toBe(1);
+  });
+});

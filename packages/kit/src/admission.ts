@@ -6,6 +6,11 @@ import { ParleyError } from './errors.js';
 export interface Admission {
   /** Runs `fn` if a slot is free; otherwise throws `unavailable` without calling it. */
   run<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * The refusal `run` would throw right now (counted as shed), or undefined if a slot is free. A pre-check
+   * for work that comes before `run` and would be wasted on a refused call; it reserves nothing.
+   */
+  refusal(): ParleyError | undefined;
   readonly inFlight: number;
   readonly shed: number;
 }
@@ -15,6 +20,12 @@ export function createAdmission(opts: { name: string; max: number; retryAfterMs?
   const random = opts.random ?? Math.random;
   let inFlight = 0;
   let shed = 0;
+  const refusal = (): ParleyError | undefined => {
+    if (inFlight < opts.max) return undefined;
+    shed += 1;
+    // Jitter spreads the retries of many refused clients.
+    return new ParleyError('unavailable', `${opts.name} is overloaded, retry`, { retryAfterMs: Math.round(base * (0.5 + random())) });
+  };
   return {
     get inFlight() {
       return inFlight;
@@ -22,12 +33,10 @@ export function createAdmission(opts: { name: string; max: number; retryAfterMs?
     get shed() {
       return shed;
     },
+    refusal,
     async run<T>(fn: () => Promise<T>): Promise<T> {
-      if (inFlight >= opts.max) {
-        shed += 1;
-        // Jitter spreads the retries of many refused clients.
-        throw new ParleyError('unavailable', `${opts.name} is overloaded, retry`, { retryAfterMs: Math.round(base * (0.5 + random())) });
-      }
+      const refused = refusal();
+      if (refused) throw refused;
       inFlight += 1;
       try {
         return await fn();

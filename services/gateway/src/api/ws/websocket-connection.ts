@@ -164,6 +164,13 @@ export class WebSocketConnection {
     }
     const users = this.deps.userLimits;
     if (f.op === 'message.send' && users) {
+      // Shed before the Redis round trip: a send the gateway would refuse anyway costs no budget token and
+      // no Redis call (under overload most sends are refused, and each one's work slows the accepted ones).
+      const refused = this.deps.request.sendAdmission.refusal();
+      if (refused) {
+        this.sendError(f.id, toWireError(refused, this.log));
+        return;
+      }
       // The user's budget across all devices and gateways (Redis); replies keep the order of the frames.
       void users.send(this.userId).then((wait) => {
         if (this.closed) return;
