@@ -60,6 +60,8 @@ export interface BenchArgs {
   /** Scenario conns: connections, generator processes, upgrades in flight, device tokens. */
   conns: number;
   connWorkers: number;
+  /** Seconds the connections sit idle before the first RSS read. */
+  connIdleS: number;
   connConcurrency: number;
   connDevices: number;
 }
@@ -73,7 +75,7 @@ const HELP = `usage: ./parley bench [--scenario all|oneone|ramp|group[,..]] [--r
        [--presence-rate 100[,200…] (connects/s, all workers; one churn per rate)] [--presence-fanout 1 (subscribers per device)] [--presence-concurrency 500 (devices in flight per worker)]
        [--presence-workers 2] [--presence-hold 500 (ms)] [--presence-cycles 1] [--presence-max-s 0] [--presence-grace-ms 2000 (the mesh's PRESENCE_GRACE_MS)]
        [--receipts-group-size 1024] [--receipts-messages 5]
-       [--conns 20000] [--conn-workers 4] [--conn-concurrency 400] [--conn-devices 200]  (scenario conns: not in "all")
+       [--conns 20000] [--conn-workers 4] [--conn-concurrency 400] [--conn-devices 200] [--conn-idle 60 (s idle before the first RSS read: V8 gives memory back after ~1 min)]  (scenario conns: not in "all")
        [--targets http://127.0.0.1:8080,http://127.0.0.1:8081] [--out bench/results] [--grace 10] [--tag name]
 The media, push, presence and receipts scenarios run only when named (--scenario media, --scenario push, …); "all" keeps its meaning (ramp, group, oneone).
 Without --targets the bench starts its own mesh (all services, two gateways, a fresh keyspace).`;
@@ -121,6 +123,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     pushDirect: false,
     conns: 20_000,
     connWorkers: 4,
+    connIdleS: 60,
     connConcurrency: 400,
     connDevices: 200,
   };
@@ -182,6 +185,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--push-direct': a.pushDirect = true; break;
       case '--conns': a.conns = Math.floor(num()); break;
       case '--conn-workers': a.connWorkers = Math.floor(num()); break;
+      case '--conn-idle': a.connIdleS = Math.floor(num()); break;
       case '--conn-concurrency': a.connConcurrency = Math.floor(num()); break;
       case '--conn-devices': a.connDevices = Math.floor(num()); break;
       case '--tag': a.tag = v().replace(/[^a-z0-9-]/gi, ''); break;

@@ -77,6 +77,8 @@ export async function runConns(o: {
   conns: number;
   workers: number;
   concurrency: number;
+  /** Seconds all connections sit idle before the first RSS read (default 60: V8's memory reducer runs within it). */
+  idleS?: number;
   log: (s: string) => void;
   /** gateway-0's /metrics (for the V8 heap and external memory beside the RSS). */
   metricsUrl?: string;
@@ -103,8 +105,9 @@ export async function runConns(o: {
   const failed = replies.reduce((n, r) => n + (r.type === 'opened' ? r.failed : 0), 0);
   const errors: Record<string, number> = {};
   for (const r of replies) if (r.type === 'opened') for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
-  o.log(`conns: ${opened} open (${failed} failed) in ${seconds.toFixed(1)} s; settling 10 s before reading RSS`);
-  await new Promise((r) => setTimeout(r, 10_000));
+  const idleS = o.idleS ?? 60;
+  o.log(`conns: ${opened} open (${failed} failed) in ${seconds.toFixed(1)} s; settling ${idleS} s before reading RSS`);
+  await new Promise((r) => setTimeout(r, idleS * 1000));
   const after = rssKiB(o.gatewayPid);
   await fullGc(o.gatewayPid);
   const afterGc = rssKiB(o.gatewayPid);

@@ -567,14 +567,14 @@ async function main(): Promise<void> {
       const tokens = (await users(gatewayUrls[0]!, a.connDevices, 'bc')).map((u) => u.accessToken);
       log(`conns: opening ${a.conns} connections to gateway-0 from ${a.connWorkers} processes, ${a.connConcurrency} upgrades in flight…`);
       const ps = procs();
-      const r = await runConns({ wsUrl: wsUrls[0]!, gatewayPid: pid, tokens, conns: a.conns, workers: a.connWorkers, concurrency: a.connConcurrency, log, cpu: { snapshot: () => snapshot(ps), diff }, metricsUrl: metricsTargets().find((t) => t.name === 'gateway-0')?.url });
+      const r = await runConns({ wsUrl: wsUrls[0]!, gatewayPid: pid, tokens, conns: a.conns, workers: a.connWorkers, concurrency: a.connConcurrency, idleS: a.connIdleS, log, cpu: { snapshot: () => snapshot(ps), diff }, metricsUrl: metricsTargets().find((t) => t.name === 'gateway-0')?.url });
       const cpu = r.cpuOpen ? cpuTable(r.cpuOpen, r.opened, r.seconds, 'upgrade') : '';
       const p = r.parts;
       const partsLine = p
         ? `Per connection after full GC, by part: V8 heap committed ${p.heapTotal.toFixed(1)} KiB (of it in use ${p.heapUsed.toFixed(1)} KiB), external (Buffers) ${p.external.toFixed(1)} KiB, the rest (malloc, native handles, code) ${p.rest.toFixed(1)} KiB.`
         : '';
       const t = table(
-        ['connections', 'opened', 'failed', 'seconds', 'upgrades/s', 'gateway RSS before (after full GC)', 'RSS with all open, 10 s idle', 'per connection', 'RSS with all open, after full GC', 'per connection', 'errors'],
+        ['connections', 'opened', 'failed', 'seconds', 'upgrades/s', 'gateway RSS before (after full GC)', `RSS with all open, ${a.connIdleS} s idle`, 'per connection', 'RSS with all open, after full GC', 'per connection', 'errors'],
         [
           [
             r.target,
