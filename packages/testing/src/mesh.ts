@@ -139,12 +139,27 @@ async function dropTopics(env: Record<string, string>): Promise<void> {
   const ns = env['PARLEY_NAMESPACE'];
   if (!ns || !/^[a-z0-9]+$/.test(ns)) return;
   const { Kafka, logLevel } = (await import('kafkajs')).default;
-  const admin = new Kafka({ clientId: 'mesh-cleanup', brokers: (env['PARLEY_KAFKA_BROKERS'] ?? '127.0.0.1:9192').split(','), logLevel: logLevel.NOTHING }).admin();
+  const admin = new Kafka({
+    clientId: 'mesh-cleanup',
+    brokers: (env['PARLEY_KAFKA_BROKERS'] ?? '127.0.0.1:9192').split(','),
+    logLevel: logLevel.NOTHING,
+    // A test may have stopped its (private) Kafka already: give up at once rather than hold the teardown.
+    connectionTimeout: 2000,
+    requestTimeout: 10_000,
+    retry: { retries: 0 },
+  }).admin();
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await admin.connect();
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${ns}.`));
-    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 30_000 });
+    await Promise.race([
+      (async () => {
+        await admin.connect();
+        const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${ns}.`));
+        if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 10_000 });
+      })(),
+      new Promise((_, fail) => (timer = setTimeout(() => fail(new Error('topic cleanup timed out')), 15_000))),
+    ]);
   } finally {
+    clearTimeout(timer);
     await admin.disconnect().catch(() => {});
   }
 }

@@ -305,8 +305,8 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
  * fails loudly; kit test `grpc.test.ts` "server sockets" checks the options reach the server):
  * - `noDelay`: grpc-js sets TCP_NODELAY on its client sockets but not on the server's, so a reply written
  *   while an earlier frame to the same client was unacknowledged (SendBatch's `accepted` event, then its
- *   results; two unary replies in a row) waited for the client's delayed ACK (1:1 at 20 msg/s: e2e p50 56 ms
- *   with it, 23 ms without, bench/README.md).
+ *   results; two unary replies in a row) could wait for the client's delayed ACK (no difference measured on
+ *   the 1:1 bench within its noise: bench/README.md, fourth pass; kept as the right setting for RPC sockets).
  * - `minVersion: 'TLSv1.3'`: no renegotiation, so the peer certificate of a connection never changes, which is
  *   what lets `callerOf` remember a connection's caller (every mesh client is grpc-js on Node, TLS 1.3).
  */
