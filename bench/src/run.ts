@@ -200,6 +200,21 @@ function oneoneTable(rows: Row[]): string {
   );
 }
 
+/** Starts a measured phase: the CPU of `ps` and the histograms of `targets`; `end()` gives both, differenced. */
+async function startMeasure(ps: ProcRef[], targets: MetricsTarget[]) {
+  const histBefore = await scrape(targets);
+  const before = snapshot(ps);
+  const t0 = Date.now();
+  return {
+    async end(): Promise<{ used: Map<string, number>; seconds: number; stages: string }> {
+      const used = diff(before, snapshot(ps));
+      const seconds = (Date.now() - t0) / 1000;
+      const stages = targets.length ? stagesTable(histBefore, await scrape(targets)) : '';
+      return { used, seconds, stages };
+    },
+  };
+}
+
 function cpuTable(used: Map<string, number>, delivered: number, seconds: number, unit = 'delivered msg'): string {
   const rows = [...used.entries()].sort((a, b) => b[1] - a[1]);
   const sut = rows.filter(([n]) => n !== 'load generator').reduce((t, [, v]) => t + v, 0);
@@ -264,28 +279,18 @@ async function main(): Promise<void> {
     groupDone = true;
       log(`group: creating ${a.groupSize} accounts…`);
       const members = await users(gatewayUrls[0]!, a.groupSize, 'bg');
-      const ps = procs();
-      const targets = metricsTargets();
-      let histBefore: Awaited<ReturnType<typeof scrape>> = new Map();
-      let before: ReturnType<typeof snapshot> | undefined;
-      let used = new Map<string, number>();
-      let stages = '';
-      let measuredS = 0;
-      let measuredFrom = 0;
+      let measure: Awaited<ReturnType<typeof startMeasure>> | undefined;
+      let measured: Awaited<ReturnType<NonNullable<typeof measure>['end']>> | undefined;
       let genCpu = process.cpuUsage();
       const onMeasure = async (phase: 'start' | 'end') => {
         if (phase === 'start') {
-          histBefore = await scrape(targets);
-          before = snapshot(ps);
-          measuredFrom = Date.now();
+          measure = await startMeasure(procs(), metricsTargets());
           genCpu = process.cpuUsage();
           return;
         }
-        used = diff(before!, snapshot(ps));
-        const g = process.cpuUsage(genCpu);
-        used.set('load generator', (g.user + g.system) / 1000);
-        measuredS = (Date.now() - measuredFrom) / 1000;
-        stages = targets.length ? stagesTable(histBefore, await scrape(targets)) : '';
+        measured = await measure!.end();
+        const g = process.cpuUsage(genCpu); // the generator is this process
+        measured.used.set('load generator', (g.user + g.system) / 1000);
       };
       const g: GroupResult = await runGroup(wsUrls, members, {
         messages: a.groupMessages,
@@ -296,7 +301,9 @@ async function main(): Promise<void> {
         onMeasure,
         log,
       });
-      const cpu = used.size ? cpuTable(used, g.delivered, measuredS, 'delivery') : '';
+      const cpu = measured ? cpuTable(measured.used, g.delivered, measured.seconds, 'delivery') : '';
+      const measuredS = measured?.seconds ?? 0;
+      const stages = measured?.stages ?? '';
       const per = summarize(g.perRecipient);
       const last = summarize(g.lastRecipient);
       const rep = summarize(g.reply);
@@ -373,16 +380,12 @@ async function main(): Promise<void> {
         if (a.scenarios.includes('oneone')) {
           if (a.scenarios.includes('ramp') || a.scenarios.includes('group')) await pause(15);
           log(`oneone: ${a.rate} msg/s for ${a.duration} s`);
-          const ps = procs();
-          const targets = metricsTargets();
-          const histBefore = await scrape(targets);
-          const before = snapshot(ps);
+          const measure = await startMeasure(procs(), metricsTargets());
           const runFrom = Date.now();
           const raw = await fleet.run(a.rate, a.duration, a.grace);
           const gc = gcTable(gcPauses(infraProcs(), runFrom, Date.now()), a.duration + a.grace);
           if (gc) console.log(gc);
-          const used = diff(before, snapshot(ps));
-          const stages = targets.length ? stagesTable(histBefore, await scrape(targets)) : '';
+          const { used, stages } = await measure.end();
           if (stages) console.log(stages);
           used.set('load generator', raw.cpuMs);
           const r = row(raw);

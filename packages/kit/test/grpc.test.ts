@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { create, toBinary, fromBinary } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import { healthV1, testingV1 } from '@parley/proto';
-import { ERROR_CODES, ParleyError, createClient, createGrpcServer, createLogger, createMetrics, serveWithoutNagle, type Client, type GrpcServer } from '../src/index.js';
+import { ERROR_CODES, ParleyError, createClient, createGrpcServer, createLogger, createMetrics, applyServerSocketOptions, type Client, type GrpcServer } from '../src/index.js';
 import { asGateway, asTestServer } from './support.js';
 
 // Captures log lines so the test can see what the server logged for an unknown error.
@@ -260,7 +260,7 @@ describe('server sockets without Nagle', () => {
   it('the mutual-TLS credentials make grpc-js accept every connection with TCP_NODELAY', async () => {
     const id = asTestServer.identity;
     const creds = grpc.ServerCredentials.createSsl(id.ca, [{ private_key: id.key, cert_chain: id.cert }], true);
-    serveWithoutNagle(creds);
+    applyServerSocketOptions(creds);
     const raw = new grpc.Server();
     await new Promise<void>((ok, fail) => raw.bindAsync('127.0.0.1:0', creds, (err) => (err ? fail(err) : ok())));
     try {

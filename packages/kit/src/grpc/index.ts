@@ -1,4 +1,4 @@
-export { createGrpcServer, serveWithoutNagle, type GrpcServer, type GrpcServerOptions, type HealthStatus } from './server.js';
+export { createGrpcServer, applyServerSocketOptions, type GrpcServer, type GrpcServerOptions, type HealthStatus } from './server.js';
 export { createClient, type ClientOptions } from './client.js';
 export { fromGrpcError, toServiceError, definitionFor, methodPath } from './codec.js';
 export type { CallOptions, Client, HandlerContext, ServiceImpl, UnaryHandler, ServerStreamHandler } from './types.js';

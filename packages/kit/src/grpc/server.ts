@@ -280,7 +280,7 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
       return new Promise((ok, fail2) => {
         // Mutual TLS: a client without a certificate issued by the mesh CA fails the handshake.
         const creds = grpc.ServerCredentials.createSsl(identity.ca, [{ private_key: identity.key, cert_chain: identity.cert }], true);
-        serveWithoutNagle(creds);
+        applyServerSocketOptions(creds);
         server.bindAsync(`${host}:${port}`, creds, (err, bound) => {
           if (err) fail2(err);
           else {
@@ -310,10 +310,10 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
  * - `minVersion: 'TLSv1.3'`: no renegotiation, so the peer certificate of a connection never changes, which is
  *   what lets `callerOf` remember a connection's caller (every mesh client is grpc-js on Node, TLS 1.3).
  */
-export function serveWithoutNagle(creds: grpc.ServerCredentials): void {
+export function applyServerSocketOptions(creds: grpc.ServerCredentials): void {
   const c = creds as unknown as { _getConstructorOptions?: () => object | null };
   const base = c._getConstructorOptions?.bind(creds);
-  if (!base) throw new Error('grpc-js ServerCredentials no longer has _getConstructorOptions: update serveWithoutNagle');
+  if (!base) throw new Error('grpc-js ServerCredentials no longer has _getConstructorOptions: update applyServerSocketOptions');
   c._getConstructorOptions = () => ({ ...(base() ?? {}), noDelay: true, minVersion: 'TLSv1.3' });
 }
 
