@@ -12,6 +12,7 @@ export * from './cassandra.js';
 export * from './cassandra-writes.js';
 export * from './redis.js';
 export * from './gateway-delivery.js';
+export * from './route-registry.js';
 export * from './object-store.js';
 export * from './checks.js';
 export * from './ops.js';

@@ -33,7 +33,7 @@ import { MessagesStore } from './adapters/messages-store.js';
 import { CursorTable, DedupeTable } from './adapters/inbox-store.js';
 import { ChatEvents } from './adapters/chat-events.js';
 import { FanoutDelivery } from './adapters/delivery-bus.js';
-import { GroupPeer, MediaPeer, SessionPeer } from './adapters/peers.js';
+import { GroupPeer, MediaPeer, RegistryRoutes, SessionPeer } from './adapters/peers.js';
 import { messageServiceImpl, FORWARDED, type Forwarder } from './api/grpc/message-service.js';
 import { CassandraLeaseStore } from './adapters/shard-lease-store.js';
 import { startFanoutWorker } from './api/kafka/chat-messages-consumer.js';
@@ -93,9 +93,16 @@ export class MessageService extends LifecycleService {
     const redis = createRedis(cfg.redisUrl, { logger, name: 'message', autoPipelining: true });
     const peers: Array<{ close(): void }> = [];
     const groups = overrides.groups ?? (peers[peers.length] = GroupPeer.connect(cfg.groupAddr)) as GroupPeer;
-    const routes = overrides.routes ?? (peers[peers.length] = SessionPeer.connect(cfg.sessionAddr)) as SessionPeer;
     const media = overrides.media ?? (peers[peers.length] = MediaPeer.connect(cfg.mediaAddr)) as MediaPeer;
     const mm = messageMetrics(metrics);
+    // Fan-out reads session's route registry in Redis directly; session answers only for users whose device set
+    // is not cached (docs/architecture.md §4).
+    const routes =
+      overrides.routes ??
+      new RegistryRoutes(redis, cfg.namespace, (peers[peers.length] = SessionPeer.connect(cfg.sessionAddr)) as SessionPeer, 4096, (warm, missed) => {
+        if (warm) mm.routeUsers.inc({ source: 'registry' }, warm);
+        if (missed) mm.routeUsers.inc({ source: 'session' }, missed);
+      });
     const flushed = (store: string) => (writers: number) => mm.combinedWriters.observe({ store }, writers);
     const log = new MessagesStore(cassandra, cfg.bucketSize, cfg.recentMessagesCacheSize, flushed('log'));
     const ctx = buildContext(cfg, logger, mm, {

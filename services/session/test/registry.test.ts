@@ -1,5 +1,5 @@
 // The Redis registry adapter against the real Redis: the races a fake cannot show.
-import { createLogger, createRedis, nsKey, type Redis } from '@parley/kit';
+import { createLogger, createRedis, nsKey, readWarmRoutes, type Redis } from '@parley/kit';
 import { envSpec } from '../src/config.js';
 import { ConnectionRegistry } from '../src/adapters/registry.js';
 
@@ -92,5 +92,23 @@ describe('connections', () => {
     await reg.register({ userId: 'someone-else', deviceId: 'x1', gatewayId: 'g', connectionId: 'c' }, 30);
     const routes = await reg.routes(['u10'], async () => ['x1']);
     expect(routes).toEqual([{ userId: 'u10', deviceId: 'x1', online: false, gatewayId: '', connectionId: '' }]);
+  });
+});
+
+describe("the kit's warm read (the message fan-out reads the registry directly)", () => {
+  it('sees the routes session wrote, and names the users whose device set is not cached', async () => {
+    await reg.routes(['w1'], async () => ['w1-phone', 'w1-laptop']); // session fills w1's set
+    await reg.register({ userId: 'w1', deviceId: 'w1-phone', gatewayId: 'gA', connectionId: 'cA' }, 30);
+    const { routes, missed } = await readWarmRoutes(redis, run, ['w1', 'w2-never-filled', 'w1']);
+    expect(missed).toEqual(['w2-never-filled']);
+    expect(routes.sort((a, b) => a.deviceId.localeCompare(b.deviceId))).toEqual([
+      { userId: 'w1', deviceId: 'w1-laptop', online: false, gatewayId: '', connectionId: '' },
+      { userId: 'w1', deviceId: 'w1-phone', online: true, gatewayId: 'gA', connectionId: 'cA' },
+    ]);
+    // A removal session records is what the next direct read sees (no copy of the set lives elsewhere).
+    await reg.deviceRemoved('w1', 'w1-laptop');
+    expect((await readWarmRoutes(redis, run, ['w1'])).routes.map((r) => r.deviceId)).toEqual(['w1-phone']);
+    // And session answers the same for both users as before.
+    expect((await reg.routes(['w1'], async () => { throw new Error('cached'); })).map((r) => r.deviceId)).toEqual(['w1-phone']);
   });
 });

@@ -1,20 +1,18 @@
 // The live connection registry in Redis: device → {user, gateway, connection} with a TTL kept alive by
 // gateway heartbeats, a cached set of each user's active devices, and the gateways' delivery channels.
+// The keys and the warm read path are the kit's (`route-registry.ts`: the message service's fan-out reads
+// them directly); this service is their only writer and fills a user's device set from Cassandra.
 //
-// Keys (under the PARLEY_NAMESPACE prefix):
-//   parley:conn:<deviceId>          hash {u, g, c}, TTL SESSION_CONNECTION_TTL_SECONDS
-//   parley:udev:{<userId>}          set of the user's active device ids + a sentinel ("-": the set is complete)
-//   parley:udev:{<userId>}:gen      counter bumped on every device add/remove; a cache fill only lands if it
-//                                   did not move since the fill read Cassandra (no stale set can survive a race)
+// Keys (under the PARLEY_NAMESPACE prefix), besides the kit's parley:conn:<deviceId>, parley:udev:{<userId>}
+// and parley:udev:{<userId>}:gen:
 //   parley:gw:<gatewayId>           pub/sub delivery channel of one gateway
 //   parley:gw-all                   pub/sub channel every gateway listens to (device revocations)
-// The braces keep a user's two keys in one Redis Cluster slot, as the scripts need.
-import { gatewayBroadcastChannel, gatewayChannel, mapLimit, nsKey, type Redis } from '@parley/kit';
+import { DEVICE_SET_SENTINEL, gatewayBroadcastChannel, gatewayChannel, mapLimit, readConnections, readDeviceSets, registryKeys, type Redis } from '@parley/kit';
 import type { LiveConnection, RegistryPort, Route } from '../domain/ports.js';
 
 export type { LiveConnection, Route };
 
-const SENTINEL = '-';
+const SENTINEL = DEVICE_SET_SENTINEL;
 const DEVICE_SET_TTL_SECONDS = 86_400;
 const GEN_TTL_SECONDS = 2 * 86_400;
 const LOAD_CONCURRENCY = 64;
@@ -89,15 +87,15 @@ export class ConnectionRegistry implements RegistryPort {
   }
 
   private connKey(deviceId: string): string {
-    return nsKey(this.ns, `parley:conn:${deviceId}`);
+    return registryKeys.connection(this.ns, deviceId);
   }
 
   private devicesKey(userId: string): string {
-    return nsKey(this.ns, `parley:udev:{${userId}}`);
+    return registryKeys.devices(this.ns, userId);
   }
 
   private genKey(userId: string): string {
-    return nsKey(this.ns, `parley:udev:{${userId}}:gen`);
+    return registryKeys.generation(this.ns, userId);
   }
 
   gatewayChannel(gatewayId: string): string {
@@ -144,17 +142,7 @@ export class ConnectionRegistry implements RegistryPort {
   async routes(userIds: string[], loadDevices: (userId: string) => Promise<string[]>): Promise<Route[]> {
     const users = [...new Set(userIds)];
     if (!users.length) return [];
-    const p1 = this.redis.pipeline();
-    for (const u of users) p1.smembers(this.devicesKey(u));
-    const r1 = (await p1.exec()) ?? [];
-    const devicesByUser = new Map<string, string[]>();
-    const missed: string[] = [];
-    users.forEach((u, i) => {
-      const [err, members] = r1[i] ?? [];
-      const list = !err && Array.isArray(members) ? (members as string[]) : [];
-      if (list.includes(SENTINEL)) devicesByUser.set(u, list.filter((m) => m !== SENTINEL));
-      else missed.push(u);
-    });
+    const { devices: devicesByUser, missed } = await readDeviceSets(this.redis, this.ns, users);
     if (missed.length) {
       // The generations are read before Cassandra is: a fill only lands if no add/remove happened since.
       const pg = this.redis.pipeline();
@@ -174,17 +162,10 @@ export class ConnectionRegistry implements RegistryPort {
       }
       await fill.exec();
     }
-    const pairs: [string, string][] = [];
-    for (const u of users) for (const d of devicesByUser.get(u) ?? []) pairs.push([u, d]);
-    if (!pairs.length) return [];
-    const p2 = this.redis.pipeline();
-    for (const [, d] of pairs) p2.hmget(this.connKey(d), 'u', 'g', 'c');
-    const r2 = (await p2.exec()) ?? [];
-    return pairs.map(([userId, deviceId], i) => {
-      const [u, g, c] = ((r2[i]?.[1] as (string | null)[] | undefined) ?? []) as (string | null | undefined)[];
-      const online = Boolean(g && c && u === userId);
-      return { userId, deviceId, online, gatewayId: online ? g! : '', connectionId: online ? c! : '' };
-    });
+    // In the order the users were asked for.
+    const ordered = new Map<string, string[]>();
+    for (const u of users) ordered.set(u, devicesByUser.get(u) ?? []);
+    return readConnections(this.redis, this.ns, ordered);
   }
 
   async publish(gatewayId: string, payload: Uint8Array): Promise<void> {
