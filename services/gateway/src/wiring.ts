@@ -38,7 +38,7 @@ export class GatewayService extends LifecycleService {
     const logger = overrides.logger ?? createLogger('gateway', cfg.logLevel);
     const upstreams = overrides.upstreams ?? createUpstreams(cfg);
     const metrics = createGatewayMetrics();
-    const redis = createRedis(cfg.redisUrl, { logger, name: 'gateway' });
+    const redis = createRedis(cfg.redisUrl, { logger, name: 'gateway', autoPipelining: true });
     const verifier = new TokenVerifier(upstreams.session, logger.child({ subsystem: 'keys' }), cfg.keysRefreshMs);
     const authenticator = new Authenticator(verifier, upstreams.session);
     const userLimits = new UserLimits(redis, cfg, logger.child({ subsystem: 'user-limits' }), metrics.userLimitUnchecked);

@@ -140,7 +140,7 @@ export class PresenceService extends LifecycleService {
   static async create(cfg: PresenceConfig, opts: { migrationsDir: string; logger?: Logger }): Promise<PresenceService> {
     const logger = opts.logger ?? createLogger('presence', cfg.logLevel);
     await PresenceService.migrate(cfg, opts.migrationsDir, logger);
-    const redis = createRedis(cfg.redisUrl, { logger, name: 'presence' });
+    const redis = createRedis(cfg.redisUrl, { logger, name: 'presence', autoPipelining: true });
     const kafka = openKafka(cfg, 'presence', logger);
     return new PresenceService(cfg, logger, createMetrics('presence'), openCassandra(cfg), redis, kafka);
   }

@@ -94,7 +94,7 @@ export class SessionService extends LifecycleService {
     const rotations = metrics.counter('parley_session_key_rotations_total', 'Signing keys this replica made current');
 
     const cassandra = openCassandra(cfg);
-    const redis = createRedis(cfg.redisUrl, { logger, name: 'session' });
+    const redis = createRedis(cfg.redisUrl, { logger, name: 'session', autoPipelining: true });
     const kafka = openKafka(cfg, 'session', logger);
     const producer = new EventProducer(kafka, logger);
     const registry = new ConnectionRegistry(redis, cfg.namespace);
