@@ -13,6 +13,7 @@ export interface MessageMetrics {
   fanoutTargets: ReturnType<Metrics['counter']>;
   fanoutSeconds: ReturnType<Metrics['histogram']>;
   routeUsers: ReturnType<Metrics['counter']>;
+  republished: ReturnType<Metrics['counter']>;
   stageSeconds: ReturnType<Metrics['histogram']>;
 }
 
@@ -28,6 +29,7 @@ export function messageMetrics(m: Metrics): MessageMetrics {
     fanoutMessages: m.counter('parley_message_fanout_messages_total', 'messages routed by the fan-out worker'),
     fanoutTargets: m.counter('parley_message_fanout_targets_total', 'device targets by path', ['path']),
     fanoutSeconds: m.histogram('parley_message_fanout_seconds', 'fan-out time per message'),
+    republished: m.counter('parley_message_republished_total', 'stored messages whose publish had failed: published later in the background, or dropped (too many held)', ['result']),
     routeUsers: m.counter('parley_message_route_users_total', 'recipients whose device routes were looked up, by source: registry (read from Redis) or session (device set not cached)', ['source']),
     stageSeconds: m.histogram('parley_message_send_stage_seconds', 'time per step of a send: queued (arrival to committable), write (log batch), post (publish before the answer)', ['stage'], [
       0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,

@@ -34,6 +34,7 @@ import { CursorTable, DedupeTable } from './adapters/inbox-store.js';
 import { ChatEvents } from './adapters/chat-events.js';
 import { FanoutDelivery } from './adapters/delivery-bus.js';
 import { GroupPeer, MediaPeer, RegistryRoutes, SessionPeer } from './adapters/peers.js';
+import { Republisher } from './domain/republisher.js';
 import { messageServiceImpl, FORWARDED, type Forwarder } from './api/grpc/message-service.js';
 import { CassandraLeaseStore } from './adapters/shard-lease-store.js';
 import { startFanoutWorker } from './api/kafka/chat-messages-consumer.js';
@@ -163,6 +164,12 @@ export class MessageService extends LifecycleService {
       // After the last send is answered: hand the shards over at once (successors need not wait for expiry).
       .onStop('leases', () => ctx.leases.stop())
       .onStop('fanout', () => svc.fanout?.stop())
+      // One last try for stored messages whose publish failed; what is still left reaches its recipients from
+      // their backlogs (no live delivery, no push).
+      .onStop('republisher', async () => {
+        const left = await ctx.republisher.stop();
+        if (left) logger.warn({ messages: left }, 'stopping with stored messages never published (recipients get them from the backlog)');
+      })
       .onStop('producer', () => producer.disconnect())
       .stopOps()
       .onStop('peers', () => peers.forEach((p) => p.close()))
@@ -198,6 +205,8 @@ export interface AppContext {
   reader: ChatReader;
   heads: HeadsStore;
   router: FanoutRouter;
+  /** Stored messages whose publish failed, republished in the background (domain/republisher.ts). */
+  republisher: Republisher;
   adapters: Adapters;
 }
 
@@ -213,6 +222,24 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
     onChange: (event, shard, epoch) => leaseLog.info({ shard, epoch: String(epoch) }, `shard ${event}`),
     onError: (err) => leaseLog.warn({ err }, 'lease round failed'),
   });
+  const republishLog = logger.child({ subsystem: 'republisher' });
+  let lastRepublishWarn = 0;
+  const republisher = new Republisher(a.events, {
+    onPublished: (n) => {
+      metrics.republished.inc({ result: 'published' }, n);
+      republishLog.info({ messages: n }, 'stored messages published after their publish had failed');
+    },
+    onDropped: (n) => {
+      metrics.republished.inc({ result: 'dropped' }, n);
+      republishLog.error({ messages: n }, 'too many unpublished messages held: the oldest were dropped (their recipients get them from the backlog on connect, without push)');
+    },
+    onError: (err, held) => {
+      const now = Date.now();
+      if (now - lastRepublishWarn < 10_000) return;
+      lastRepublishWarn = now;
+      republishLog.warn({ err, held }, 'republishing stored messages failed; retrying with backoff');
+    },
+  });
   const sequencer = new ChatSequencer(
     a.log,
     // After the commit (and the lease check), before anyone is answered: the publish to chat.messages.v1, in seq
@@ -225,6 +252,7 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
       onConflict: () => metrics.commitConflicts.inc(),
       onBatch: (n) => metrics.commitBatch.observe(n),
       onStage: (stage, ms) => metrics.stageSeconds.observe({ stage }, ms / 1000),
+      onUnpublished: (msgs) => republisher.hold(msgs),
     },
   );
   const authorizer = new SendAuthorizer(a.groups, sequencer, cfg.membershipCacheTtlMs);
@@ -246,5 +274,5 @@ export function buildContext(cfg: MessageConfig, logger: Logger, metrics: Messag
   const reader = new ChatReader(a.groups, a.log, authorizer, a.cursors, a.events);
   const router = new FanoutRouter(a.groups, a.routes, new FanoutDelivery(a.delivery, a.events), { ttlMs: cfg.membershipCacheTtlMs });
   const sendAdmission = createAdmission({ name: 'the message service', max: cfg.maxInflightSends });
-  return { cfg, logger, metrics, instanceId, sequencer, leases, authorizer, sender, sendAdmission, inbox, reader, heads: a.log, router, adapters: a };
+  return { cfg, logger, metrics, instanceId, sequencer, leases, authorizer, sender, sendAdmission, inbox, reader, heads: a.log, router, republisher, adapters: a };
 }

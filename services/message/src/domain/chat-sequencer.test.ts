@@ -119,15 +119,19 @@ describe('ChatSequencer', () => {
   it('a failed post-commit publish answers unavailable naming the stored seq, and the seq stays taken', async () => {
     const log = new FakeLog();
     let fail = true;
+    const unpublished: bigint[] = [];
     const seq = new ChatSequencer(log, async () => {
       if (fail) throw new Error('KafkaJSConnectionError');
-    }, { bucketSize: 10_000n });
+    }, { bucketSize: 10_000n, onUnpublished: (msgs) => unpublished.push(...msgs.map((m) => m.seq)) });
     const p = seq.commit('c', userMsg('c', 'u'), undefined, far());
     await expect(p).rejects.toMatchObject({ code: 'unavailable' });
     await expect(p).rejects.toThrow(/stored at seq 1.*same clientMsgId/);
     expect(seqsOf(log, 'c')).toEqual([1n]);
+    // The stored message goes to the republisher, so it is published even if its sender never retries.
+    expect(unpublished).toEqual([1n]);
     fail = false;
     expect(await seq.commit('c', userMsg('c', 'v'), undefined, far())).toBe(2n);
+    expect(unpublished).toEqual([1n]);
   });
 
   it('fails the queue on a store error and reloads the head afterwards', async () => {

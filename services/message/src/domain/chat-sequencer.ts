@@ -111,6 +111,8 @@ export interface SequencerOptions {
   onBatch?: (size: number) => void;
   /** Time spent per step of a send (ms): `queued` arrival → committable (its checks and the sends ahead of it), `write` the log write, `post` the post-commit publish. */
   onStage?: (stage: 'queued' | 'write' | 'post', ms: number) => void;
+  /** Committed messages whose publish failed (their senders are answered `unavailable`): the Republisher. */
+  onUnpublished?: (msgs: commonV1.Message[]) => void;
   /** Fenced mode (see the header). */
   leases?: LeaseSource;
   /** Recent dedupe keys remembered (fenced mode), across chats. */
@@ -389,6 +391,7 @@ export class ChatSequencer {
       await (typeof this.publisher === 'function' ? this.publisher(chatId, msgs) : this.publisher.publishMessages(msgs));
     } catch (err) {
       postErr = err;
+      this.opts.onUnpublished?.(msgs);
     }
     stage?.('post', this.now() - t1);
     batch.forEach((p, i) =>
