@@ -84,3 +84,36 @@ export function diff(a: CpuSnapshot, b: CpuSnapshot): Map<string, number> {
   for (const [k, v] of b) out.set(k, v - (a.get(k) ?? 0));
   return out;
 }
+
+/** The whole box's CPU time by kind (ms, all cores together), from the first line of /proc/stat. */
+export interface BoxCpu {
+  user: number;
+  system: number;
+  irq: number;
+  idle: number;
+  steal: number;
+}
+
+export function boxSnapshot(): BoxCpu | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+    return { user: (user + nice) * TICK_MS, system: system * TICK_MS, irq: (irq + softirq) * TICK_MS, idle: (idle + iowait) * TICK_MS, steal: steal * TICK_MS };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One line on how busy the whole box was between two /proc/stat readings: busy (user, system, interrupts) and
+ * steal (time the hypervisor gave the vCPUs to others: this VM's share of a contended host), as % of all cores.
+ */
+export function boxLine(a: BoxCpu | undefined, b: BoxCpu | undefined): string {
+  if (!a || !b) return '';
+  const d = (k: keyof BoxCpu) => b[k] - a[k];
+  const total = d('user') + d('system') + d('irq') + d('idle') + d('steal');
+  if (total <= 0) return '';
+  const pct = (v: number) => `${((100 * v) / total).toFixed(0)} %`;
+  return `whole box over the same time (/proc/stat, % of all cores): busy ${pct(d('user') + d('system') + d('irq'))} (user ${pct(d('user'))}, system ${pct(d('system'))}, interrupts ${pct(d('irq'))}), steal ${pct(d('steal'))}, idle ${pct(d('idle'))}`;
+}

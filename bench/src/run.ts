@@ -22,7 +22,7 @@ import { PairLoad, type Creds, type PairCreds, type RunResult } from './pairs.js
 import { machine, table, writeResult } from './report.js';
 import { addCounts, ms, summarize } from './stats.js';
 import { missing } from './churn.js';
-import { diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
+import { boxLine, boxSnapshot, diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
 import { scrape, stagesTable, type MetricsTarget } from './stages.js';
 import { gcPauses, gcTable } from './gc.js';
 import { runConns } from './conns.js';
@@ -204,13 +204,15 @@ function oneoneTable(rows: Row[]): string {
 async function startMeasure(ps: ProcRef[], targets: MetricsTarget[]) {
   const histBefore = await scrape(targets);
   const before = snapshot(ps);
+  const boxBefore = boxSnapshot();
   const t0 = Date.now();
   return {
-    async end(): Promise<{ used: Map<string, number>; seconds: number; stages: string }> {
+    async end(): Promise<{ used: Map<string, number>; seconds: number; stages: string; box: string }> {
       const used = diff(before, snapshot(ps));
+      const box = boxLine(boxBefore, boxSnapshot());
       const seconds = (Date.now() - t0) / 1000;
       const stages = targets.length ? stagesTable(histBefore, await scrape(targets)) : '';
-      return { used, seconds, stages };
+      return { used, seconds, stages, box };
     },
   };
 }
@@ -301,7 +303,7 @@ async function main(): Promise<void> {
         onMeasure,
         log,
       });
-      const cpu = measured ? cpuTable(measured.used, g.delivered, measured.seconds, 'delivery') : '';
+      const cpu = measured ? cpuTable(measured.used, g.delivered, measured.seconds, 'delivery') + (measured.box ? `\n\n${measured.box}` : '') : '';
       const measuredS = measured?.seconds ?? 0;
       const stages = measured?.stages ?? '';
       const per = summarize(g.perRecipient);
@@ -385,11 +387,11 @@ async function main(): Promise<void> {
           const raw = await fleet.run(a.rate, a.duration, a.grace);
           const gc = gcTable(gcPauses(infraProcs(), runFrom, Date.now()), a.duration + a.grace);
           if (gc) console.log(gc);
-          const { used, stages } = await measure.end();
+          const { used, stages, box } = await measure.end();
           if (stages) console.log(stages);
           used.set('load generator', raw.cpuMs);
           const r = row(raw);
-          const cpu = cpuTable(used, raw.delivered, a.duration + a.grace);
+          const cpu = cpuTable(used, raw.delivered, a.duration + a.grace) + (box ? `\n\n${box}` : '');
           console.log(cpu);
           const body =
             header(`1:1 at a fixed offered rate`, a, date, target, [`load: ${load}`, `offered: ${a.rate} msg/s for ${a.duration} s`]) +
