@@ -1,8 +1,10 @@
 // Receipts to devices (protocol §8.5): the consumer of chat.receipts.v1 (key chatId, so one chat's
 // receipts are handled in order by one replica).
 //
-//   delivered(chat, reader, seqs) → every live device of the senders of those seqs, and the reader's own
-//                                  devices; the per-member delivered watermark is raised.
+//   delivered(chat, reader, seqs) → every live device of the senders of those seqs (protocol §8.5); the
+//                                  per-member delivered watermark is raised. Not to the reader's own devices:
+//                                  they hold the messages themselves, and in a 1,024-member group that frame
+//                                  doubled the receipt work per delivery (bench/README.md, "Fifth pass").
 //   read(chat, reader, upToSeq)   → if it raises the reader's read watermark (reads are cumulative and
 //                                  monotonic: a lower or equal seq changes nothing): the other member of a
 //                                  direct chat, or the senders of the newly read messages in a group, if
@@ -157,7 +159,6 @@ export class ReceiptRouter {
     const base = { chatId: ev.chatId, userId: ev.userId, status: ev.status, at: BigInt(at) };
     const w = this.windowFor(ev.chatId);
     for (const [sender, list] of bySender) this.coalescer.add(ev.chatId, [sender], create(eventsV1.ReceiptEventSchema, { ...base, seqs: list }), w);
-    this.coalescer.add(ev.chatId, [ev.userId], create(eventsV1.ReceiptEventSchema, { ...base, seqs }), w);
   }
 
   private async read(ev: Receipt): Promise<void> {
