@@ -380,6 +380,17 @@ function deadLetterer(dlqProducer: Producer, opts: { topic: string; groupId: str
  * else up to maxAttempts) before dead-lettering it. Throws only when stopping (not committed: redelivered to
  * whoever owns the partition next). `beforeRetry` runs before each backoff, `afterBackoff` after it.
  */
+/** A record's value decoded with the consumer's schema, or why it could not be. */
+export type Decoded<S extends DescMessage> = { event: MessageShape<S> } | { error: unknown };
+
+export function decodeEvent<S extends DescMessage>(schema: S, message: KafkaMessage): Decoded<S> {
+  try {
+    return { event: fromBinary(schema, message.value ?? new Uint8Array()) };
+  } catch (error) {
+    return { error };
+  }
+}
+
 export function eventHandler<S extends DescMessage>(
   opts: ConsumerOptions<S>,
   group: { log: Logger; dlqProducer: Producer; stopping: () => boolean },
@@ -394,6 +405,8 @@ export function eventHandler<S extends DescMessage>(
     partition: number,
     message: KafkaMessage,
     hooks: { beforeRetry?: () => Promise<void>; afterBackoff?: () => Promise<void> } = {},
+    /** The value already decoded by the caller (runConsumer's lanes), or the error decoding it gave. */
+    decoded?: Decoded<S>,
   ): Promise<void> => {
     const meta: EventMeta = {
       topic,
@@ -403,13 +416,12 @@ export function eventHandler<S extends DescMessage>(
       headers: message.headers ?? {},
       timestamp: message.timestamp,
     };
-    let event: MessageShape<S>;
-    try {
-      event = fromBinary(opts.schema, message.value ?? new Uint8Array());
-    } catch (err) {
-      await deadLetter(message, meta, err, 0);
+    const d = decoded ?? decodeEvent(opts.schema, message);
+    if ('error' in d) {
+      await deadLetter(message, meta, d.error, 0);
       return;
     }
+    const event = d.event;
     for (let attempt = 1; ; attempt++) {
       try {
         await opts.handler(event, meta);
@@ -449,9 +461,10 @@ export async function runConsumer<S extends DescMessage>(opts: ConsumerOptions<S
   /**
    * The ordering key of an event, when it is finer than the Kafka message key (default: the message key):
    * events with the same lane are handled in offset order, different lanes concurrently. Only for handlers
-   * whose effects commute across lanes.
+   * whose effects commute across lanes. It gets the decoded event (undefined if the value does not decode:
+   * the handler's step dead-letters it); each record is decoded once, for both.
    */
-  laneOf?: (key: Buffer | null, value: Buffer | null) => string;
+  laneOf?: (key: Buffer | null, event: MessageShape<S> | undefined) => string;
   /**
    * Handled offsets of all partitions are committed together at most this often (ms; default 50, 0 = after
    * every event). A crash redelivers at most this much of handled events (at-least-once either way); a stop,
@@ -507,8 +520,10 @@ export async function runConsumer<S extends DescMessage>(opts: ConsumerOptions<S
     };
     // Same key → one lane, in offset order; lanes run `keyConcurrency` at a time.
     const lanes = new Map<string, number[]>();
+    const decoded = opts.laneOf ? messages.map((m) => decodeEvent(opts.schema, m)) : undefined;
     messages.forEach((m, i) => {
-      const k = keyConcurrency === 1 ? '' : opts.laneOf ? opts.laneOf(m.key, m.value) : (m.key?.toString() ?? '');
+      const d = decoded?.[i];
+      const k = keyConcurrency === 1 ? '' : opts.laneOf ? opts.laneOf(m.key, d && 'event' in d ? d.event : undefined) : (m.key?.toString() ?? '');
       let l = lanes.get(k);
       if (!l) lanes.set(k, (l = []));
       l.push(i);
@@ -520,7 +535,7 @@ export async function runConsumer<S extends DescMessage>(opts: ConsumerOptions<S
         for (const i of lane) {
           if (failure !== undefined) return;
           try {
-            await handleOne(topic, partition, messages[i]!, { beforeRetry: commitNow, afterBackoff: heartbeat });
+            await handleOne(topic, partition, messages[i]!, { beforeRetry: commitNow, afterBackoff: heartbeat }, decoded?.[i]);
           } catch (err) {
             failure = err;
             return;

@@ -282,9 +282,15 @@ describe('Kafka', () => {
       Receipt,
       Array.from({ length: 40 }, (_, i) => ({ key: 'one-chat', message: create(Receipt, { chatId: 'one-chat', userId: users[i % users.length]!, upToSeq: BigInt(i) }) })),
     );
+    const raw = kafka.producer();
+    await raw.connect();
+    await raw.send({ topic, messages: [{ key: 'one-chat', value: Buffer.from([0xff, 0xff, 0xff]) }] });
+    await raw.disconnect();
+    await producer.send(topic, Receipt, [{ key: 'one-chat', message: create(Receipt, { chatId: 'one-chat', userId: 'u1', upToSeq: 1000n }) }]);
     const seen = new Map<string, bigint[]>();
     let active = 0;
     let maxActive = 0;
+    let undecodable = 0;
     const consumer = await runConsumer({
       kafka,
       groupId: `${runId}.lanes`,
@@ -292,7 +298,11 @@ describe('Kafka', () => {
       schema: Receipt,
       logger,
       keyConcurrency: 8,
-      laneOf: (_key, value) => fromBinary(Receipt, value ?? new Uint8Array()).userId,
+      // Each record is decoded once, for the lane and the handler; an undecodable one gets no event here.
+      laneOf: (key, e) => {
+        if (!e) undecodable += 1;
+        return e?.userId ?? key?.toString() ?? '';
+      },
       handler: async (e) => {
         active += 1;
         maxActive = Math.max(maxActive, active);
@@ -303,8 +313,10 @@ describe('Kafka', () => {
         active -= 1;
       },
     });
-    await waitFor(() => [...seen.values()].reduce((a, l) => a + l.length, 0) >= 40, 30_000, 'all events');
+    await waitFor(() => [...seen.values()].reduce((a, l) => a + l.length, 0) >= 41, 30_000, 'all events');
     await consumer.stop();
+    expect(undecodable).toBe(1); // and the consumer went on past it (dead-lettered by the handler step)
+    expect(seen.get('u1')!.at(-1)).toBe(1000n);
     expect(maxActive).toBeGreaterThan(1); // one message key, yet concurrent
     expect([...seen.keys()].sort()).toEqual(users);
     for (const [k, l] of seen) expect([k, l]).toEqual([k, [...l].sort((x, y) => (x < y ? -1 : 1))]);

@@ -2,7 +2,6 @@
 // in order, different readers and chats concurrently. The watermark write is the effect committed after; the live frames leave
 // through the coalescer (see domain/receipts.ts). Poison events go to the .dlq topic (the kit's runConsumer).
 import { nsTopic, runConsumer, TOPICS, type ConsumerHandle, type Kafka, type Logger } from '@parley/kit';
-import { fromBinary } from '@bufbuild/protobuf';
 import { eventsV1 } from '@parley/proto';
 import type { ReceiptRouter } from '../../domain/receipts.js';
 
@@ -28,14 +27,7 @@ export function startReceiptsConsumer(o: {
     // Lanes per (chat, reader), not per chat: a 1,024-member group's acks and reads are not one queue.
     // Safe because the effects commute across readers (monotonic marks, a commutative coalescer, the
     // per-device ledger) and one reader's events stay in order (the monotonic read check).
-    laneOf: (key, value) => {
-      try {
-        const ev = fromBinary(eventsV1.ReceiptEventSchema, value ?? new Uint8Array());
-        return `${ev.chatId}|${ev.userId}`;
-      } catch {
-        return key?.toString() ?? ''; // undecodable: the handler dead-letters it
-      }
-    },
+    laneOf: (key, ev) => (ev ? `${ev.chatId}|${ev.userId}` : (key?.toString() ?? '')), // undecodable: the handler dead-letters it
     handler: async (ev) => {
       const startedAt = Date.now();
       await o.router.handle(ev);
