@@ -139,6 +139,7 @@ describe('dev values (in-cluster infra)', () => {
         revision: Number(d.metadata.annotations['deployment.kubernetes.io/revision']) })
         .toEqual({ d: d.metadata.name, rolled: true, revision: Number(b.metadata.annotations['deployment.kubernetes.io/revision']) + 1 });
     }
+    await plane.waitRolledOut(ns);
     expectAllReady(ns);
     // Old pods are gone: every pod runs the new template.
     const rs = kubeJson(['get', 'replicasets', '-n', ns]).items as Obj[];

@@ -376,6 +376,26 @@ export class ControlPlane {
 
   /** Every Deployment/StatefulSet rolled out (with `generation`, observed at its current generation), every
    * pod but the Jobs' Running/Ready on a kwok node; returns what it checked for the caller's own counts. */
+  /**
+   * Waits until every Deployment of `ns` has finished its rollout, as `kubectl rollout status` means it: the
+   * controller saw the latest spec and all replicas are updated, ready and the only ones left. `helm --wait`
+   * returns once the new pods are Ready, while the old ReplicaSet may still be scaling down (readyReplicas
+   * then counts the old pod too for a moment). Bounded; the caller's checks then report what is still off.
+   */
+  async waitRolledOut(ns: string, timeoutMs = 60_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const ds = this.kubeJson(['get', 'deployments', '-n', ns]).items as Obj[];
+      const done = ds.every((d) => {
+        const want = d.spec.replicas;
+        const st = d.status ?? {};
+        return st.observedGeneration === d.metadata.generation && st.updatedReplicas === want && st.readyReplicas === want && st.replicas === want;
+      });
+      if (done || Date.now() > end) return;
+      await sleep(500);
+    }
+  }
+
   expectAllReady(ns: string, opts: { generation?: boolean } = {}): ReadyObjects {
     const deployments = this.kubeJson(['get', 'deployments', '-n', ns]).items as Obj[];
     for (const d of deployments) {
