@@ -1,5 +1,6 @@
 // protocol.md §1 (authentication on upgrade), §2 (device removal → 4001), §5 (session.ready first).
 import { ParleyHttp, connect, signUp } from '@parley/client';
+import net from 'node:net';
 import WebSocket from 'ws';
 import { b64urlDecode, b64urlEncode, edgeMesh, expectNoLeak, upgradeStatus, type Mesh } from './helpers.js';
 
@@ -113,6 +114,38 @@ describe('revocation closes live sockets', () => {
     await expect(http.refresh(u.refreshToken)).rejects.toMatchObject({ status: 401 });
     const closed = await Promise.race([c.closed, new Promise((r) => setTimeout(() => r('still open'), 5000))]);
     expect(closed).toEqual({ code: 4001, reason: expect.any(String) });
+  });
+});
+
+describe('registration before the 101', () => {
+  // The connection is registered with session (which checks the device) before the upgrade completes; an
+  // upgrade that never becomes a socket must not leave its registration behind.
+  it('unregisters an upgrade whose WebSocket handshake fails after it was registered', async () => {
+    const u = await signUp(mesh.gatewayUrls[0]!);
+    const metric = async (re: RegExp) => Number(re.exec(await (await fetch(`${mesh.gatewayUrls[0]}/metrics`)).text())?.[1] ?? 0);
+    const abandoned = () => metric(/^parley_gateway_closes_total\{code="abandoned"[^}]*\} (\d+)/m);
+    const before = await abandoned();
+    const { hostname, port } = new URL(mesh.wsUrls[0]!);
+    // A valid token and a Sec-WebSocket-Version the ws library refuses (400 after the route's preValidation).
+    const reply = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(Number(port), hostname, () =>
+        sock.write(
+          'GET /v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+            `Sec-WebSocket-Version: 99\r\nAuthorization: Bearer ${u.accessToken}\r\n\r\n`,
+        ),
+      );
+      let got = '';
+      sock.on('data', (d) => (got += String(d)));
+      sock.on('close', () => resolve(got));
+      sock.on('error', reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 4\d\d/);
+    for (let i = 0; i < 50 && (await abandoned()) === before; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await abandoned()).toBe(before + 1);
+    // The device connects normally afterwards.
+    const c = await connect(mesh.wsUrls[0]!, u.accessToken);
+    await c.request('ping', {});
+    await c.close();
   });
 });
 

@@ -125,6 +125,15 @@ export function codeForGrpcStatus(status: number): ErrorCode {
   }
 }
 
+/**
+ * The peer does not have this method (UNIMPLEMENTED): an older version of the service, mid rolling upgrade.
+ * Callers of a batched method fall back to its unary form per item.
+ */
+export function isUnimplemented(err: unknown): boolean {
+  const cause = err instanceof ParleyError ? (err.cause as { code?: unknown } | undefined) : (err as { code?: unknown } | undefined);
+  return cause?.code === GrpcStatus.UNIMPLEMENTED;
+}
+
 const toHttp: Record<ErrorCode, number> = {
   bad_request: 400,
   unauthorized: 401,

@@ -22,3 +22,5 @@ export * from './admission.js';
 export * from './async.js';
 export * from './rate-limit.js';
 export * from './chat-ids.js';
+export * from './group-commit.js';
+export * from './batched-memberships.js';

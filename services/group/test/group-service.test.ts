@@ -170,6 +170,27 @@ describe('groups', () => {
     expect(peers.messages.log.get(chatId)?.at(-1)?.system.action).toBe(commonV1.SystemAction.ROLE);
   });
 
+  it('ListMembershipsMany answers many users in one call, each exactly as ListMemberships does, under concurrent reads', async () => {
+    const g1 = (await client.createChat({ actorUserId: 'carol', type: GROUP, name: 'Many 1', memberUserIds: ['dave', 'erin'] })).chat!.chatId;
+    const g2 = (await client.createChat({ actorUserId: 'dave', type: GROUP, name: 'Many 2', memberUserIds: ['erin'] })).chat!.chatId;
+    await client.removeMembers({ actorUserId: 'erin', chatId: g2, userIds: ['erin'] });
+    const users = ['carol', 'dave', 'erin', 'nobody'];
+    const key = (m: { userId: string; chatId: string; joinedSeq: bigint; leftSeq: bigint }) => `${m.userId}/${m.chatId}/${m.joinedSeq}/${m.leftSeq}`;
+    for (const includeLeft of [true, false]) {
+      // Singles fired together go through the store's batched read (one IN query) as well.
+      const [many, ...singles] = await Promise.all([
+        client.listMembershipsMany({ userIds: [...users, 'carol'], includeLeft }),
+        ...users.map((userId) => client.listMemberships({ userId, includeLeft })),
+      ]);
+      expect(many.memberships.map(key).sort()).toEqual(singles.flatMap((r) => r.memberships.map(key)).sort());
+      const erin = many.memberships.filter((m) => m.userId === 'erin').map((m) => m.chatId);
+      expect(erin).toContain(g1);
+      expect(erin.includes(g2)).toBe(includeLeft);
+      expect(many.memberships.filter((m) => m.userId === 'dave' && (m.chatId === g1 || m.chatId === g2))).toHaveLength(2);
+    }
+    expect(await codeOf(client.listMembershipsMany({ userIds: Array.from({ length: 1001 }, (_, i) => `u${i}`), includeLeft: false }))).toBe('bad_request');
+  });
+
   it('a crash between append and finalize is healed by the retry with the same op id (same seq, no duplicate)', async () => {
     const chatId = (await client.createChat({ actorUserId: 'alice', type: GROUP, name: 'Crashy', memberUserIds: ['bob'] })).chat!.chatId;
     peers.messages.loseNextReply = true; // the append is stored, its reply never reaches the group service

@@ -16,6 +16,7 @@ import {
   openKafka,
   TOPICS,
   topicSpecs,
+  withBatchedMemberships,
   type CassandraClient,
   type ConsumerHandle,
   type Kafka,
@@ -69,7 +70,8 @@ export class PresenceService extends LifecycleService {
     const deliveries = metrics.counter('parley_presence_deliveries_total', 'GatewayDelivery publishes by payload', ['payload']);
     const live = new LiveStore(redis, cfg.namespace);
     const bus = new DeliveryBus(redis, cfg.namespace, (kind) => deliveries.inc({ payload: kind }));
-    this.group = createClient(groupV1.GroupService, cfg.groupAddr, { logger });
+    // ListMemberships (each connect's receipt replay) group-committed over ListMembershipsMany.
+    this.group = withBatchedMemberships(createClient(groupV1.GroupService, cfg.groupAddr, { logger }));
     this.message = createClient(messageV1.MessageService, cfg.messageAddr, { logger });
     const store = new SettingsStore(cassandra);
     this.settings = new SettingsCache(store, cfg.settingsCacheMs);

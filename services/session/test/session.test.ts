@@ -214,6 +214,39 @@ describe('devices and the live registry', () => {
     await expect(c.removeDevice({ userId: other.tokens.userId, deviceId: tokens.deviceId })).rejects.toMatchObject({ code: 'not_found' });
   });
 
+  it('registers a burst of connections in one RegisterConnections call: each answered on its own, last seen written', async () => {
+    const users = await Promise.all([account(), account(), account(), account()]);
+    const [keep, gone, second, third] = users;
+    const extra = (await c.login({ username: keep!.username, password: 'password-123', deviceName: 'tablet' })).tokens!;
+    await c.removeDevice({ userId: gone!.tokens.userId, deviceId: gone!.tokens.deviceId });
+    const before = Date.now();
+    await new Promise((r) => setTimeout(r, 5));
+    const conn = (t: sessionV1.TokenPair, id: string) => ({ userId: t.userId, deviceId: t.deviceId, gatewayId: 'gw-burst', connectionId: id });
+    const connections = [
+      conn(keep!.tokens, 'b1'),
+      conn(gone!.tokens, 'b2'),
+      conn(extra, 'b3'),
+      { ...conn(second!.tokens, 'b4'), deviceId: 'forged-device' },
+      conn(second!.tokens, 'b5'),
+      { ...conn(third!.tokens, 'b6'), connectionId: '' },
+      conn(third!.tokens, 'b7'),
+    ];
+    // Several calls at once, so the stores' group commits see concurrent reads and writes.
+    const [res, again] = await Promise.all([c.registerConnections({ connections }), c.registerConnections({ connections: [conn(keep!.tokens, 'b1')] })]);
+    expect(res.results.map((r) => r.errorCode)).toEqual(['', 'unauthorized', '', 'unauthorized', '', 'bad_request', '']);
+    expect(again.results.map((r) => r.errorCode)).toEqual(['']);
+    const routes = (await c.getDeviceRoutes({ userIds: users.map((u) => u.tokens.userId) })).routes;
+    const live = (deviceId: string) => routes.find((r) => r.deviceId === deviceId);
+    expect(live(keep!.tokens.deviceId)).toMatchObject({ online: true, connectionId: 'b1' });
+    expect(live(extra.deviceId)).toMatchObject({ online: true, connectionId: 'b3' });
+    expect(live(second!.tokens.deviceId)).toMatchObject({ online: true, connectionId: 'b5' });
+    expect(live(third!.tokens.deviceId)).toMatchObject({ online: true, connectionId: 'b7' });
+    expect(live(gone!.tokens.deviceId)).toBeUndefined();
+    const seen = (await c.listDevices({ userId: keep!.tokens.userId })).devices.map((d) => Number(d.lastSeenAt));
+    expect(seen.every((t) => t > before)).toBe(true);
+    await expect(c.registerConnections({ connections: Array.from({ length: 1001 }, (_, i) => conn(keep!.tokens, `x${i}`)) })).rejects.toMatchObject({ code: 'bad_request' });
+  });
+
   it('expires connections without heartbeats and keeps them with heartbeats', async () => {
     const a = await account();
     const b = await account();

@@ -7,18 +7,12 @@
 // So calls are strictly ordered, which keeps a connection's sends to one chat in arrival order, and the
 // batch size follows the load (1 when idle, more under load) without a timer adding latency.
 // Acks: the same, over AckBatch (one call in flight; acks of many devices per call).
-import { ParleyError, isErrorCode, type CallOptions, type Client } from '@parley/kit';
+import { GroupCommit, ParleyError, isErrorCode, type CallOptions, type Client, type Pending } from '@parley/kit';
 import type { messageV1 } from '@parley/proto';
 
 type MessageClient = Client<typeof messageV1.MessageService>;
 type SendReq = Parameters<MessageClient['sendMessage']>[0];
 type AckReq = Parameters<MessageClient['ackMessages']>[0];
-
-interface Waiter<Req, Res> {
-  req: Req;
-  resolve(r: Res): void;
-  reject(err: unknown): void;
-}
 
 export interface BatchingOptions {
   /** Deadline of one batch call (ms). */
@@ -31,57 +25,33 @@ export interface BatchingOptions {
 const toError = (e: messageV1.CallError): ParleyError =>
   new ParleyError(isErrorCode(e.code) ? e.code : 'internal', e.message || e.code, e.retryAfterMs > 0n ? { retryAfterMs: Number(e.retryAfterMs) } : {});
 
-/** One batch call in flight at a time; what queues meanwhile goes into the next call. */
+/** One batch call in flight at a time (the kit's GroupCommit, gathering one turn of the event loop first). */
 abstract class Batcher<Req, Res> {
-  private readonly q: Array<Waiter<Req, Res>> = [];
-  private busy = false;
-  private scheduled = false;
+  private readonly gc: GroupCommit<Req, Res>;
 
   constructor(
     protected readonly inner: MessageClient,
     protected readonly o: BatchingOptions,
-    private readonly kind: 'send' | 'ack',
-  ) {}
+    kind: 'send' | 'ack',
+  ) {
+    this.gc = new GroupCommit<Req, Res>((items, release) => this.run(items, release), {
+      maxBatch: o.maxBatch ?? 512,
+      gatherTurn: true,
+      onBatch: (n) => o.onBatch?.(kind, n),
+    });
+  }
 
   enqueue(req: Req): Promise<Res> {
-    return new Promise((resolve, reject) => {
-      this.q.push({ req, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.busy || this.scheduled) return;
-    this.scheduled = true;
-    // Gather what this turn of the event loop brings (frames that arrived in one read).
-    setImmediate(() => {
-      this.scheduled = false;
-      this.flush();
-    });
-  }
-
-  private flush(): void {
-    if (this.busy || this.q.length === 0) return;
-    const items = this.q.splice(0, this.o.maxBatch ?? 512);
-    this.busy = true;
-    this.o.onBatch?.(this.kind, items.length);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      this.busy = false;
-      this.schedule();
-    };
-    void this.run(items, release).finally(release);
+    return this.gc.enqueue(req);
   }
 
   /** The batch call for `items`, settling each; `release` lets the next call start (at the latest, when this one ends). */
-  protected abstract run(items: Array<Waiter<Req, Res>>, release: () => void): Promise<void>;
+  protected abstract run(items: Array<Pending<Req, Res>>, release: () => void): Promise<void>;
 }
 
 /** Sends: the next call starts when this one's `accepted` event arrives (its items are in their sequencers). */
 class SendBatcher extends Batcher<SendReq, messageV1.SendMessageResponse> {
-  protected async run(items: Array<Waiter<SendReq, messageV1.SendMessageResponse>>, release: () => void): Promise<void> {
+  protected async run(items: Array<Pending<SendReq, messageV1.SendMessageResponse>>, release: () => void): Promise<void> {
     const settled = new Array<boolean>(items.length).fill(false);
     try {
       for await (const ev of this.inner.sendBatch({ items: items.map((i) => i.req) }, { deadlineMs: this.o.deadlineMs })) {
@@ -105,7 +75,7 @@ class SendBatcher extends Batcher<SendReq, messageV1.SendMessageResponse> {
 
 /** Acks: the next call starts when this one answered. */
 class AckBatcher extends Batcher<AckReq, messageV1.AckMessagesResponse> {
-  protected async run(items: Array<Waiter<AckReq, messageV1.AckMessagesResponse>>): Promise<void> {
+  protected async run(items: Array<Pending<AckReq, messageV1.AckMessagesResponse>>): Promise<void> {
     try {
       const res = await this.inner.ackBatch({ acks: items.map((i) => i.req) }, { deadlineMs: this.o.deadlineMs });
       items.forEach((it, i) => {

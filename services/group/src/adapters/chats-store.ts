@@ -1,7 +1,7 @@
 // Cassandra adapter for chats, chat_members and user_chats. Prepared statements only; the chat row's
 // pending op is set and cleared with lightweight transactions (never mixed with plain writes of the
 // same columns).
-import type { CassandraClient } from '@parley/kit';
+import { BatchedLookup, type CassandraClient } from '@parley/kit';
 import type { ChatKind, ChatRecord, ChatStore, MemberRecord, PendingOp, Role } from '../domain/model.js';
 
 type Row = { get(name: string): unknown };
@@ -54,6 +54,8 @@ function toMember(chatId: string, userId: string, r: Row): MemberRecord {
 }
 
 export class ChatsStore implements ChatStore {
+  private readonly userChats = new BatchedLookup<string, MemberRecord[]>((ids) => this.readUserChats(ids), { maxKeys: 100, maxInFlight: 4 });
+
   constructor(private readonly db: CassandraClient) {}
 
   async getChat(chatId: string): Promise<ChatRecord | undefined> {
@@ -82,14 +84,31 @@ export class ChatsStore implements ChatStore {
     return type === undefined ? { members } : { type, members };
   }
 
-  async listUserChats(userId: string): Promise<MemberRecord[]> {
-    const rs = await this.db.execute(
-      'SELECT chat_id, role, joined_seq, left_seq, pending, op_id FROM user_chats WHERE user_id = ?',
-      [userId],
-      { prepare: true, fetchSize: 5000 },
-    );
-    const out: MemberRecord[] = [];
-    for await (const r of rs) out.push(toMember(String(r.get('chat_id')), userId, r));
+  /**
+   * One partition read, group-committed with the concurrent ones (the kit's BatchedLookup): a burst of
+   * connects (each asks twice: the message service's backlog and presence's receipt replay) becomes one
+   * `IN` read per up to 100 users instead of a request each.
+   */
+  listUserChats(userId: string): Promise<MemberRecord[]> {
+    return this.userChats.get(userId).then((r) => r ?? []);
+  }
+
+  private async readUserChats(userIds: string[]): Promise<Map<string, MemberRecord[]>> {
+    const out = new Map<string, MemberRecord[]>(userIds.map((u) => [u, []]));
+    const rs =
+      userIds.length === 1
+        ? await this.db.execute('SELECT user_id, chat_id, role, joined_seq, left_seq, pending, op_id FROM user_chats WHERE user_id = ?', userIds, {
+            prepare: true,
+            fetchSize: 5000,
+          })
+        : await this.db.execute('SELECT user_id, chat_id, role, joined_seq, left_seq, pending, op_id FROM user_chats WHERE user_id IN ?', [userIds], {
+            prepare: true,
+            fetchSize: 5000,
+          });
+    for await (const r of rs) {
+      const u = String(r.get('user_id'));
+      out.get(u)?.push(toMember(String(r.get('chat_id')), u, r));
+    }
     return out;
   }
 

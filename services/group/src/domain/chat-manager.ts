@@ -53,6 +53,9 @@ const HEADS_BATCH = 100;
 const READ_CONCURRENCY = 32;
 
 
+/** Users per ListMembershipsMany call. */
+export const MAX_MEMBERSHIP_USERS = 1000;
+
 export class ChatManager {
   private readonly now: () => number;
   private readonly newId: () => string;
@@ -197,6 +200,13 @@ export class ChatManager {
   async listMemberships(userId: string, includeLeft: boolean): Promise<MemberRecord[]> {
     const rows = await this.store.listUserChats(userId);
     return includeLeft ? rows : rows.filter((m) => m.leftSeq === 0);
+  }
+
+  /** Internal (connect bursts, group-committed by the callers): the memberships of many users, flat. */
+  async listMembershipsMany(userIds: string[], includeLeft: boolean): Promise<MemberRecord[]> {
+    if (userIds.length > MAX_MEMBERSHIP_USERS) fail('bad_request', `at most ${MAX_MEMBERSHIP_USERS} users per call`);
+    const users = [...new Set(userIds.filter((u) => u && u.length <= 128))];
+    return (await Promise.all(users.map((u) => this.listMemberships(u, includeLeft)))).flat();
   }
 
   // ---- the op machinery -------------------------------------------------------------------

@@ -1,5 +1,5 @@
 // Clients of the services message depends on, adapted to the domain ports.
-import { createClient, ParleyError, readWarmRoutes, type Client, type Redis } from '@parley/kit';
+import { createClient, ParleyError, readWarmRoutes, withBatchedMemberships, type Client, type Redis } from '@parley/kit';
 import { groupV1, mediaV1, sessionV1, type commonV1 } from '@parley/proto';
 import type { GroupPort, MediaPort, RoutesPort } from '../domain/ports.js';
 import type { MemberRow } from '../domain/membership.js';
@@ -8,7 +8,12 @@ import type { DeviceRoute } from '../domain/fanout.js';
 const toRow = (m: groupV1.Membership): MemberRow & { chatId: string } => ({ chatId: m.chatId, userId: m.userId, joinedSeq: m.joinedSeq, leftSeq: m.leftSeq, pending: m.pending });
 
 export class GroupPeer implements GroupPort {
-  constructor(readonly client: Client<typeof groupV1.GroupService>) {}
+  readonly client: Client<typeof groupV1.GroupService>;
+
+  /** `client`'s ListMemberships is group-committed over ListMembershipsMany (a connect burst's backlogs). */
+  constructor(client: Client<typeof groupV1.GroupService>) {
+    this.client = withBatchedMemberships(client);
+  }
 
   static connect(addr: string): GroupPeer {
     return new GroupPeer(createClient(groupV1.GroupService, addr, { deadlineMs: 5000 }));

@@ -1,10 +1,32 @@
 // Cassandra adapter for users, usernames, devices and refresh tokens.
-import type { CassandraClient } from '@parley/kit';
+import { BatchedLookup, GroupCommit, executeChunks, type CassandraClient } from '@parley/kit';
 import type { AccountsPort, DeviceRow, RefreshRow, UserRow } from '../domain/ports.js';
 
 const num = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
 
+const DEVICE_COLUMNS = 'user_id, device_id, device_name, created_at, last_seen_at, removed_at';
+const deviceKey = (userId: string, deviceId: string) => `${userId}\u0000${deviceId}`;
+
 export class AccountsStore implements AccountsPort {
+  /**
+   * Device reads and last-seen writes are group-committed with the concurrent ones (the kit's GroupCommit):
+   * every connect reads its device row and writes last_seen_at, and a burst of connects (a gateway restart,
+   * 400 upgrades in flight) becomes one `IN` read per up to 100 users and one unlogged batch of writes, not
+   * two requests per upgrade.
+   */
+  private readonly devices = new BatchedLookup<string, DeviceRow>((keys) => this.readDevices(keys), { maxKeys: 100, maxInFlight: 4 });
+  private readonly touches = new GroupCommit<{ userId: string; deviceId: string; at: number }, void>(
+    async (items) => {
+      await executeChunks(
+        this.db,
+        items.map((i) => ({ query: 'UPDATE devices SET last_seen_at = ? WHERE user_id = ? AND device_id = ?', params: [i.req.at, i.req.userId, i.req.deviceId] })),
+        64,
+      );
+      for (const i of items) i.resolve();
+    },
+    { maxBatch: 256, maxInFlight: 4 },
+  );
+
   constructor(private readonly db: CassandraClient) {}
 
   async createUser(u: UserRow): Promise<void> {
@@ -70,14 +92,24 @@ export class AccountsStore implements AccountsPort {
     };
   }
 
-  async getDevice(userId: string, deviceId: string): Promise<DeviceRow | undefined> {
-    const row = (
-      await this.db.execute('SELECT user_id, device_id, device_name, created_at, last_seen_at, removed_at FROM devices WHERE user_id = ? AND device_id = ?', [
-        userId,
-        deviceId,
-      ])
-    ).first();
-    return row ? this.device(row) : undefined;
+  getDevice(userId: string, deviceId: string): Promise<DeviceRow | undefined> {
+    return this.devices.get(deviceKey(userId, deviceId));
+  }
+
+  private async readDevices(keys: string[]): Promise<Map<string, DeviceRow>> {
+    const out = new Map<string, DeviceRow>();
+    const wanted = new Set(keys);
+    const users = [...new Set(keys.map((k) => k.slice(0, k.indexOf('\u0000'))))];
+    const rs =
+      keys.length === 1
+        ? await this.db.execute(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = ? AND device_id = ?`, keys[0]!.split('\u0000'))
+        : await this.db.execute(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id IN ?`, [users], { fetchSize: 5000 });
+    for await (const row of rs) {
+      const d = this.device(row);
+      const k = deviceKey(d.userId, d.deviceId);
+      if (wanted.has(k)) out.set(k, d);
+    }
+    return out;
   }
 
   async listDevices(userId: string): Promise<DeviceRow[]> {
@@ -89,8 +121,8 @@ export class AccountsStore implements AccountsPort {
     await this.db.execute('UPDATE devices SET removed_at = ?, removed_reason = ? WHERE user_id = ? AND device_id = ?', [at, reason, userId, deviceId]);
   }
 
-  async touchDevice(userId: string, deviceId: string, at: number): Promise<void> {
-    await this.db.execute('UPDATE devices SET last_seen_at = ? WHERE user_id = ? AND device_id = ?', [at, userId, deviceId]);
+  touchDevice(userId: string, deviceId: string, at: number): Promise<void> {
+    return this.touches.enqueue({ userId, deviceId, at });
   }
 
   async insertRefresh(r: { tokenHash: string; userId: string; deviceId: string; generation: number; createdAt: number; expiresAt: number }): Promise<void> {

@@ -1,6 +1,6 @@
 // Accounts, devices and tokens: the decisions of the session service, over injected ports.
 import { randomBytes } from 'node:crypto';
-import { errors } from '@parley/kit';
+import { ParleyError, errors } from '@parley/kit';
 import { randomBytes as randomPassword } from 'node:crypto';
 import type { PasswordHasher } from './passwords.js';
 import type { AccountsPort, DeviceRow, LiveConnection, NotifierPort, RegistryPort, Route, UserRow } from './ports.js';
@@ -41,6 +41,8 @@ export interface SessionManagerOptions {
 }
 
 export const MAX_ROUTE_USERS = 4096;
+/** Connections per RegisterConnections call (the gateway sends at most 256). */
+export const MAX_REGISTER_CONNECTIONS = 1000;
 export const DEFAULT_MAX_DEVICES = 16;
 export const MAX_GET_USERS = 2048;
 
@@ -244,6 +246,26 @@ export class SessionManager {
     }
     await this.accounts.touchDevice(c.userId, c.deviceId, this.now());
     this.notifier.sessionEvent('connected', c);
+  }
+
+  /**
+   * One gateway's burst of upgrades: each as registerConnection (the stores group-commit their device reads
+   * and last-seen writes across them). A ParleyError (a removed device, a malformed id) answers its own
+   * connection; any other failure (a store down) fails the call.
+   */
+  async registerConnections(cs: LiveConnection[]): Promise<Array<ParleyError | undefined>> {
+    if (cs.length > MAX_REGISTER_CONNECTIONS) throw errors.badRequest(`at most ${MAX_REGISTER_CONNECTIONS} connections per call`, { field: 'connections' });
+    return Promise.all(
+      cs.map((c) =>
+        this.registerConnection(c).then(
+          () => undefined,
+          (err: unknown) => {
+            if (err instanceof ParleyError) return err;
+            throw err;
+          },
+        ),
+      ),
+    );
   }
 
   async unregisterConnection(c: LiveConnection): Promise<void> {

@@ -1,8 +1,8 @@
-// All connections of this gateway: accept (register → session.ready → backlog), the local device →
+// All connections of this gateway: register (before the 101) → accept (session.ready → backlog), the local device →
 // connection map, deliveries, and ONE shared sweep timer for pings, silence, token expiry and the
 // batched registry heartbeat.
 import { create } from '@bufbuild/protobuf';
-import { ParleyError, createAdmission, type Logger } from '@parley/kit';
+import { GroupCommit, ParleyError, createAdmission, isErrorCode, isUnimplemented, type Logger } from '@parley/kit';
 import { eventsV1, sessionV1 } from '@parley/proto';
 import type { WebSocket } from 'ws';
 import type { GatewayConfig } from '../../config.js';
@@ -14,7 +14,9 @@ import type { AuthContext } from '../auth/authenticator.js';
 import type { RequestContext } from './dispatch.js';
 import { MessageStream } from './message-stream.js';
 import type { UserLimits } from '../../adapters/user-limits.js';
-import { CLOSE, WebSocketConnection, type ConnectionDeps } from './websocket-connection.js';
+import { CLOSE, WebSocketConnection, newConnectionId, type ConnectionDeps } from './websocket-connection.js';
+
+type PresenceConn = { userId: string; deviceId: string; gatewayId: string; connectionId: string };
 
 const REGISTRY_BATCH = 2000;
 
@@ -35,6 +37,13 @@ export class ConnectionManager {
   private readonly connDeps: ConnectionDeps;
   /** Upgrades in flight (authenticated, not yet ready). */
   handshaking = 0;
+  /**
+   * Registrations and presence's "opened" reports, group-committed across this gateway's upgrades (the
+   * kit's GroupCommit): a burst of connects costs one RegisterConnections and one ConnectionsOpened call per
+   * batch, not two calls per upgrade.
+   */
+  private readonly registrations: GroupCommit<sessionV1.Connection, void>;
+  private readonly presenceOpens: GroupCommit<PresenceConn, void>;
 
   constructor(
     readonly cfg: GatewayConfig,
@@ -52,6 +61,40 @@ export class ConnectionManager {
       sendAdmission: createAdmission({ name: 'the gateway', max: cfg.maxInflightSends }),
     };
     this.connDeps = { log: logger, metrics, limiterFor: (deviceId) => this.limiterFor(deviceId), userLimits, request: this.reqCtxBase };
+    this.registrations = new GroupCommit(
+      async (items) => {
+        let results: sessionV1.ConnectionResult[];
+        try {
+          results = (await upstreams.session.registerConnections({ connections: items.map((i) => i.req) }, { deadlineMs: 5000 })).results;
+        } catch (err) {
+          if (!isUnimplemented(err)) throw err;
+          // An older session service (rolling upgrade): one RegisterConnection each.
+          await Promise.all(items.map((it) => upstreams.session.registerConnection({ connection: it.req }, { deadlineMs: 5000 }).then(() => it.resolve(), it.reject)));
+          return;
+        }
+        items.forEach((it, i) => {
+          const r = results[i];
+          if (!r) it.reject(new ParleyError('unavailable', 'session left a registration unanswered; try again'));
+          else if (r.errorCode) it.reject(new ParleyError(isErrorCode(r.errorCode) ? r.errorCode : 'internal', r.errorMessage || r.errorCode));
+          else it.resolve();
+        });
+      },
+      { maxBatch: 256, maxInFlight: 2 },
+    );
+    this.presenceOpens = new GroupCommit(
+      async (items) => {
+        try {
+          await upstreams.presence.connectionsOpened({ connections: items.map((i) => i.req), ttlMs: this.presenceTtlMs() }, { deadlineMs: 5000 });
+        } catch (err) {
+          if (!isUnimplemented(err)) throw err;
+          // An older presence service (rolling upgrade): one ConnectionOpened each.
+          await Promise.all(items.map((it) => upstreams.presence.connectionOpened({ connection: it.req, ttlMs: this.presenceTtlMs() }, { deadlineMs: 5000 }).then(() => it.resolve(), it.reject)));
+          return;
+        }
+        for (const it of items) it.resolve();
+      },
+      { maxBatch: 256, maxInFlight: 2 },
+    );
   }
 
   get size(): number {
@@ -77,28 +120,44 @@ export class ConnectionManager {
     });
   }
 
-  /** Takes over an upgraded, authenticated socket. */
-  async accept(socket: WebSocket, auth: AuthContext, t0: bigint): Promise<void> {
-    const c = new WebSocketConnection(socket, auth, this.connDeps);
+  /**
+   * Before the 101: registers the upgrade's connection with session, which checks the device in the same
+   * call (a removed device is refused: 401, no upgrade). Counted as handshaking until `accept` or `abandon`.
+   */
+  async register(auth: AuthContext, connectionId: string): Promise<void> {
     this.handshaking++;
+    try {
+      await this.registrations.enqueue(create(sessionV1.ConnectionSchema, { userId: auth.userId, deviceId: auth.deviceId, gatewayId: this.cfg.instanceId, connectionId }));
+    } catch (err) {
+      this.handshaking--;
+      if (!(err instanceof ParleyError && err.code === 'unauthorized')) this.logger.warn({ err, userId: auth.userId, deviceId: auth.deviceId }, 'connection registration failed');
+      throw err;
+    }
+  }
+
+  /** A registered upgrade that never became a socket (the client went away before the 101). */
+  abandon(auth: AuthContext, connectionId: string): void {
+    this.handshaking--;
+    this.metrics.closes.inc({ code: 'abandoned' });
+    const p = this.upstreams.session
+      .unregisterConnection({ connection: { userId: auth.userId, deviceId: auth.deviceId, gatewayId: this.cfg.instanceId, connectionId } }, { deadlineMs: 5000 })
+      .catch((err: unknown) => this.logger.warn({ err, connectionId }, 'unregister failed (the registry TTL cleans up)'));
+    this.pendingUnregisters.add(p);
+    void p.finally(() => this.pendingUnregisters.delete(p));
+  }
+
+  /** Takes over an upgraded socket whose connection `register` registered. */
+  accept(socket: WebSocket, auth: AuthContext, connectionId: string, t0: bigint): void {
+    const c = new WebSocketConnection(socket, auth, this.connDeps, connectionId);
+    c.registered = true;
+    this.handshaking--;
     socket.on('message', (raw, isBinary) => c.onRaw(raw, isBinary));
     socket.on('pong', () => {
       c.lastSeen = Date.now();
     });
     socket.on('error', (err) => this.logger.debug({ err: err.message, connectionId: c.connectionId }, 'socket error'));
     socket.on('close', (code) => this.onClose(c, code));
-    try {
-      await this.upstreams.session.registerConnection({ connection: this.connectionMsg(c) }, { deadlineMs: 5000 });
-      c.registered = true;
-    } catch (err) {
-      this.handshaking--;
-      const unauthorized = err instanceof ParleyError && err.code === 'unauthorized';
-      this.logger.warn({ err, userId: auth.userId, deviceId: auth.deviceId }, 'connection registration failed');
-      c.close(unauthorized ? CLOSE.revoked : CLOSE.tryAgain, unauthorized ? 'device removed' : 'try again later');
-      return;
-    }
-    this.handshaking--;
-    if (c.closed || socket.readyState !== 1) {
+    if (socket.readyState !== 1) {
       this.unregister(c);
       return;
     }
@@ -122,7 +181,7 @@ export class ConnectionManager {
   // ---- presence (services/presence): opened / closed / heartbeat. Failures are logged only: the heartbeat
   // re-creates what presence missed within half an interval, and its TTL (two intervals) expires what it
   // was not told about.
-  private presenceConn(c: WebSocketConnection) {
+  private presenceConn(c: WebSocketConnection): PresenceConn {
     return { userId: c.userId, deviceId: c.deviceId, gatewayId: this.cfg.instanceId, connectionId: c.connectionId };
   }
 
@@ -134,8 +193,8 @@ export class ConnectionManager {
     c.presenceOpen = true;
     this.presenceOpening.set(
       c.connectionId,
-      this.upstreams.presence
-        .connectionOpened({ connection: this.presenceConn(c), ttlMs: this.presenceTtlMs() }, { deadlineMs: 5000 })
+      this.presenceOpens
+        .enqueue(this.presenceConn(c))
         .then(
           () => {},
           (err: unknown) => this.logger.warn({ err, connectionId: c.connectionId }, 'presence: connection opened not reported'),

@@ -41,8 +41,10 @@ export interface ConnectionDeps {
   request: Omit<RequestContext, 'userId' | 'deviceId' | 'connectionId'>;
 }
 
+/** A new connection's id (registered with session before the upgrade completes). */
+export const newConnectionId = (): string => randomBytes(9).toString('base64url');
+
 export class WebSocketConnection {
-  readonly connectionId = randomBytes(9).toString('base64url');
   lastSeen = Date.now();
   ready = false;
   closed = false;
@@ -61,6 +63,7 @@ export class WebSocketConnection {
     readonly socket: WebSocket,
     readonly auth: AuthContext,
     private readonly deps: ConnectionDeps,
+    readonly connectionId: string = newConnectionId(),
   ) {}
 
   get userId(): string {

@@ -50,5 +50,8 @@ export function groupServiceImpl(ctx: AppContext): ServiceImpl<typeof groupV1.Gr
     async listMemberships(req) {
       return { memberships: (await m.listMemberships(requireId(req.userId, 'userId'), req.includeLeft)).map(membershipToProto) };
     },
+    async listMembershipsMany(req) {
+      return { memberships: (await m.listMembershipsMany(req.userIds, req.includeLeft)).map(membershipToProto) };
+    },
   };
 }

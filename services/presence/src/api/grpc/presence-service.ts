@@ -66,6 +66,12 @@ export function presenceServiceImpl(d: { presence: PresenceManager; typing: Typi
       await d.presence.opened(conn(req.connection), ttl(req.ttlMs));
       return {};
     },
+    async connectionsOpened(req) {
+      if (req.connections.length > 5000) throw errors.badRequest('at most 5000 connections per call');
+      const t = ttl(req.ttlMs);
+      await Promise.all(req.connections.map((c) => d.presence.opened(conn(c), t)));
+      return {};
+    },
     async connectionClosed(req) {
       await d.presence.closed(conn(req.connection), req.clean);
       return {};

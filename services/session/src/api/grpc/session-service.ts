@@ -45,6 +45,9 @@ export function sessionServiceImpl(
       await m.registerConnection(req.connection);
       return {};
     },
+    registerConnections: async (req) => ({
+      results: (await m.registerConnections(req.connections)).map((e) => (e ? { errorCode: e.code, errorMessage: e.message } : {})),
+    }),
     unregisterConnection: async (req) => {
       if (!req.connection) throw errors.badRequest('connection is required', { field: 'connection' });
       await m.unregisterConnection(req.connection);

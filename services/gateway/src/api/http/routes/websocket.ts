@@ -1,5 +1,5 @@
-// GET /v1/ws: authenticate before the upgrade (401, no upgrade, for a missing, malformed, expired or
-// revoked token), then hand the socket to the ConnectionManager.
+// GET /v1/ws: authenticate and register the connection before the upgrade (401, no upgrade, for a missing,
+// malformed, expired or revoked token, or a removed device), then hand the socket to the ConnectionManager.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -8,9 +8,15 @@ import type { Static } from '@sinclair/typebox';
 import { errors } from '@parley/kit';
 import { bearerToken, subprotocolToken } from '../../auth/token-verifier.js';
 import { WsQuery, responses } from '../schemas.js';
+import { CLOSE, newConnectionId } from '../../ws/websocket-connection.js';
+
+const CLOSE_TRY_AGAIN = CLOSE.tryAgain;
 
 const T0 = Symbol('t0');
-type Timed = FastifyRequest & { [T0]?: bigint };
+const PENDING = Symbol('pending');
+/** A registered upgrade not yet handed over: its id, and the raw socket's close listener that abandons it. */
+type Pending = { connectionId: string; socket: Socket; onClose: () => void };
+type Timed = FastifyRequest & { [T0]?: bigint; [PENDING]?: Pending };
 
 /**
  * Lets go of the HTTP upgrade once the socket is ours. Left alone, every idle connection keeps its upgrade
@@ -43,14 +49,32 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
         // Authorization header, else the Sec-WebSocket-Protocol token (browsers), else the query string
         // (protocol.md §1; kept out of every log line: request logging is off and no log prints the URL).
         const token = bearerToken(req.headers.authorization) ?? subprotocolToken(req.headers['sec-websocket-protocol']) ?? req.query.access_token;
-        req.auth = await gw.authenticator.authenticate(token);
+        const auth = await gw.authenticator.verify(token);
+        req.auth = auth;
+        // Not an upgrade (no websocket handshake to finish): nothing to register; @fastify/websocket answers it.
+        if (req.headers.upgrade?.toLowerCase() !== 'websocket') return;
+        // One call checks the device and registers the connection (RegisterConnections, group-committed).
+        const connectionId = newConnectionId();
+        await gw.connections.register(auth, connectionId);
+        const raw = req.raw.socket;
+        const pending: Pending = { connectionId, socket: raw, onClose: () => gw.connections.abandon(auth, connectionId) };
+        if (raw.destroyed) return pending.onClose();
+        raw.once('close', pending.onClose);
+        (req as Timed)[PENDING] = pending;
       },
     },
     (socket, req) => {
       const auth = req.auth!;
       const t0 = (req as Timed)[T0] ?? process.hrtime.bigint();
+      const pending = (req as Timed)[PENDING];
       releaseUpgrade(socket);
-      void gw.connections.accept(socket, auth, t0);
+      if (!pending) {
+        socket.close(CLOSE_TRY_AGAIN, 'try again later');
+        return;
+      }
+      pending.socket.off('close', pending.onClose);
+      (req as Timed)[PENDING] = undefined;
+      gw.connections.accept(socket, auth, pending.connectionId, t0);
     },
   );
 
