@@ -23,6 +23,9 @@ export interface ConnsResult {
   errors: Record<string, number>;
   /** CPU ms per process over the opening phase (first upgrade → last session.ready), when `cpu` was given. */
   cpuOpen?: Map<string, number>;
+  /** The closing phase: every client closes its sockets; until gateway-0 holds none, plus 2 s for the unregisters. */
+  closeSeconds?: number;
+  cpuClose?: Map<string, number>;
   /** Where the RSS per connection (after full GC) is, in KiB per connection, from gateway-0's /metrics. */
   parts?: { heapTotal: number; heapUsed: number; external: number; rest: number };
 }
@@ -39,6 +42,15 @@ async function memParts(pid: number, metricsUrl: string): Promise<MemParts | und
   }
   const v = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
   return { rss: rssKiB(pid) * 1024, heapTotal: v('nodejs_heap_size_total_bytes'), heapUsed: v('nodejs_heap_size_used_bytes'), external: v('nodejs_external_memory_bytes') };
+}
+
+async function connectionsHeld(metricsUrl: string): Promise<number | undefined> {
+  try {
+    const m = /^parley_gateway_connections(?:\{[^}]*\})? ([0-9.e+]+)/m.exec(await (await fetch(metricsUrl)).text());
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function rssKiB(pid: number): number {
@@ -114,7 +126,22 @@ export async function runConns(o: {
   const partsAfter = o.metricsUrl ? await memParts(o.gatewayPid, o.metricsUrl) : undefined;
   const perConnOf = (k: keyof MemParts) => (partsAfter && partsBefore && opened ? (partsAfter[k] - partsBefore[k]) / 1024 / opened : NaN);
   const parts = partsAfter && partsBefore ? { heapTotal: perConnOf('heapTotal'), heapUsed: perConnOf('heapUsed'), external: perConnOf('external'), rest: perConnOf('rss') - perConnOf('heapTotal') - perConnOf('external') } : undefined;
+  const cpuBeforeClose = o.cpu?.snapshot();
+  const tClose = performance.now();
   await Promise.all(children.map((c) => ask(c, { type: 'close' }, 'closed')));
+  let closeSeconds: number | undefined;
+  if (o.metricsUrl) {
+    for (let i = 0; i < 600; i++) {
+      const held = await connectionsHeld(o.metricsUrl);
+      if (held === 0) {
+        closeSeconds = (performance.now() - tClose) / 1000;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  const cpuClose = o.cpu && cpuBeforeClose && closeSeconds !== undefined ? o.cpu.diff(cpuBeforeClose, o.cpu.snapshot()) : undefined;
   for (const c of children) c.kill();
   return {
     target: o.conns,
@@ -129,6 +156,7 @@ export async function runConns(o: {
     perConnAfterGcKiB: opened ? (afterGc - before) / opened : NaN,
     errors,
     ...(cpuOpen ? { cpuOpen } : {}),
+    ...(cpuClose && closeSeconds !== undefined ? { cpuClose, closeSeconds } : {}),
     ...(parts ? { parts } : {}),
   };
 }

@@ -574,6 +574,10 @@ async function main(): Promise<void> {
       const ps = procs();
       const r = await runConns({ wsUrl: wsUrls[0]!, gatewayPid: pid, tokens, conns: a.conns, workers: a.connWorkers, concurrency: a.connConcurrency, idleS: a.connIdleS, log, cpu: { snapshot: () => snapshot(ps), diff }, metricsUrl: metricsTargets().find((t) => t.name === 'gateway-0')?.url });
       const cpu = r.cpuOpen ? cpuTable(r.cpuOpen, r.opened, r.seconds, 'upgrade') : '';
+      const closing =
+        r.cpuClose && r.closeSeconds !== undefined
+          ? `**Closing** (every client closes its sockets; ${r.closeSeconds.toFixed(1)} s until gateway-0 held none, ${(r.opened / r.closeSeconds).toFixed(0)} closes/s; CPU until 2 s after that, for the unregisters and presence reports):\n\n${cpuTable(r.cpuClose, r.opened, r.closeSeconds + 2, 'close')}`
+          : '';
       const p = r.parts;
       const partsLine = p
         ? `Per connection after full GC, by part: V8 heap committed ${p.heapTotal.toFixed(1)} KiB (of it in use ${p.heapUsed.toFixed(1)} KiB), external (Buffers) ${p.external.toFixed(1)} KiB, the rest (malloc, native handles, code) ${p.rest.toFixed(1)} KiB.`
@@ -601,12 +605,13 @@ async function main(): Promise<void> {
           `load: ${a.conns} WebSockets to gateway-0 from ${a.connWorkers} generator processes, ${a.connConcurrency} upgrades in flight, ${a.connDevices} device tokens (several sockets per device); each counts once its session.ready arrived`,
           'per connection = (gateway-0 RSS with all open − RSS before) / opened; "before" is read after a full GC (SIGUSR2 → gc(), 2 s), "after" once 10 s after the last upgrade and again after a full GC: the first includes whatever garbage and young generation V8 had not collected yet, the second is what the connections hold',
           'CPU per upgrade = CPU of each process from the first upgrade to the last session.ready, / opened (the generator processes are not counted)',
-        ]) + '\n' + t + '\n' + (partsLine ? `\n${partsLine}\n` : '') + (cpu ? `\n**CPU per upgrade, by process**\n\n${cpu}\n` : '');
+        ]) + '\n' + t + '\n' + (partsLine ? `\n${partsLine}\n` : '') + (cpu ? `\n**CPU per upgrade, by process**\n\n${cpu}\n` : '') + (closing ? `\n${closing}\n` : '');
       log(`wrote ${writeResult(a.out, 'conns' + (a.tag ? `-${a.tag}` : ''), date, body)}`);
-      summaries.push(`### Idle connections\n\n${t}${cpu ? `\n\n${cpu}` : ''}`);
+      summaries.push(`### Idle connections\n\n${t}${cpu ? `\n\n${cpu}` : ''}${closing ? `\n\n${closing}` : ''}`);
       console.log(t);
       if (partsLine) console.log(partsLine);
       if (cpu) console.log(cpu);
+      if (closing) console.log(closing);
     }
   } finally {
     await cleanup();

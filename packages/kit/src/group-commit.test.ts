@@ -1,4 +1,5 @@
-import { BatchedLookup, GroupCommit, type Pending } from './group-commit.js';
+import { BatchedLookup, GroupCommit, batchedWithFallback, type Pending } from './group-commit.js';
+import { GrpcStatus, ParleyError } from './errors.js';
 
 function deferred<T = void>() {
   let resolve!: (v: T) => void;
@@ -130,5 +131,46 @@ describe('BatchedLookup', () => {
     await expect(l.get('a')).rejects.toThrow('store down');
     fail = false;
     expect(await l.get('b')).toBe('b');
+  });
+});
+
+describe('batchedWithFallback', () => {
+  it('answers each request with its own error from the batched call', async () => {
+    const calls: string[][] = [];
+    const gc = batchedWithFallback<string>(
+      async (reqs) => {
+        calls.push(reqs);
+        return reqs.map((r) => (r === 'bad' ? new ParleyError('unauthorized', 'removed') : undefined));
+      },
+      async () => {
+        throw new Error('the unary call is not used while the batched one works');
+      },
+      { gatherTurn: true },
+    );
+    const got = await Promise.allSettled(['a', 'bad', 'c'].map((r) => gc.enqueue(r)));
+    expect(calls).toEqual([['a', 'bad', 'c']]);
+    expect(got.map((g) => g.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  });
+
+  it('falls back to the unary call per request when the peer lacks the batched one, and fails the batch on other errors', async () => {
+    const singles: string[] = [];
+    let mode: 'unimplemented' | 'down' = 'unimplemented';
+    const gc = batchedWithFallback<string>(
+      async () => {
+        if (mode === 'unimplemented') throw new ParleyError('unavailable', 'this operation is not available yet', { cause: { code: GrpcStatus.UNIMPLEMENTED } });
+        throw new ParleyError('unavailable', 'upstream service unavailable, retry', { cause: { code: GrpcStatus.UNAVAILABLE } });
+      },
+      async (r) => {
+        singles.push(r);
+        if (r === 'bad') throw new ParleyError('unauthorized', 'removed');
+      },
+      { gatherTurn: true },
+    );
+    const got = await Promise.allSettled(['a', 'bad'].map((r) => gc.enqueue(r)));
+    expect(singles.sort()).toEqual(['a', 'bad']);
+    expect(got.map((g) => g.status)).toEqual(['fulfilled', 'rejected']);
+    mode = 'down';
+    await expect(gc.enqueue('x')).rejects.toThrow('upstream service unavailable');
+    expect(singles).toHaveLength(2);
   });
 });

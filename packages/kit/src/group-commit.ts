@@ -1,3 +1,5 @@
+import { isUnimplemented } from './errors.js';
+
 // Group commit: the one batching mechanism of the hot paths (docs/architecture.md §3, "Batching at every
 // hop"). While a call is in flight, new requests queue; the next call takes everything that queued. So the
 // batch size follows the load (1 when idle, hundreds under load) and no timer adds latency. A request always
@@ -135,4 +137,31 @@ export class BatchedLookup<K, V> {
   async get(key: K): Promise<V | undefined> {
     return (await this.getMany([key])).get(key);
   }
+}
+
+/**
+ * A GroupCommit over a batched call, with the unary call as its fallback for a peer that does not have the
+ * batched one yet (UNIMPLEMENTED: an older version mid rolling upgrade). `batched` may answer an error per
+ * request (in order; undefined = done); a throw fails the whole batch.
+ */
+export function batchedWithFallback<Req>(
+  batched: (reqs: Req[]) => Promise<ReadonlyArray<Error | undefined> | void>,
+  single: (req: Req) => Promise<unknown>,
+  o: GroupCommitOptions<Req> = {},
+): GroupCommit<Req, void> {
+  return new GroupCommit<Req, void>(async (items) => {
+    let errs: ReadonlyArray<Error | undefined> | void;
+    try {
+      errs = await batched(items.map((i) => i.req));
+    } catch (err) {
+      if (!isUnimplemented(err)) throw err;
+      await Promise.all(items.map((it) => single(it.req).then(() => it.resolve(), it.reject)));
+      return;
+    }
+    items.forEach((it, i) => {
+      const e = errs?.[i];
+      if (e) it.reject(e);
+      else it.resolve();
+    });
+  }, o);
 }

@@ -2,7 +2,7 @@
 // connection map, deliveries, and ONE shared sweep timer for pings, silence, token expiry and the
 // batched registry heartbeat.
 import { create } from '@bufbuild/protobuf';
-import { GroupCommit, ParleyError, createAdmission, isErrorCode, isUnimplemented, type Logger } from '@parley/kit';
+import { ParleyError, batchedWithFallback, createAdmission, isErrorCode, type GroupCommit, type Logger } from '@parley/kit';
 import { eventsV1, sessionV1 } from '@parley/proto';
 import type { WebSocket } from 'ws';
 import type { GatewayConfig } from '../../config.js';
@@ -44,6 +44,9 @@ export class ConnectionManager {
    */
   private readonly registrations: GroupCommit<sessionV1.Connection, void>;
   private readonly presenceOpens: GroupCommit<PresenceConn, void>;
+  /** The same for closes (a disconnect storm: a gateway restart, a network event). */
+  private readonly unregistrations: GroupCommit<sessionV1.Connection, void>;
+  private readonly presenceCloses: GroupCommit<{ connection: PresenceConn; clean: boolean }, void>;
 
   constructor(
     readonly cfg: GatewayConfig,
@@ -61,39 +64,35 @@ export class ConnectionManager {
       sendAdmission: createAdmission({ name: 'the gateway', max: cfg.maxInflightSends }),
     };
     this.connDeps = { log: logger, metrics, limiterFor: (deviceId) => this.limiterFor(deviceId), userLimits, request: this.reqCtxBase };
-    this.registrations = new GroupCommit(
-      async (items) => {
-        let results: sessionV1.ConnectionResult[];
-        try {
-          results = (await upstreams.session.registerConnections({ connections: items.map((i) => i.req) }, { deadlineMs: 5000 })).results;
-        } catch (err) {
-          if (!isUnimplemented(err)) throw err;
-          // An older session service (rolling upgrade): one RegisterConnection each.
-          await Promise.all(items.map((it) => upstreams.session.registerConnection({ connection: it.req }, { deadlineMs: 5000 }).then(() => it.resolve(), it.reject)));
-          return;
-        }
-        items.forEach((it, i) => {
+    // Each falls back to its one-at-a-time call against an older peer (kit batchedWithFallback).
+    const o = { maxBatch: 256, maxInFlight: 2 };
+    const deadline = { deadlineMs: 5000 };
+    this.registrations = batchedWithFallback(
+      async (connections) => {
+        const { results } = await upstreams.session.registerConnections({ connections }, deadline);
+        return connections.map((_, i) => {
           const r = results[i];
-          if (!r) it.reject(new ParleyError('unavailable', 'session left a registration unanswered; try again'));
-          else if (r.errorCode) it.reject(new ParleyError(isErrorCode(r.errorCode) ? r.errorCode : 'internal', r.errorMessage || r.errorCode));
-          else it.resolve();
+          if (!r) return new ParleyError('unavailable', 'session left a registration unanswered; try again');
+          return r.errorCode ? new ParleyError(isErrorCode(r.errorCode) ? r.errorCode : 'internal', r.errorMessage || r.errorCode) : undefined;
         });
       },
-      { maxBatch: 256, maxInFlight: 2 },
+      (connection) => upstreams.session.registerConnection({ connection }, deadline),
+      o,
     );
-    this.presenceOpens = new GroupCommit(
-      async (items) => {
-        try {
-          await upstreams.presence.connectionsOpened({ connections: items.map((i) => i.req), ttlMs: this.presenceTtlMs() }, { deadlineMs: 5000 });
-        } catch (err) {
-          if (!isUnimplemented(err)) throw err;
-          // An older presence service (rolling upgrade): one ConnectionOpened each.
-          await Promise.all(items.map((it) => upstreams.presence.connectionOpened({ connection: it.req, ttlMs: this.presenceTtlMs() }, { deadlineMs: 5000 }).then(() => it.resolve(), it.reject)));
-          return;
-        }
-        for (const it of items) it.resolve();
-      },
-      { maxBatch: 256, maxInFlight: 2 },
+    this.presenceOpens = batchedWithFallback(
+      async (connections) => void (await upstreams.presence.connectionsOpened({ connections, ttlMs: this.presenceTtlMs() }, deadline)),
+      (connection) => upstreams.presence.connectionOpened({ connection, ttlMs: this.presenceTtlMs() }, deadline),
+      o,
+    );
+    this.unregistrations = batchedWithFallback(
+      async (connections) => void (await upstreams.session.unregisterConnections({ connections }, deadline)),
+      (connection) => upstreams.session.unregisterConnection({ connection }, deadline),
+      o,
+    );
+    this.presenceCloses = batchedWithFallback(
+      async (connections) => void (await upstreams.presence.connectionsClosed({ connections }, deadline)),
+      (closed) => upstreams.presence.connectionClosed(closed, deadline),
+      o,
     );
   }
 
@@ -139,8 +138,8 @@ export class ConnectionManager {
   abandon(auth: AuthContext, connectionId: string): void {
     this.handshaking--;
     this.metrics.closes.inc({ code: 'abandoned' });
-    const p = this.upstreams.session
-      .unregisterConnection({ connection: { userId: auth.userId, deviceId: auth.deviceId, gatewayId: this.cfg.instanceId, connectionId } }, { deadlineMs: 5000 })
+    const p = this.unregistrations
+      .enqueue(create(sessionV1.ConnectionSchema, { userId: auth.userId, deviceId: auth.deviceId, gatewayId: this.cfg.instanceId, connectionId }))
       .catch((err: unknown) => this.logger.warn({ err, connectionId }, 'unregister failed (the registry TTL cleans up)'));
     this.pendingUnregisters.add(p);
     void p.finally(() => this.pendingUnregisters.delete(p));
@@ -213,7 +212,7 @@ export class ConnectionManager {
     // first is a no-op, leaving the user online until the connection's TTL ran out.
     const opening = this.presenceOpening.get(c.connectionId) ?? Promise.resolve();
     const p = opening
-      .then(() => this.upstreams.presence.connectionClosed({ connection: this.presenceConn(c), clean }, { deadlineMs: 5000 }))
+      .then(() => this.presenceCloses.enqueue({ connection: this.presenceConn(c), clean }))
       .catch((err: unknown) => this.logger.warn({ err, connectionId: c.connectionId }, 'presence: connection closed not reported (its TTL expires it)'));
     this.pendingUnregisters.add(p);
     void p.finally(() => this.pendingUnregisters.delete(p));
@@ -253,8 +252,8 @@ export class ConnectionManager {
   private unregister(c: WebSocketConnection): void {
     if (!c.registered) return;
     c.registered = false;
-    const p = this.upstreams.session
-      .unregisterConnection({ connection: this.connectionMsg(c) }, { deadlineMs: 5000 })
+    const p = this.unregistrations
+      .enqueue(this.connectionMsg(c))
       .catch((err: unknown) => this.logger.warn({ err, connectionId: c.connectionId }, 'unregister failed (the registry TTL cleans up)'));
     this.pendingUnregisters.add(p);
     void p.finally(() => this.pendingUnregisters.delete(p));

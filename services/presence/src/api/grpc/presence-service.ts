@@ -76,6 +76,11 @@ export function presenceServiceImpl(d: { presence: PresenceManager; typing: Typi
       await d.presence.closed(conn(req.connection), req.clean);
       return {};
     },
+    async connectionsClosed(req) {
+      if (req.connections.length > 5000) throw errors.badRequest('at most 5000 connections per call');
+      await Promise.all(req.connections.filter((c) => c.connection).map((c) => d.presence.closed(conn(c.connection), c.clean)));
+      return {};
+    },
     async heartbeatConnections(req) {
       if (req.connections.length > 5000) throw errors.badRequest('at most 5000 connections per heartbeat');
       await d.presence.heartbeat(req.connections.map(conn), ttl(req.ttlMs));
