@@ -1,5 +1,5 @@
 // Clients of the services message depends on, adapted to the domain ports.
-import { createClient, ParleyError, readWarmRoutes, withBatchedMemberships, type Client, type Redis } from '@parley/kit';
+import { BatchedLookup, createClient, ParleyError, readWarmRoutes, withBatchedMemberships, type Client, type Redis } from '@parley/kit';
 import { groupV1, mediaV1, sessionV1, type commonV1 } from '@parley/proto';
 import type { GroupPort, MediaPort, RoutesPort } from '../domain/ports.js';
 import type { MemberRow } from '../domain/membership.js';
@@ -41,52 +41,32 @@ export class GroupPeer implements GroupPort {
 }
 
 /**
- * Group commit of route lookups: while one lookup is in flight, the users that concurrent fan-outs ask for
- * queue, and the next lookup asks for all of them at once (one per batch of chats, not per message). A route
- * is never cached: it is read after the message was committed.
+ * Group commit of route lookups (the kit's BatchedLookup): while one lookup is in flight, the users that
+ * concurrent fan-outs ask for queue, and the next lookup asks for all of them at once (one per batch of chats,
+ * not per message). A route is never cached: it is read after the message was committed.
  */
 class RouteLookups {
-  private queue: Array<{ userIds: string[]; resolve(r: DeviceRoute[]): void; reject(e: unknown): void }> = [];
-  private inFlight = false;
+  private readonly batched: BatchedLookup<string, DeviceRoute[]>;
 
-  constructor(
-    private readonly lookup: (userIds: string[]) => Promise<DeviceRoute[]>,
-    private readonly maxUsers: number,
-  ) {}
-
-  get(userIds: string[]): Promise<DeviceRoute[]> {
-    if (userIds.length === 0) return Promise.resolve([]);
-    return new Promise((resolve, reject) => {
-      this.queue.push({ userIds, resolve, reject });
-      if (!this.inFlight) void this.flush();
-    });
+  constructor(lookup: (userIds: string[]) => Promise<DeviceRoute[]>, maxUsers: number) {
+    this.batched = new BatchedLookup(
+      async (users) => {
+        const byUser = new Map<string, DeviceRoute[]>();
+        for (const x of await lookup(users)) {
+          let l = byUser.get(x.userId);
+          if (!l) byUser.set(x.userId, (l = []));
+          l.push({ userId: x.userId, deviceId: x.deviceId, online: x.online, gatewayId: x.gatewayId, connectionId: x.connectionId });
+        }
+        return byUser;
+      },
+      { maxKeys: maxUsers },
+    );
   }
 
-  private async flush(): Promise<void> {
-    if (this.queue.length === 0) return;
-    const batch: typeof this.queue = [];
-    const users = new Set<string>();
-    while (this.queue.length > 0 && (batch.length === 0 || users.size + this.queue[0]!.userIds.length <= this.maxUsers)) {
-      const w = this.queue.shift()!;
-      batch.push(w);
-      for (const u of w.userIds) users.add(u);
-    }
-    this.inFlight = true;
-    try {
-      const routes = await this.lookup([...users]);
-      const byUser = new Map<string, DeviceRoute[]>();
-      for (const x of routes) {
-        let l = byUser.get(x.userId);
-        if (!l) byUser.set(x.userId, (l = []));
-        l.push({ userId: x.userId, deviceId: x.deviceId, online: x.online, gatewayId: x.gatewayId, connectionId: x.connectionId });
-      }
-      for (const w of batch) w.resolve([...new Set(w.userIds)].flatMap((u) => byUser.get(u) ?? []));
-    } catch (err) {
-      for (const w of batch) w.reject(err);
-    } finally {
-      this.inFlight = false;
-      void this.flush();
-    }
+  async get(userIds: string[]): Promise<DeviceRoute[]> {
+    const users = [...new Set(userIds)];
+    const found = await this.batched.getMany(users);
+    return users.flatMap((u) => found.get(u) ?? []);
   }
 }
 
