@@ -147,6 +147,26 @@ describe('registration before the 101', () => {
     await c.request('ping', {});
     await c.close();
   });
+
+  it('registers nothing for a plain request that only claims to upgrade (no Connection: upgrade)', async () => {
+    const u = await signUp(mesh.gatewayUrls[0]!);
+    const text = async () => (await fetch(`${mesh.gatewayUrls[0]}/metrics`)).text();
+    const handshaking = async () => Number(/^parley_gateway_handshaking(?:\{[^}]*\})? (\d+)/m.exec(await text())?.[1] ?? 0);
+    const { hostname, port } = new URL(mesh.wsUrls[0]!);
+    // Five such requests on one keep-alive socket: none is an upgrade, so none may hold a registration.
+    const sock = net.connect(Number(port), hostname);
+    await new Promise((r) => sock.once('connect', r));
+    let got = '';
+    sock.on('data', (d) => (got += String(d)));
+    for (let i = 0; i < 5; i++) {
+      sock.write(`GET /v1/ws HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nUpgrade: websocket\r\nAuthorization: Bearer ${u.accessToken}\r\n\r\n`);
+    }
+    for (let i = 0; i < 50 && (got.match(/^HTTP\/1\.1 /gm) ?? []).length < 5; i++) await new Promise((r) => setTimeout(r, 100));
+    expect((got.match(/^HTTP\/1\.1 4\d\d/gm) ?? []).length).toBe(5);
+    await new Promise((r) => setTimeout(r, 1500)); // the gauge is set as upgrades come and go
+    expect(await handshaking()).toBe(0);
+    sock.destroy();
+  });
 });
 
 describe('a WebSocket protocol violation', () => {

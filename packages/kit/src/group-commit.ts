@@ -61,7 +61,7 @@ export class GroupCommit<Req, Res> {
   }
 
   private take(): Array<Pending<Req, Res>> {
-    const max = this.o.maxBatch ?? 512;
+    const max = Math.max(1, this.o.maxBatch ?? 512);
     const weight = this.o.weight;
     if (!weight) return this.q.splice(0, max);
     let n = 0;
@@ -79,7 +79,11 @@ export class GroupCommit<Req, Res> {
     while (this.q.length > 0 && this.inFlight < (this.o.maxInFlight ?? 1)) {
       const items = this.take();
       this.inFlight++;
-      this.o.onBatch?.(items.length);
+      try {
+        this.o.onBatch?.(items.length);
+      } catch {
+        /* a metric must not lose the batch */
+      }
       let released = false;
       const release = () => {
         if (released) return;

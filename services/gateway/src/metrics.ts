@@ -8,6 +8,8 @@ type Histogram<_T = string> = ReturnType<Metrics['histogram']>;
 export interface GatewayMetrics {
   registry: Metrics['registry'];
   connections: Gauge<string>;
+  /** Upgrades authenticated and registering or registered, not yet ready (connection-manager.ts). */
+  handshaking: Gauge<string>;
   framesIn: Counter<string>;
   framesOut: Counter<string>;
   errors: Counter<string>;
@@ -28,6 +30,7 @@ export function createGatewayMetrics(): GatewayMetrics {
   return {
     registry: m.registry,
     connections: m.gauge('parley_gateway_connections', 'Open authenticated WebSocket connections'),
+    handshaking: m.gauge('parley_gateway_handshaking', 'Upgrades registering or registered before the 101, not yet ready'),
     framesIn: m.counter('parley_gateway_frames_in_total', 'Client frames received, by op (or "invalid")', ['op']),
     framesOut: m.counter('parley_gateway_frames_out_total', 'Frames sent to clients, by kind (reply, error, event name)', ['kind']),
     errors: m.counter('parley_gateway_errors_total', 'Errors returned to clients, by transport and code', ['transport', 'code']),

@@ -1,6 +1,6 @@
 // Accounts, devices and tokens: the decisions of the session service, over injected ports.
 import { randomBytes } from 'node:crypto';
-import { ParleyError, errors } from '@parley/kit';
+import { ParleyError, asParleyError, errors } from '@parley/kit';
 import { randomBytes as randomPassword } from 'node:crypto';
 import type { PasswordHasher } from './passwords.js';
 import type { AccountsPort, DeviceRow, LiveConnection, NotifierPort, RegistryPort, Route, UserRow } from './ports.js';
@@ -239,7 +239,15 @@ export class SessionManager {
     requireId(c.gatewayId, 'gatewayId');
     requireId(c.connectionId, 'connectionId');
     await this.registry.register(c, this.opts.connectionTtlSeconds);
-    if (!(await this.checkDevice(c.userId, c.deviceId))) {
+    let active: boolean;
+    try {
+      active = await this.checkDevice(c.userId, c.deviceId);
+    } catch (err) {
+      // The device could not be checked (a store down): the registration must not stay behind.
+      await this.registry.unregister(c).catch(() => undefined);
+      throw err;
+    }
+    if (!active) {
       await this.registry.unregister(c);
       this.observe('connection_refused');
       throw errors.unauthorized('device was removed');
@@ -250,8 +258,9 @@ export class SessionManager {
 
   /**
    * One gateway's burst of upgrades: each as registerConnection (the stores group-commit their device reads
-   * and last-seen writes across them). A ParleyError (a removed device, a malformed id) answers its own
-   * connection; any other failure (a store down) fails the call.
+   * and last-seen writes across them). Every connection gets its own answer: a ParleyError (a removed device, a
+   * malformed id) as it is, any other failure (a store down) as the kit maps it (`unavailable` for a transient
+   * store error), so the connections that did register are not failed with the others.
    */
   async registerConnections(cs: LiveConnection[]): Promise<Array<ParleyError | undefined>> {
     if (cs.length > MAX_REGISTER_CONNECTIONS) throw errors.badRequest(`at most ${MAX_REGISTER_CONNECTIONS} connections per call`, { field: 'connections' });
@@ -259,10 +268,7 @@ export class SessionManager {
       cs.map((c) =>
         this.registerConnection(c).then(
           () => undefined,
-          (err: unknown) => {
-            if (err instanceof ParleyError) return err;
-            throw err;
-          },
+          (err: unknown) => asParleyError(err),
         ),
       ),
     );

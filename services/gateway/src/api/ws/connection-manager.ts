@@ -37,6 +37,10 @@ export class ConnectionManager {
   private readonly connDeps: ConnectionDeps;
   /** Upgrades in flight (authenticated, not yet ready). */
   handshaking = 0;
+  /** deviceId → connections registered before the 101 and not yet accepted or abandoned. */
+  private readonly registering = new Map<string, Set<string>>();
+  /** Of those, the ones whose device was revoked meanwhile: accept closes them with 4001. */
+  private readonly revokedWhileRegistering = new Set<string>();
   /**
    * Registrations and presence's "opened" reports, group-committed across this gateway's upgrades (the
    * kit's GroupCommit): a burst of connects costs one RegisterConnections and one ConnectionsOpened call per
@@ -96,6 +100,11 @@ export class ConnectionManager {
     );
   }
 
+  private handshakes(delta: number): void {
+    this.handshaking += delta;
+    this.metrics.handshaking.set(this.handshaking);
+  }
+
   get size(): number {
     return this.conns.size;
   }
@@ -124,23 +133,46 @@ export class ConnectionManager {
    * call (a removed device is refused: 401, no upgrade). Counted as handshaking until `accept` or `abandon`.
    */
   async register(auth: AuthContext, connectionId: string): Promise<void> {
-    this.handshaking++;
+    this.handshakes(1);
+    const msg = create(sessionV1.ConnectionSchema, { userId: auth.userId, deviceId: auth.deviceId, gatewayId: this.cfg.instanceId, connectionId });
     try {
-      await this.registrations.enqueue(create(sessionV1.ConnectionSchema, { userId: auth.userId, deviceId: auth.deviceId, gatewayId: this.cfg.instanceId, connectionId }));
+      await this.registrations.enqueue(msg);
     } catch (err) {
-      this.handshaking--;
-      if (!(err instanceof ParleyError && err.code === 'unauthorized')) this.logger.warn({ err, userId: auth.userId, deviceId: auth.deviceId }, 'connection registration failed');
+      this.handshakes(-1);
+      const refused = err instanceof ParleyError && (err.code === 'unauthorized' || err.code === 'bad_request');
+      if (!refused) {
+        this.logger.warn({ err, userId: auth.userId, deviceId: auth.deviceId }, 'connection registration failed');
+        // The call may have registered it anyway (a deadline, a lost answer): unregister, best effort (it only
+        // deletes an entry that still names this connection).
+        this.dropRegistration(msg);
+      }
       throw err;
     }
+    let set = this.registering.get(auth.deviceId);
+    if (!set) this.registering.set(auth.deviceId, (set = new Set()));
+    set.add(connectionId);
+  }
+
+  /** The upgrade `register` registered is over (accepted or abandoned); true when the device was revoked meanwhile. */
+  private registered(deviceId: string, connectionId: string): boolean {
+    const set = this.registering.get(deviceId);
+    set?.delete(connectionId);
+    if (set && set.size === 0) this.registering.delete(deviceId);
+    return this.revokedWhileRegistering.delete(connectionId);
   }
 
   /** A registered upgrade that never became a socket (the client went away before the 101). */
   abandon(auth: AuthContext, connectionId: string): void {
-    this.handshaking--;
+    this.handshakes(-1);
+    this.registered(auth.deviceId, connectionId);
     this.metrics.closes.inc({ code: 'abandoned' });
+    this.dropRegistration(create(sessionV1.ConnectionSchema, { userId: auth.userId, deviceId: auth.deviceId, gatewayId: this.cfg.instanceId, connectionId }));
+  }
+
+  private dropRegistration(msg: sessionV1.Connection): void {
     const p = this.unregistrations
-      .enqueue(create(sessionV1.ConnectionSchema, { userId: auth.userId, deviceId: auth.deviceId, gatewayId: this.cfg.instanceId, connectionId }))
-      .catch((err: unknown) => this.logger.warn({ err, connectionId }, 'unregister failed (the registry TTL cleans up)'));
+      .enqueue(msg)
+      .catch((err: unknown) => this.logger.warn({ err, connectionId: msg.connectionId }, 'unregister failed (the registry TTL cleans up)'));
     this.pendingUnregisters.add(p);
     void p.finally(() => this.pendingUnregisters.delete(p));
   }
@@ -149,7 +181,8 @@ export class ConnectionManager {
   accept(socket: WebSocket, auth: AuthContext, connectionId: string, t0: bigint): void {
     const c = new WebSocketConnection(socket, auth, this.connDeps, connectionId);
     c.registered = true;
-    this.handshaking--;
+    this.handshakes(-1);
+    const revoked = this.registered(auth.deviceId, connectionId);
     socket.on('message', (raw, isBinary) => c.onRaw(raw, isBinary));
     socket.on('pong', () => {
       c.lastSeen = Date.now();
@@ -158,6 +191,11 @@ export class ConnectionManager {
     socket.on('close', (code) => this.onClose(c, code));
     if (socket.readyState !== 1) {
       this.unregister(c);
+      return;
+    }
+    if (revoked) {
+      // Removed between its registration and the 101: the revocation found no socket to close yet.
+      c.close(CLOSE.revoked, 'device removed');
       return;
     }
     this.conns.set(c.connectionId, c);
@@ -266,6 +304,7 @@ export class ConnectionManager {
       const r = d.payload.value;
       const devices = new Set([r.deviceId, ...d.targets.map((t) => t.deviceId)]);
       for (const deviceId of devices) {
+        for (const id of this.registering.get(deviceId) ?? []) this.revokedWhileRegistering.add(id);
         for (const c of [...this.forDevice(deviceId)]) {
           if (c.userId === r.userId || d.targets.some((t) => t.userId === c.userId)) c.close(CLOSE.revoked, 'device removed');
         }
@@ -298,6 +337,7 @@ export class ConnectionManager {
 
   /** Closes every connection of a device (removal seen by this gateway). */
   closeDevice(userId: string, deviceId: string, reason: string): void {
+    for (const id of this.registering.get(deviceId) ?? []) this.revokedWhileRegistering.add(id);
     for (const c of [...this.forDevice(deviceId)]) if (c.userId === userId) c.close(CLOSE.revoked, reason);
   }
 

@@ -69,7 +69,9 @@ export function presenceServiceImpl(d: { presence: PresenceManager; typing: Typi
     async connectionsOpened(req) {
       if (req.connections.length > 5000) throw errors.badRequest('at most 5000 connections per call');
       const t = ttl(req.ttlMs);
-      await Promise.all(req.connections.map((c) => d.presence.opened(conn(c), t)));
+      // Validated first: one malformed entry refuses the call before anything started.
+      const conns = req.connections.map(conn);
+      await Promise.all(conns.map((c) => d.presence.opened(c, t)));
       return {};
     },
     async connectionClosed(req) {
@@ -78,7 +80,8 @@ export function presenceServiceImpl(d: { presence: PresenceManager; typing: Typi
     },
     async connectionsClosed(req) {
       if (req.connections.length > 5000) throw errors.badRequest('at most 5000 connections per call');
-      await Promise.all(req.connections.filter((c) => c.connection).map((c) => d.presence.closed(conn(c.connection), c.clean)));
+      const closed = req.connections.map((c) => ({ c: conn(c.connection), clean: c.clean }));
+      await Promise.all(closed.map((x) => d.presence.closed(x.c, x.clean)));
       return {};
     },
     async heartbeatConnections(req) {

@@ -51,8 +51,9 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
         const token = bearerToken(req.headers.authorization) ?? subprotocolToken(req.headers['sec-websocket-protocol']) ?? req.query.access_token;
         const auth = await gw.authenticator.verify(token);
         req.auth = auth;
-        // Not an upgrade (no websocket handshake to finish): nothing to register; @fastify/websocket answers it.
-        if (req.headers.upgrade?.toLowerCase() !== 'websocket') return;
+        // Not an upgrade (Node emitted no 'upgrade' for it, whatever its headers say): nothing to register;
+        // @fastify/websocket answers it. A client that left during the verification is not registered either.
+        if (!req.ws || req.raw.socket.destroyed) return;
         // One call checks the device and registers the connection (RegisterConnections, group-committed).
         const connectionId = newConnectionId();
         await gw.connections.register(auth, connectionId);
