@@ -14,7 +14,7 @@ import type { AuthContext } from '../auth/authenticator.js';
 import type { RequestContext } from './dispatch.js';
 import { MessageStream } from './message-stream.js';
 import type { UserLimits } from '../../adapters/user-limits.js';
-import { CLOSE, WebSocketConnection, newConnectionId, type ConnectionDeps } from './websocket-connection.js';
+import { CLOSE, WebSocketConnection, type ConnectionDeps } from './websocket-connection.js';
 
 type PresenceConn = { userId: string; deviceId: string; gatewayId: string; connectionId: string };
 
