@@ -40,14 +40,19 @@ async function memParts(pid: number, metricsUrl: string): Promise<MemParts | und
   } catch {
     return undefined;
   }
-  const v = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
+  const v = (name: string) => metricValue(text, name);
   return { rss: rssKiB(pid) * 1024, heapTotal: v('nodejs_heap_size_total_bytes'), heapUsed: v('nodejs_heap_size_used_bytes'), external: v('nodejs_external_memory_bytes') };
+}
+
+/** The first sample of `name` in a Prometheus text page (NaN if absent). */
+function metricValue(text: string, name: string): number {
+  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
 }
 
 async function connectionsHeld(metricsUrl: string): Promise<number | undefined> {
   try {
-    const m = /^parley_gateway_connections(?:\{[^}]*\})? ([0-9.e+]+)/m.exec(await (await fetch(metricsUrl)).text());
-    return m ? Number(m[1]) : undefined;
+    const n = metricValue(await (await fetch(metricsUrl)).text(), 'parley_gateway_connections');
+    return Number.isNaN(n) ? undefined : n;
   } catch {
     return undefined;
   }

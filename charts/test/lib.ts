@@ -374,8 +374,6 @@ export class ControlPlane {
     expect(this.kubectl(['apply', '-f', f]).stderr).toBe('');
   }
 
-  /** Every Deployment/StatefulSet rolled out (with `generation`, observed at its current generation), every
-   * pod but the Jobs' Running/Ready on a kwok node; returns what it checked for the caller's own counts. */
   /**
    * Waits until every Deployment of `ns` has finished its rollout, as `kubectl rollout status` means it: the
    * controller saw the latest spec and all replicas are updated, ready and the only ones left. `helm --wait`
@@ -396,6 +394,8 @@ export class ControlPlane {
     }
   }
 
+  /** Every Deployment/StatefulSet rolled out (with `generation`, observed at its current generation), every
+   * pod but the Jobs' Running/Ready on a kwok node; returns what it checked for the caller's own counts. */
   expectAllReady(ns: string, opts: { generation?: boolean } = {}): ReadyObjects {
     const deployments = this.kubeJson(['get', 'deployments', '-n', ns]).items as Obj[];
     for (const d of deployments) {

@@ -374,12 +374,6 @@ function deadLetterer(dlqProducer: Producer, opts: { topic: string; groupId: str
   };
 }
 
-/**
- * Handles one event until it succeeded or was dead-lettered: decodes it (undecodable: dead-lettered at once),
- * runs the handler, and retries a failure with backoff (`unavailable` up to maxUnavailable attempts, anything
- * else up to maxAttempts) before dead-lettering it. Throws only when stopping (not committed: redelivered to
- * whoever owns the partition next). `beforeRetry` runs before each backoff, `afterBackoff` after it.
- */
 /** A record's value decoded with the consumer's schema, or why it could not be. */
 export type Decoded<S extends DescMessage> = { event: MessageShape<S> } | { error: unknown };
 
@@ -391,6 +385,12 @@ export function decodeEvent<S extends DescMessage>(schema: S, message: KafkaMess
   }
 }
 
+/**
+ * Handles one event until it succeeded or was dead-lettered: decodes it (undecodable: dead-lettered at once),
+ * runs the handler, and retries a failure with backoff (`unavailable` up to maxUnavailable attempts, anything
+ * else up to maxAttempts) before dead-lettering it. Throws only when stopping (not committed: redelivered to
+ * whoever owns the partition next). `beforeRetry` runs before each backoff, `afterBackoff` after it.
+ */
 export function eventHandler<S extends DescMessage>(
   opts: ConsumerOptions<S>,
   group: { log: Logger; dlqProducer: Producer; stopping: () => boolean },

@@ -95,16 +95,10 @@ export class ChatsStore implements ChatStore {
 
   private async readUserChats(userIds: string[]): Promise<Map<string, MemberRecord[]>> {
     const out = new Map<string, MemberRecord[]>(userIds.map((u) => [u, []]));
-    const rs =
-      userIds.length === 1
-        ? await this.db.execute('SELECT user_id, chat_id, role, joined_seq, left_seq, pending, op_id FROM user_chats WHERE user_id = ?', userIds, {
-            prepare: true,
-            fetchSize: 5000,
-          })
-        : await this.db.execute('SELECT user_id, chat_id, role, joined_seq, left_seq, pending, op_id FROM user_chats WHERE user_id IN ?', [userIds], {
-            prepare: true,
-            fetchSize: 5000,
-          });
+    const rs = await this.db.execute('SELECT user_id, chat_id, role, joined_seq, left_seq, pending, op_id FROM user_chats WHERE user_id IN ?', [userIds], {
+      prepare: true,
+      fetchSize: 5000,
+    });
     for await (const r of rs) {
       const u = String(r.get('user_id'));
       out.get(u)?.push(toMember(String(r.get('chat_id')), u, r));

@@ -100,10 +100,7 @@ export class AccountsStore implements AccountsPort {
     const out = new Map<string, DeviceRow>();
     const wanted = new Set(keys);
     const users = [...new Set(keys.map((k) => k.slice(0, k.indexOf('\u0000'))))];
-    const rs =
-      keys.length === 1
-        ? await this.db.execute(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = ? AND device_id = ?`, keys[0]!.split('\u0000'))
-        : await this.db.execute(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id IN ?`, [users], { fetchSize: 5000 });
+    const rs = await this.db.execute(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id IN ?`, [users], { fetchSize: 5000 });
     for await (const row of rs) {
       const d = this.device(row);
       const k = deviceKey(d.userId, d.deviceId);
@@ -113,7 +110,7 @@ export class AccountsStore implements AccountsPort {
   }
 
   async listDevices(userId: string): Promise<DeviceRow[]> {
-    const rs = await this.db.execute('SELECT user_id, device_id, device_name, created_at, last_seen_at, removed_at FROM devices WHERE user_id = ?', [userId]);
+    const rs = await this.db.execute(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = ?`, [userId]);
     return rs.rows.map((r) => this.device(r));
   }
 

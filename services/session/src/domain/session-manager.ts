@@ -279,6 +279,18 @@ export class SessionManager {
     if (await this.registry.unregister(c)) this.notifier.sessionEvent('disconnected', c);
   }
 
+  /** One gateway's burst of closes: each as unregisterConnection; a malformed entry is skipped, a store failure fails the call. */
+  async unregisterConnections(cs: LiveConnection[]): Promise<void> {
+    if (cs.length > MAX_REGISTER_CONNECTIONS) throw errors.badRequest(`at most ${MAX_REGISTER_CONNECTIONS} connections per call`, { field: 'connections' });
+    await Promise.all(
+      cs.map((c) =>
+        this.unregisterConnection(c).catch((err: unknown) => {
+          if (!(err instanceof ParleyError)) throw err;
+        }),
+      ),
+    );
+  }
+
   async heartbeat(conns: LiveConnection[]): Promise<void> {
     return this.registry.heartbeat(
       conns.filter((c) => c.userId && c.deviceId && c.gatewayId && c.connectionId),

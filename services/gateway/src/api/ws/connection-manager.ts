@@ -119,13 +119,9 @@ export class ConnectionManager {
     return this.byDevice.get(deviceId) ?? [];
   }
 
-  private connectionMsg(c: WebSocketConnection) {
-    return create(sessionV1.ConnectionSchema, {
-      userId: c.userId,
-      deviceId: c.deviceId,
-      gatewayId: this.cfg.instanceId,
-      connectionId: c.connectionId,
-    });
+  /** The session registry's name for a connection of this gateway (before and after its socket exists). */
+  private connectionMsg(c: { userId: string; deviceId: string; connectionId: string }) {
+    return create(sessionV1.ConnectionSchema, { userId: c.userId, deviceId: c.deviceId, gatewayId: this.cfg.instanceId, connectionId: c.connectionId });
   }
 
   /**
@@ -134,7 +130,7 @@ export class ConnectionManager {
    */
   async register(auth: AuthContext, connectionId: string): Promise<void> {
     this.handshakes(1);
-    const msg = create(sessionV1.ConnectionSchema, { userId: auth.userId, deviceId: auth.deviceId, gatewayId: this.cfg.instanceId, connectionId });
+    const msg = this.connectionMsg({ userId: auth.userId, deviceId: auth.deviceId, connectionId });
     try {
       await this.registrations.enqueue(msg);
     } catch (err) {
@@ -154,7 +150,7 @@ export class ConnectionManager {
   }
 
   /** The upgrade `register` registered is over (accepted or abandoned); true when the device was revoked meanwhile. */
-  private registered(deviceId: string, connectionId: string): boolean {
+  private endRegistering(deviceId: string, connectionId: string): boolean {
     const set = this.registering.get(deviceId);
     set?.delete(connectionId);
     if (set && set.size === 0) this.registering.delete(deviceId);
@@ -164,9 +160,9 @@ export class ConnectionManager {
   /** A registered upgrade that never became a socket (the client went away before the 101). */
   abandon(auth: AuthContext, connectionId: string): void {
     this.handshakes(-1);
-    this.registered(auth.deviceId, connectionId);
+    this.endRegistering(auth.deviceId, connectionId);
     this.metrics.closes.inc({ code: 'abandoned' });
-    this.dropRegistration(create(sessionV1.ConnectionSchema, { userId: auth.userId, deviceId: auth.deviceId, gatewayId: this.cfg.instanceId, connectionId }));
+    this.dropRegistration(this.connectionMsg({ userId: auth.userId, deviceId: auth.deviceId, connectionId }));
   }
 
   private dropRegistration(msg: sessionV1.Connection): void {
@@ -182,7 +178,7 @@ export class ConnectionManager {
     const c = new WebSocketConnection(socket, auth, this.connDeps, connectionId);
     c.registered = true;
     this.handshakes(-1);
-    const revoked = this.registered(auth.deviceId, connectionId);
+    const revoked = this.endRegistering(auth.deviceId, connectionId);
     socket.on('message', (raw, isBinary) => c.onRaw(raw, isBinary));
     socket.on('pong', () => {
       c.lastSeen = Date.now();

@@ -21,6 +21,13 @@ function conn(c: presenceV1.LiveConnection | undefined): Conn {
   return { userId: c.userId, deviceId: c.deviceId, gatewayId: c.gatewayId, connectionId: c.connectionId };
 }
 
+/** Connections per batched call (opened, closed, heartbeat). */
+const MAX_BATCH_CONNECTIONS = 5000;
+
+function atMostConnections(n: number, per = 'call'): void {
+  if (n > MAX_BATCH_CONNECTIONS) throw errors.badRequest(`at most ${MAX_BATCH_CONNECTIONS} connections per ${per}`);
+}
+
 function ttl(ms: bigint): number {
   const n = Number(ms);
   if (!Number.isFinite(n) || n < 100 || n > MAX_TTL_MS) throw errors.badRequest(`ttlMs must be 100–${MAX_TTL_MS}`);
@@ -67,7 +74,7 @@ export function presenceServiceImpl(d: { presence: PresenceManager; typing: Typi
       return {};
     },
     async connectionsOpened(req) {
-      if (req.connections.length > 5000) throw errors.badRequest('at most 5000 connections per call');
+      atMostConnections(req.connections.length);
       const t = ttl(req.ttlMs);
       // Validated first: one malformed entry refuses the call before anything started.
       const conns = req.connections.map(conn);
@@ -79,13 +86,13 @@ export function presenceServiceImpl(d: { presence: PresenceManager; typing: Typi
       return {};
     },
     async connectionsClosed(req) {
-      if (req.connections.length > 5000) throw errors.badRequest('at most 5000 connections per call');
+      atMostConnections(req.connections.length);
       const closed = req.connections.map((c) => ({ c: conn(c.connection), clean: c.clean }));
       await Promise.all(closed.map((x) => d.presence.closed(x.c, x.clean)));
       return {};
     },
     async heartbeatConnections(req) {
-      if (req.connections.length > 5000) throw errors.badRequest('at most 5000 connections per heartbeat');
+      atMostConnections(req.connections.length, 'heartbeat');
       await d.presence.heartbeat(req.connections.map(conn), ttl(req.ttlMs));
       return {};
     },

@@ -1,9 +1,9 @@
 // gRPC transport: decodes requests, calls the domain, encodes replies. Errors are ParleyErrors; a store
 // that cannot be reached becomes `unavailable` (retryable), never `internal` — done for every service by the
 // kit's gRPC server (asParleyError).
-import { ParleyError, errors, type ServiceImpl } from '@parley/kit';
+import { errors, type ServiceImpl } from '@parley/kit';
 import { sessionV1 } from '@parley/proto';
-import { MAX_REGISTER_CONNECTIONS, type SessionManager, type TokenPair } from '../../domain/session-manager.js';
+import type { SessionManager, TokenPair } from '../../domain/session-manager.js';
 import type { TokenIssuer } from '../../domain/token-issuer.js';
 import type { UserRow } from '../../domain/ports.js';
 
@@ -54,11 +54,7 @@ export function sessionServiceImpl(
       return {};
     },
     unregisterConnections: async (req) => {
-      if (req.connections.length > MAX_REGISTER_CONNECTIONS) throw errors.badRequest(`at most ${MAX_REGISTER_CONNECTIONS} connections per call`, { field: 'connections' });
-      await Promise.all(req.connections.map((c) => m.unregisterConnection(c).catch((err: unknown) => {
-        // A malformed entry answers nothing on its own: the others still go.
-        if (!(err instanceof ParleyError)) throw err;
-      })));
+      await m.unregisterConnections(req.connections);
       return {};
     },
     heartbeatConnections: async (req) => {

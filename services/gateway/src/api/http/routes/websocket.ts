@@ -10,8 +10,6 @@ import { bearerToken, subprotocolToken } from '../../auth/token-verifier.js';
 import { WsQuery, responses } from '../schemas.js';
 import { CLOSE, newConnectionId } from '../../ws/websocket-connection.js';
 
-const CLOSE_TRY_AGAIN = CLOSE.tryAgain;
-
 const T0 = Symbol('t0');
 const PENDING = Symbol('pending');
 /** A registered upgrade not yet handed over: its id, and the raw socket's close listener that abandons it. */
@@ -70,7 +68,7 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
       const pending = (req as Timed)[PENDING];
       releaseUpgrade(socket);
       if (!pending) {
-        socket.close(CLOSE_TRY_AGAIN, 'try again later');
+        socket.close(CLOSE.tryAgain, 'try again later');
         return;
       }
       pending.socket.off('close', pending.onClose);
