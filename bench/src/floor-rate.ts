@@ -20,15 +20,17 @@
 // the whole path, which has to do all of it at once plus the application's own work. A temporary keyspace and
 // topic are dropped afterwards. Usage: node bench/dist/floor-rate.js [--rate 3000] [--seconds 10] [--tick-ms 10]
 // [--pairs 100] [--only ws,grpc,cassandra,kafka,redis] [--out FILE.md]
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
-import { createCassandra, createKafka, createLogger, createRedis } from '@parley/kit';
-import { infraEnv } from '@parley/testing';
+import { createLogger, createRedis } from '@parley/kit';
+import { infraSettings } from '@parley/testing';
 import { boxLine, boxSnapshot, diff, infraProcs, snapshot, type ProcRef } from './cpu.js';
+import type { ConnectResult, FramesResult } from './floor-ws.js';
+import { scratchKeyspace, scratchTopic } from './scratch.js';
 
 const argOf = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
@@ -85,78 +87,82 @@ async function atRate(secs: number, tick: (n: number, base: number) => Promise<u
   return issued;
 }
 
-async function measure(component: string, procs: ProcRef[], counted: string[], note: string, run: () => Promise<number>): Promise<void> {
+/** What a phase's measured run reports: messages completed, and optionally its note and its own wall time. */
+interface RunResult {
+  done: number;
+  note?: string;
+  wallS?: number;
+}
+
+/** The row of one measured run: the CPU of `procs` and of the whole box around `run`. */
+async function measure(component: string, procs: ProcRef[], counted: string[], run: () => Promise<RunResult>): Promise<Row> {
   const a = snapshot(procs);
   const boxA = boxSnapshot();
   const t0 = performance.now();
-  const done = await run();
-  const wallS = (performance.now() - t0) / 1000;
+  const r = await run();
+  const wallS = r.wallS ?? (performance.now() - t0) / 1000;
   const cpu = diff(a, snapshot(procs));
-  rows.push({ component, done, wallS, cpu, counted, note, box: boxLine(boxA, boxSnapshot()) });
-  const r = rows[rows.length - 1]!;
-  console.log(`[floor] ${component}: ${(done / wallS).toFixed(0)} msg/s, ${[...cpu].map(([k, v]) => `${k} ${(v / done).toFixed(3)}`).join(', ')} ms/msg`);
-  void r;
+  console.log(`[floor] ${component}: ${(r.done / wallS).toFixed(0)} msg/s, ${[...cpu].map(([k, v]) => `${k} ${(v / r.done).toFixed(3)}`).join(', ')} ms/msg`);
+  return { component, done: r.done, wallS, cpu, counted, note: r.note ?? '', box: boxLine(boxA, boxSnapshot()) };
 }
 
 const me: ProcRef = { name: 'node (this process)', pid: process.pid };
-const env = infraEnv();
+const settings = infraSettings();
 const infra = infraProcs();
 const infraOf = (name: string) => infra.filter((p) => p.name === name);
 
-async function wsPhase(): Promise<void> {
+const WS_SERVER = 'ws server (gateway stack)';
+const WS_LOAD = 'ws load (generator)';
+
+/**
+ * floor-ws.ts's server and load as two child processes: `run(start)` gets a function that starts the load at
+ * a rate for some seconds and resolves to its result; a 2 s warm-up at the measured rate runs first (JIT).
+ */
+async function withWsChildren<R>(mode: 'frames' | 'connect', runRate: number, run: (start: (secs: number) => Promise<R>, procs: ProcRef[]) => Promise<Row>): Promise<Row> {
   const script = fileURLToPath(new URL('./floor-ws.js', import.meta.url));
-  const server = fork(script, ['server'], { stdio: 'inherit' });
-  const port = await new Promise<number>((r) => server.once('message', (m: { port: number }) => r(m.port)));
-  const client = fork(script, ['client', String(port), String(pairs)], { stdio: 'inherit' });
+  const server = fork(script, [`${mode}-server`], { stdio: 'inherit' });
+  const hello = await new Promise<{ port: number; signer?: unknown }>((r) => server.once('message', r as never));
+  const client = fork(script, [`${mode}-client`, String(hello.port), String(pairs)], { stdio: 'inherit' });
+  client.send({ signer: hello.signer });
   await new Promise((r) => client.once('message', r));
-  const result = (c: ChildProcess) => new Promise<{ sent: number; replies: number; delivered: number; receipts: number; wallMs: number }>((r) => c.once('message', r as never));
-  // Warm-up at the same rate (JIT), then the measured run.
-  client.send({ cmd: 'start', rate, seconds: 2, tickMs });
-  await result(client);
-  const procs = [
-    { name: 'ws server (gateway stack)', pid: server.pid! },
-    { name: 'ws load (generator)', pid: client.pid! },
-  ];
-  let stats = { sent: 0, replies: 0, delivered: 0, receipts: 0, wallMs: 0 };
-  await measure('ws: the gateway\'s frames', procs, ['ws server (gateway stack)'], '', async () => {
-    client.send({ cmd: 'start', rate, seconds, tickMs });
-    stats = await result(client);
-    return stats.delivered;
-  });
-  rows[rows.length - 1]!.note = `sent ${stats.sent}, replies ${stats.replies}, delivered ${stats.delivered}, receipt frames ${stats.receipts}`;
-  rows[rows.length - 1]!.wallS = (stats.wallMs - 600) / 1000; // the rate over the sending, not the 600 ms tail
-  server.send({ cmd: 'stop' });
-  client.kill();
-  await sleep(200);
+  const start = (secs: number) => {
+    const done = new Promise<R>((r) => client.once('message', r as never));
+    client.send({ cmd: 'start', rate: runRate, seconds: secs, tickMs });
+    return done;
+  };
+  try {
+    await start(2);
+    return await run(start, [
+      { name: WS_SERVER, pid: server.pid! },
+      { name: WS_LOAD, pid: client.pid! },
+    ]);
+  } finally {
+    server.send({ cmd: 'stop' });
+    client.kill();
+    await sleep(300);
+  }
+}
+
+async function wsPhase(): Promise<void> {
+  rows.push(
+    await withWsChildren<FramesResult>('frames', rate, (start, procs) =>
+      measure("ws: the gateway's frames", procs, [WS_SERVER], async () => {
+        const s = await start(seconds);
+        // The rate over the sending, not the load's 600 ms tail for the last acks and receipts.
+        return { done: s.delivered, wallS: (s.wallMs - 600) / 1000, note: `sent ${s.sent}, replies ${s.replies}, delivered ${s.delivered}, receipt frames ${s.receipts}` };
+      }),
+    ),
+  );
 }
 
 let connectRow: Row | undefined;
 async function connectPhase(): Promise<void> {
-  const script = fileURLToPath(new URL('./floor-ws.js', import.meta.url));
-  const server = fork(script, ['connect-server'], { stdio: 'inherit' });
-  const { port, signer } = await new Promise<{ port: number; signer: unknown }>((r) => server.once('message', r as never));
-  const client = fork(script, ['connect-client', String(port)], { stdio: 'inherit' });
-  client.send({ signer });
-  await new Promise((r) => client.once('message', r));
-  const result = () => new Promise<{ sent: number; replies: number; receipts: number; wallMs: number }>((r) => client.once('message', r as never));
-  client.send({ cmd: 'start', rate: connectRate, seconds: 1, tickMs });
-  await result();
-  const procs = [
-    { name: 'ws server (gateway stack)', pid: server.pid! },
-    { name: 'ws load (generator)', pid: client.pid! },
-  ];
-  let stats = { sent: 0, replies: 0, receipts: 0, wallMs: 0 };
-  await measure(`connect: upgrade + ES256 check, offered ${connectRate}/s`, procs, ['ws server (gateway stack)'], '', async () => {
-    client.send({ cmd: 'start', rate: connectRate, seconds: 5, tickMs });
-    stats = await result();
-    return stats.replies;
-  });
-  connectRow = rows.pop();
-  connectRow!.note = `offered ${stats.sent} in 5 s, opened ${stats.replies}, failed ${stats.receipts}; achieved = opened / time until the last one opened`;
-  connectRow!.wallS = stats.wallMs / 1000;
-  server.send({ cmd: 'stop' });
-  client.kill();
-  await sleep(500);
+  connectRow = await withWsChildren<ConnectResult>('connect', connectRate, (start, procs) =>
+    measure(`connect: upgrade + ES256 check, offered ${connectRate}/s`, procs, [WS_SERVER], async () => {
+      const s = await start(5);
+      return { done: s.opened, wallS: s.wallMs / 1000, note: `offered ${s.started} in 5 s, opened ${s.opened}, failed ${s.failed}; achieved = opened / time until the last one opened` };
+    }),
+  );
 }
 
 async function grpcPhase(): Promise<void> {
@@ -176,26 +182,22 @@ async function grpcPhase(): Promise<void> {
   const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as { batch(req: Buffer, cb: (e: Error | null, r?: Buffer) => void): void };
   const call = (n: number) => new Promise<void>((r, j) => c.batch(Buffer.alloc(n * 250), (e) => (e ? j(e) : r())));
   await atRate(2, (n) => Promise.all([call(n), call(n)]));
-  await measure('grpc: gateway → message, twice (send, ack)', [me], [me.name], 'client and server in one process, plaintext', () => atRate(seconds, (n) => Promise.all([call(n), call(n)])));
+  rows.push(
+    await measure('grpc: gateway → message, twice (send, ack)', [me], [me.name], async () => ({
+      done: await atRate(seconds, (n) => Promise.all([call(n), call(n)])),
+      note: 'client and server in one process, plaintext',
+    })),
+  );
   (c as unknown as grpc.Client).close();
   server.forceShutdown();
 }
 
 async function cassandraPhase(): Promise<void> {
-  const contactPoints = (env['PARLEY_CASSANDRA_CONTACT_POINTS'] ?? '127.0.0.1:9142').split(',');
-  const localDataCenter = env['PARLEY_CASSANDRA_DATACENTER'] ?? 'datacenter1';
-  const ks = `floor_${randomBytes(4).toString('hex')}`;
-  const admin = createCassandra({ contactPoints, localDataCenter });
-  await admin.execute(`CREATE KEYSPACE ${ks} WITH replication = {'class':'SimpleStrategy','replication_factor':1}`, [], { readTimeout: 60_000 });
   // The message service's log row and inbox cursor, column for column (services/message/migrations).
-  await admin.execute(
-    `CREATE TABLE ${ks}.messages (chat_id text, bucket bigint, seq bigint, message_id text, kind int, sender_user_id text, sender_device_id text, system_action int, created_at bigint, payload blob, PRIMARY KEY ((chat_id, bucket), seq))`,
-    [],
-    { readTimeout: 60_000 },
-  );
-  await admin.execute(`CREATE TABLE ${ks}.inbox_cursors (user_id text, device_id text, chat_id text, acked_seq bigint, PRIMARY KEY ((user_id, device_id), chat_id))`, [], { readTimeout: 60_000 });
-  const db = createCassandra({ contactPoints, localDataCenter, keyspace: ks });
-  await db.connect();
+  const { db, drop } = await scratchKeyspace([
+    'messages (chat_id text, bucket bigint, seq bigint, message_id text, kind int, sender_user_id text, sender_device_id text, system_action int, created_at bigint, payload blob, PRIMARY KEY ((chat_id, bucket), seq))',
+    'inbox_cursors (user_id text, device_id text, chat_id text, acked_seq bigint, PRIMARY KEY ((user_id, device_id), chat_id))',
+  ]);
   const payload = randomBytes(200);
   const insert = 'INSERT INTO messages (chat_id, bucket, seq, message_id, kind, sender_user_id, sender_device_id, system_action, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?';
   const cursor = 'UPDATE inbox_cursors USING TIMESTAMP ? SET acked_seq = ? WHERE user_id = ? AND device_id = ? AND chat_id = ?';
@@ -222,25 +224,21 @@ async function cassandraPhase(): Promise<void> {
   const cursorTimer = setInterval(() => void flushCursors(), 100);
   try {
     await atRate(3, tick);
-    const c0 = cursorWrites;
-    let msgs = 0;
-    await measure('cassandra: log row + inbox cursor', [...infraOf('cassandra'), me], ['cassandra', me.name], '', async () => (msgs = await atRate(seconds, tick)));
-    rows[rows.length - 1]!.note = `log rows one unlogged batch per tick; ${((cursorWrites - c0) / msgs).toFixed(2)} cursor rows per message (coalesced per chat over 100 ms, one batch)`;
+    rows.push(
+      await measure('cassandra: log row + inbox cursor', [...infraOf('cassandra'), me], ['cassandra', me.name], async () => {
+        const c0 = cursorWrites;
+        const msgs = await atRate(seconds, tick);
+        return { done: msgs, note: `log rows one unlogged batch per tick; ${((cursorWrites - c0) / msgs).toFixed(2)} cursor rows per message (coalesced per chat over 100 ms, one batch)` };
+      }),
+    );
   } finally {
     clearInterval(cursorTimer);
-    await admin.execute(`DROP KEYSPACE IF EXISTS ${ks}`, [], { readTimeout: 60_000 }).catch(() => {});
-    await admin.shutdown();
-    await db.shutdown();
+    await drop();
   }
 }
 
 async function kafkaPhase(): Promise<void> {
-  const logger = createLogger('floor', 'warn');
-  const kafka = createKafka({ brokers: (env['PARLEY_KAFKA_BROKERS'] ?? '127.0.0.1:9192').split(','), clientId: 'floor', logger });
-  const topic = `floor-${randomBytes(4).toString('hex')}`;
-  const kadmin = kafka.admin();
-  await kadmin.connect();
-  await kadmin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 12 }] });
+  const { kafka, topic, drop } = await scratchTopic();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const consumer = kafka.consumer({ groupId: `${topic}-g`, maxWaitTimeInMs: 100 });
@@ -263,24 +261,25 @@ async function kafkaPhase(): Promise<void> {
   try {
     const warm = await atRate(2, tick);
     while (consumed < warm) await sleep(20);
-    await measure('kafka: one record produced and consumed', [...infraOf('kafka'), me], ['kafka', me.name], 'one produce per tick (acks=all, idempotent); one consumer group', async () => {
-      const start = consumed;
-      const n = await atRate(seconds, tick);
-      const deadline = Date.now() + 10_000;
-      while (consumed - start < n && Date.now() < deadline) await sleep(10);
-      return consumed - start;
-    });
+    rows.push(
+      await measure('kafka: one record produced and consumed', [...infraOf('kafka'), me], ['kafka', me.name], async () => {
+        const start = consumed;
+        const n = await atRate(seconds, tick);
+        const deadline = Date.now() + 10_000;
+        while (consumed - start < n && Date.now() < deadline) await sleep(10);
+        return { done: consumed - start, note: 'one produce per tick (acks=all, idempotent); one consumer group' };
+      }),
+    );
   } finally {
     await consumer.disconnect();
     await producer.disconnect();
-    await kadmin.deleteTopics({ topics: [topic] }).catch(() => {});
-    await kadmin.disconnect();
+    await drop();
   }
 }
 
 async function redisPhase(): Promise<void> {
   const logger = createLogger('floor', 'warn');
-  const url = env['PARLEY_REDIS_URL'] ?? 'redis://127.0.0.1:6390';
+  const url = settings.redis.url;
   const pub = createRedis(url, { logger, name: 'floor-pub' });
   const sub = createRedis(url, { logger, name: 'floor-sub', subscriber: true });
   const channel = `floor:${randomBytes(4).toString('hex')}`;
@@ -296,13 +295,15 @@ async function redisPhase(): Promise<void> {
   };
   try {
     await atRate(2, tick);
-    await measure('redis: two PUBLISHes per message', [...infraOf('redis'), me], ['redis', me.name], 'one pipeline per tick; one subscriber', async () => {
-      const start = received;
-      const n = await atRate(seconds, tick);
-      const deadline = Date.now() + 5000;
-      while (received - start < 2 * n && Date.now() < deadline) await sleep(10);
-      return (received - start) / 2;
-    });
+    rows.push(
+      await measure('redis: two PUBLISHes per message', [...infraOf('redis'), me], ['redis', me.name], async () => {
+        const start = received;
+        const n = await atRate(seconds, tick);
+        const deadline = Date.now() + 5000;
+        while (received - start < 2 * n && Date.now() < deadline) await sleep(10);
+        return { done: (received - start) / 2, note: 'one pipeline per tick; one subscriber' };
+      }),
+    );
   } finally {
     pub.disconnect();
     sub.disconnect();
@@ -339,7 +340,7 @@ function report(): string {
     lines.push('');
     lines.push('| component | achieved upgrades/s | server CPU ms per upgrade | load (generator) CPU ms per upgrade | note |');
     lines.push('| --- | --- | --- | --- | --- |');
-    lines.push(`| ${r.component} | ${(r.done / r.wallS).toFixed(0)} | ${per('ws server (gateway stack)').toFixed(3)} | ${per('ws load (generator)').toFixed(3)} | ${r.note} |`);
+    lines.push(`| ${r.component} | ${(r.done / r.wallS).toFixed(0)} | ${per(WS_SERVER).toFixed(3)} | ${per(WS_LOAD).toFixed(3)} | ${r.note} |`);
     lines.push('');
   }
   if (gen > 0) lines.push(`The load itself (the generator's WebSocket clients, not counted above): ${gen.toFixed(3)} ms per message.`);

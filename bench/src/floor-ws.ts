@@ -1,23 +1,75 @@
-// The WebSocket half of the floor at the issue's rate (floor-rate.ts): a child process, `server` or `client`.
+// The WebSocket half of the floor at the issue's rate (floor-rate.ts): a child process, `<mode>-server` or
+// `<mode>-client`.
 //
-// server: fastify + @fastify/websocket, the gateway's stack, doing only what the protocol's frames force on a
+// frames-server: fastify + @fastify/websocket, the gateway's stack, doing only what the protocol's frames force on a
 //   gateway for one delivered and acked 1:1 message: parse the sender's `message.send` (JSON), answer it, send
 //   the receiver `message.new`, parse the receiver's batched `message.ack`, send the sender one `receipt` per
 //   acked chat. No auth, no gRPC, no stores: what is left is the frames themselves.
-// client: the load: `pairs` sender and receiver connections, sends at `rate` msg/s spread over the pairs (ticks
+// frames-client: the load: `pairs` sender and receiver connections, sends at `rate` msg/s spread over the pairs (ticks
 //   of `tickMs`), receivers ack what they hold every 100 ms (as the bench's receivers do).
 // connect-server / connect-client: the connect path's floor: the upgrade with the ES256 access-token check the
 //   gateway does before its 101 (jose, as services/gateway/src/api/auth/token-verifier.ts), nothing else; the
 //   client opens `rate` connections a second and holds them.
-// Both report to the parent over IPC.
+// Servers report their port (and the connect server its signing key) to the parent over IPC; clients wait for
+// that hello, then run one paced load per `start` and report its result.
 import Fastify from 'fastify';
 import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import websocket from '@fastify/websocket';
 import WebSocket from 'ws';
 
-type Msg = { cmd: 'start'; rate: number; seconds: number; tickMs: number } | { cmd: 'stop' };
+type Start = { cmd: 'start'; rate: number; seconds: number; tickMs: number };
+type Msg = Start | { cmd: 'stop' };
 
-async function server(): Promise<void> {
+/** What one frames-client run reports. */
+export interface FramesResult {
+  sent: number;
+  replies: number;
+  delivered: number;
+  receipts: number;
+  wallMs: number;
+}
+
+/** What one connect-client run reports. */
+export interface ConnectResult {
+  started: number;
+  opened: number;
+  failed: number;
+  wallMs: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Listens on a loopback port, tells the parent (with `hello`), and closes on its `stop`. */
+async function serve(app: ReturnType<typeof Fastify>, hello: object = {}): Promise<void> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  process.send!({ port: typeof addr === 'object' && addr ? addr.port : 0, ...hello });
+  process.on('message', (m: Msg) => {
+    if (m.cmd === 'stop') void app.close().then(() => process.exit(0));
+  });
+}
+
+/**
+ * Every `start` from the parent: calls `issue(due)` every tickMs for its seconds (`due` = how many should have
+ * gone out by now at its rate), then `finish(t0)`, whose result goes to the parent.
+ */
+function onStart<R>(issue: (due: number) => void, finish: (t0: number, m: Start) => Promise<R>, reset: () => void = () => {}): void {
+  process.on('message', (m: Msg) => {
+    if (m.cmd !== 'start') return;
+    reset();
+    const perTick = (m.rate * m.tickMs) / 1000;
+    const t0 = performance.now();
+    const tick = setInterval(() => {
+      const elapsed = performance.now() - t0;
+      if (elapsed < m.seconds * 1000) return issue((elapsed / m.tickMs) * perTick);
+      clearInterval(tick);
+      void finish(t0, m).then((r) => process.send!(r));
+    }, m.tickMs);
+  });
+  process.send!({ ready: true });
+}
+
+async function framesServer(): Promise<void> {
   const app = Fastify({ logger: false });
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   const peers = new Map<string, WebSocket>(); // "s<i>" / "r<i>" → socket
@@ -42,15 +94,10 @@ async function server(): Promise<void> {
     });
     socket.on('close', () => peers.delete(id));
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  process.send!({ port: typeof addr === 'object' && addr ? addr.port : 0 });
-  process.on('message', (m: Msg) => {
-    if (m.cmd === 'stop') void app.close().then(() => process.exit(0));
-  });
+  await serve(app);
 }
 
-async function client(port: number, pairs: number): Promise<void> {
+async function framesClient(port: number, pairs: number): Promise<void> {
   const open = (id: string) =>
     new Promise<WebSocket>((resolve, reject) => {
       const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?id=${id}`);
@@ -86,33 +133,20 @@ async function client(port: number, pairs: number): Promise<void> {
     });
   }, 100);
   const body = { type: 'text', text: 'x'.repeat(120) };
-  process.on('message', (m: Msg) => {
-    if (m.cmd !== 'start') return;
-    replies = delivered = receipts = 0;
-    const perTick = (m.rate * m.tickMs) / 1000;
-    let due = 0;
-    let sent = 0;
-    let next = 0;
-    const t0 = performance.now();
-    const tick = setInterval(() => {
-      const elapsed = performance.now() - t0;
-      if (elapsed >= m.seconds * 1000) {
-        clearInterval(tick);
-        // Let the last acks and receipts land.
-        setTimeout(() => {
-          process.send!({ sent, replies, delivered, receipts, wallMs: performance.now() - t0 });
-        }, 600);
-        return;
-      }
-      due = (elapsed / m.tickMs) * perTick;
-      while (sent < due) {
-        const i = next++ % pairs;
+  let sent = 0;
+  onStart<FramesResult>(
+    (due) => {
+      for (; sent < due; sent++) {
+        const i = sent % pairs;
         senders[i]!.send(JSON.stringify({ op: 'message.send', id: `c${sent}`, payload: { chatId: `chat${i}`, clientMsgId: `cm${sent}`, body } }));
-        sent++;
       }
-    }, m.tickMs);
-  });
-  process.send!({ ready: true });
+    },
+    async (t0) => {
+      await sleep(600); // the last acks and receipts land
+      return { sent, replies, delivered, receipts, wallMs: performance.now() - t0 };
+    },
+    () => (sent = replies = delivered = receipts = 0),
+  );
 }
 
 async function connectServer(): Promise<void> {
@@ -143,12 +177,7 @@ async function connectServer(): Promise<void> {
       socket.on('close', () => conns.delete(id));
     },
   );
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  process.send!({ port: typeof addr === 'object' && addr ? addr.port : 0, signer });
-  process.on('message', (m: Msg) => {
-    if (m.cmd === 'stop') void app.close().then(() => process.exit(0));
-  });
+  await serve(app, { signer });
 }
 
 async function connectClient(port: number, signer: JWK): Promise<void> {
@@ -158,40 +187,31 @@ async function connectClient(port: number, signer: JWK): Promise<void> {
     Array.from({ length: 200 }, (_, i) => new SignJWT({ did: `d${i}` }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setSubject(`u${i}`).setIssuer('parley').setAudience('parley').setExpirationTime('1h').sign(key)),
   );
   const held: WebSocket[] = [];
-  process.on('message', (m: Msg) => {
-    if (m.cmd !== 'start') return;
-    const perTick = (m.rate * m.tickMs) / 1000;
-    let started = 0;
-    let opened = 0;
-    let failed = 0;
-    const t0 = performance.now();
-    const tick = setInterval(() => {
-      const elapsed = performance.now() - t0;
-      if (elapsed >= m.seconds * 1000) {
-        clearInterval(tick);
-        const wait = setInterval(() => {
-          if (opened + failed < started && performance.now() - t0 < m.seconds * 1000 + 10_000) return;
-          clearInterval(wait);
-          process.send!({ sent: started, replies: opened, delivered: opened, receipts: failed, wallMs: performance.now() - t0 });
-        }, 5);
-        return;
-      }
-      while (started < (elapsed / m.tickMs) * perTick) {
+  let started = 0;
+  let opened = 0;
+  let failed = 0;
+  onStart<ConnectResult>(
+    (due) => {
+      for (; started < due; started++) {
         const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${tokens[started % tokens.length]}`);
-        started++;
         ws.once('open', () => {
           opened++;
           held.push(ws);
         });
         ws.once('error', () => failed++);
       }
-    }, m.tickMs);
-  });
-  process.send!({ ready: true });
+    },
+    async (t0, m) => {
+      // Until every upgrade offered has opened or failed (at most 10 s more).
+      while (opened + failed < started && performance.now() - t0 < m.seconds * 1000 + 10_000) await sleep(5);
+      return { started, opened, failed, wallMs: performance.now() - t0 };
+    },
+    () => (started = opened = failed = 0),
+  );
 }
 
+// The parent's hello (the connect server's signing key, for the connect client) comes first.
 const [mode, port, pairs] = process.argv.slice(2);
-if (mode === 'server') void server();
+if (mode === 'frames-server') void framesServer();
 else if (mode === 'connect-server') void connectServer();
-else if (mode === 'connect-client') process.once('message', (m: { signer: JWK }) => void connectClient(Number(port), m.signer));
-else void client(Number(port), Number(pairs ?? 100));
+else process.once('message', (m: { signer?: JWK }) => void (mode === 'connect-client' ? connectClient(Number(port), m.signer!) : framesClient(Number(port), Number(pairs ?? 100))));

@@ -5,9 +5,8 @@
 // reads each server's user+system CPU from /proc around each phase. A temporary keyspace and topic are
 // dropped afterwards. Usage: node bench/dist/floor.js [--floor-count 20000] [--floor-concurrency 64]
 import { randomBytes } from 'node:crypto';
-import { createCassandra, createKafka, createLogger } from '@parley/kit';
-import { infraEnv } from '@parley/testing';
 import { infraProcs, snapshot, diff } from './cpu.js';
+import { scratchKeyspace, scratchTopic } from './scratch.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,15 +25,7 @@ async function pool(n: number, concurrency: number, fn: (i: number) => Promise<u
 async function main(): Promise<void> {
   const count = arg('floor-count', 20_000);
   const concurrency = arg('floor-concurrency', 64);
-  const env = infraEnv();
-  const ks = `floor_${randomBytes(4).toString('hex')}`;
-  const contactPoints = (env['PARLEY_CASSANDRA_CONTACT_POINTS'] ?? '127.0.0.1:9142').split(',');
-  const localDataCenter = env['PARLEY_CASSANDRA_DATACENTER'] ?? 'datacenter1';
-  const admin = createCassandra({ contactPoints, localDataCenter });
-  await admin.execute(`CREATE KEYSPACE ${ks} WITH replication = {'class':'SimpleStrategy','replication_factor':1}`, [], { readTimeout: 60_000 });
-  await admin.execute(`CREATE TABLE ${ks}.log (chat_id text, bucket bigint, seq bigint, payload blob, PRIMARY KEY ((chat_id, bucket), seq))`, [], { readTimeout: 60_000 });
-  const db = createCassandra({ contactPoints, localDataCenter, keyspace: ks });
-  await db.connect();
+  const { db, drop } = await scratchKeyspace(['log (chat_id text, bucket bigint, seq bigint, payload blob, PRIMARY KEY ((chat_id, bucket), seq))']);
   const payload = randomBytes(200);
   const insert = 'INSERT INTO log (chat_id, bucket, seq, payload) VALUES (?, ?, ?, ?)';
   const rows: string[] = ['| phase | requests | rows | cassandra CPU ms per request | per row | client CPU ms per row | wall s |', '| --- | --- | --- | --- | --- | --- | --- |'];
@@ -58,11 +49,7 @@ async function main(): Promise<void> {
     await phase('cassandra: 16 rows of one partition per unlogged batch', batches, 16, () =>
       pool(batches, concurrency, (b) => db.batch(Array.from({ length: 16 }, (_, k) => ({ query: insert, params: [`b${b % 1000}`, 0, b * 16 + k, payload] })), { prepare: true, logged: false })),
     );
-    const kafka = createKafka({ brokers: (env['PARLEY_KAFKA_BROKERS'] ?? '127.0.0.1:9192').split(','), clientId: 'floor', logger: createLogger('floor', 'warn') });
-    const topic = `floor-${randomBytes(4).toString('hex')}`;
-    const kadmin = kafka.admin();
-    await kadmin.connect();
-    await kadmin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 12 }] });
+    const { kafka, topic, drop: dropTopic } = await scratchTopic();
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const value = randomBytes(200);
@@ -71,12 +58,9 @@ async function main(): Promise<void> {
     const kb = Math.floor(kcount / 16);
     await phase('kafka: 16 records per produce request', kb, 16, () => pool(kb, 1, (i) => producer.send({ topic, acks: -1, messages: Array.from({ length: 16 }, (_, k) => ({ key: `k${(i * 16 + k) % 1000}`, value })) })));
     await producer.disconnect();
-    await kadmin.deleteTopics({ topics: [topic] }).catch(() => {});
-    await kadmin.disconnect();
+    await dropTopic();
   } finally {
-    await admin.execute(`DROP KEYSPACE IF EXISTS ${ks}`, [], { readTimeout: 60_000 }).catch(() => {});
-    await admin.shutdown();
-    await db.shutdown();
+    await drop();
   }
   console.log('\n' + rows.join('\n'));
 }
